@@ -27,3 +27,7 @@ class ModelFileError(SigxferError):
 
 class NotFittedError(SigxferError, _SklearnNotFittedError):
     """An estimator was used before ``fit``."""
+
+
+class OutputExistsError(SigxferError, FileExistsError):
+    """An output file or folder exists already and overwriting was not asked for."""

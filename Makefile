@@ -1,0 +1,34 @@
+# Two commands for a new user: `make demo` and `make test`. Each sets up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The CPU build of PyTorch goes in first: a bare `torch` requirement would pull GBs of CUDA packages.
+TORCH  ?= torch==2.13.0
+DEMO_ARGS ?= --overwrite
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench clean
+
+$(VENV)/.core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.core
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.core
+	$(BIN)/sigxfer demo $(DEMO_ARGS)
+
+test: $(VENV)/.test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test
+	$(BIN)/python bench/bench_backbone.py
+	$(BIN)/python bench/bench_imaging.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

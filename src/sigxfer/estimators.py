@@ -1,0 +1,264 @@
+"""Estimators with scikit-learn's interface: ``TransferClassifier`` and ``TransferRegressor``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from sigxfer.backbones import create_backbone, get_backbone_config, reestimate_batchnorm
+from sigxfer.errors import DataError, NotFittedError, ParameterError
+from sigxfer.imaging import Imager
+from sigxfer.learning.network import SignalNet
+from sigxfer.learning.strategies import resolve_strategy
+
+
+def _signals_and_names(X, *, sr=None):
+    """Coerce X (SignalSet, array (n, c, t) or (n, t)) to float32 (n, c, t); also return names, sr."""
+    names = getattr(X, "names", None)
+    sr = getattr(X, "sr", None) or sr
+    arr = X.X if hasattr(X, "X") else X
+    if torch.is_tensor(arr):
+        arr = arr.detach().cpu().numpy()
+    try:
+        arr = np.asarray(arr, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"X cannot be read as numbers ({err}); pass a float array (n_cases, n_channels, n_timepoints)") from None
+    if arr.ndim == 2:
+        arr = arr[:, None, :]
+    if arr.ndim != 3:
+        raise DataError(
+            f"X has shape {arr.shape}; pass signals shaped (n_cases, n_channels, n_timepoints) or (n_cases, n_timepoints)"
+        )
+    if arr.shape[0] == 0 or arr.shape[2] == 0:
+        raise DataError(f"X has shape {arr.shape}: no cases or no samples; pass at least one non-empty signal")
+    bad = ~np.isfinite(arr).all(axis=(1, 2))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        where = names[i] if names is not None else f"case {i}"
+        raise DataError(f"{where}: signal holds NaN or infinite values; clean or drop it before fitting or predicting")
+    names = list(names) if names is not None else [f"case-{i}" for i in range(len(arr))]
+    return np.ascontiguousarray(arr), names, sr
+
+
+class _TransferBase(BaseEstimator):
+    """Shared constructor, fitting and prediction machinery; see the subclasses' docstrings."""
+
+    _task: str = ""
+
+    def __init__(self, *, transform: str = "spectrogram", transform_params: dict | None = None,
+                 backbone: str = "efficientnet_lite0", pretrained: bool = True,
+                 strategy="linear", sr: float | None = None, image_size: int | None = None,
+                 channel_mode: str = "auto", batch_size: int = 32, device: str = "cpu",
+                 random_state: int | None = None, progress: bool | None = None):
+        self.transform = transform
+        self.transform_params = transform_params
+        self.backbone = backbone
+        self.pretrained = pretrained
+        self.strategy = strategy
+        self.sr = sr
+        self.image_size = image_size
+        self.channel_mode = channel_mode
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    # ------------------------------------------------------------------ building
+    def _build_net(self, X: np.ndarray, sr: float | None) -> SignalNet:
+        config = get_backbone_config(self.backbone)
+        imager = Imager(self.transform, sr=sr, size=self.image_size or config.input_size,
+                        channel_mode=self.channel_mode, mean=config.mean, std=config.std,
+                        **(self.transform_params or {}))
+        imager.fit(X, batch_size=self.batch_size)
+        if self.random_state is not None:
+            torch.manual_seed(self.random_state)  # random init and training draw from here
+        backbone = create_backbone(self.backbone, pretrained=self.pretrained)
+        net = SignalNet(imager, backbone).to(self.device)
+        if not self.pretrained:
+            # A random net's BatchNorm holds 0/1 statistics and gives near-constant features; a
+            # fair "no transfer" baseline re-estimates them on the training images.
+            batches = (net.imager(torch.as_tensor(X[i:i + self.batch_size], device=self.device))
+                       for i in range(0, len(X), self.batch_size))
+            reestimate_batchnorm(backbone, batches)
+        return net
+
+    def _fit_net(self, X, y_train, sr, n_outputs) -> None:
+        if self.batch_size < 1:
+            raise ParameterError(f"batch_size={self.batch_size} must be a positive integer")
+        self.strategy_ = resolve_strategy(self.strategy)
+        self.net_ = self._build_net(X, sr)
+        self.history_ = self.strategy_.fit(
+            self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
+            random_state=self.random_state, batch_size=self.batch_size, progress=self.progress)
+        self.net_.eval()
+        self.sr_ = sr
+        self.n_channels_ = int(X.shape[1])
+        self.n_timepoints_ = int(X.shape[2])
+
+    # ------------------------------------------------------------------ predicting
+    def _check_fitted(self):
+        if not hasattr(self, "net_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
+
+    def _check_input(self, X) -> np.ndarray:
+        self._check_fitted()
+        arr, names, _ = _signals_and_names(X)
+        if arr.shape[1] != self.n_channels_ or arr.shape[2] != self.n_timepoints_:
+            raise DataError(
+                f"X holds signals of {arr.shape[1]} channel(s) x {arr.shape[2]} samples but the model was "
+                f"fitted on {self.n_channels_} x {self.n_timepoints_}; load files with "
+                f"length={self.n_timepoints_} (sigxfer.load_files) or crop/pad the arrays"
+            )
+        return arr
+
+    @torch.no_grad()
+    def _outputs(self, X) -> np.ndarray:
+        arr = self._check_input(X)
+        self.net_.eval()
+        out = [self.net_(torch.as_tensor(arr[i:i + self.batch_size], device=self.device)).float().cpu()
+               for i in range(0, len(arr), self.batch_size)]
+        return torch.cat(out).numpy()
+
+    @torch.no_grad()
+    def transform_images(self, X) -> np.ndarray:
+        """The pictures the network sees, in [0, 1], shape (n_cases, 3, H, W)."""
+        arr = self._check_input(X)
+        return self.net_.imager.pictures(torch.as_tensor(arr, device=self.device)).cpu().numpy()
+
+    @torch.no_grad()
+    def embed(self, X) -> np.ndarray:
+        """Backbone embeddings, shape (n_cases, embedding_dim)."""
+        from sigxfer.learning.embeddings import extract_embeddings
+
+        return extract_embeddings(self.net_, self._check_input(X), batch_size=self.batch_size,
+                                  progress=self.progress)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class TransferClassifier(ClassifierMixin, _TransferBase):
+    """Classify signals with an ImageNet-pretrained CNN reading their time–frequency images.
+
+    Parameters
+    ----------
+    transform : str
+        Image of each signal: ``"spectrogram"``, ``"spectrum"``, ... (see
+        :func:`sigxfer.imaging.list_transforms`).
+    transform_params : dict, optional
+        Parameters of the transform (``{"n_fft": 512, "fmax": 200.0}``).
+    backbone : str
+        Registered backbone (:func:`sigxfer.backbones.list_backbones`).
+    pretrained : bool
+        ImageNet weights (True) or a random initialisation with BatchNorm statistics re-estimated on
+        the training images (False): the "without transfer" comparison.
+    strategy : str, dict or Strategy
+        How the network learns: ``"linear"`` (frozen backbone, logistic-regression head), ...
+    sr : float, optional
+        Sample rate in Hz; taken from a :class:`~sigxfer.SignalSet` when X is one.
+    image_size : int, optional
+        Image side in pixels; the backbone's input size by default.
+    channel_mode : str
+        How channels become R, G, B (see :class:`~sigxfer.imaging.Imager`).
+    batch_size : int
+        Signals per forward pass.
+    device : str
+        Torch device (``"cpu"``, ``"cuda"``).
+    random_state : int, optional
+        Seeds cross-validation splits, random initialisation and training.
+    progress : bool, optional
+        Progress bars (None: only on a terminal).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels, sorted.
+    net_ : SignalNet
+        The fitted imager, backbone and head as one torch module.
+    strategy_, history_, sr_, n_channels_, n_timepoints_
+        The strategy used, its training history, and the input layout the model expects.
+    """
+
+    _task = "classification"
+
+    def fit(self, X, y=None):
+        """Fit on signals X (array (n, c, t) or (n, t), or a SignalSet with labels) and labels y.
+
+        Returns
+        -------
+        self
+        """
+        if y is None:
+            y = getattr(X, "y", None)
+        if y is None:
+            raise DataError("no labels: pass y, or a SignalSet loaded from a folder of class folders")
+        arr, names, sr = _signals_and_names(X, sr=self.sr)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(arr):
+            raise DataError(f"y has shape {y.shape} but X holds {len(arr)} cases; pass one label per case")
+        classes, y_index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise DataError(
+                f"only one class ({classes[0]!r}) in the training labels; a classifier needs at least two"
+            )
+        self.classes_ = classes
+        self._fit_net(arr, y_index, sr, len(classes))
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_cases, n_classes), columns in the order of ``classes_``."""
+        logits = torch.as_tensor(self._outputs(X))
+        return torch.softmax(logits.double(), dim=1).numpy()
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits, shape (n_cases, n_classes)."""
+        return self._outputs(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class of each case."""
+        outputs = self._outputs(X)
+        return self.classes_[np.argmax(outputs, axis=1)]
+
+
+class TransferRegressor(RegressorMixin, _TransferBase):
+    """Predict a number (or several) from a signal's image; same parameters as TransferClassifier.
+
+    Targets are standardised for training and restored on prediction; ``score`` is R².
+
+    Attributes
+    ----------
+    y_mean_, y_scale_ : ndarray
+        Standardisation of the targets, learned on the training data.
+    """
+
+    _task = "regression"
+
+    def fit(self, X, y=None):
+        """Fit on signals X and targets y, shape (n_cases,) or (n_cases, n_targets)."""
+        if y is None:
+            y = getattr(X, "y", None)
+        if y is None:
+            raise DataError("no targets: pass y, one number per case")
+        arr, names, sr = _signals_and_names(X, sr=self.sr)
+        try:
+            y = np.asarray(y, dtype=np.float64)
+        except ValueError:
+            raise DataError("targets must be numbers; for labels use TransferClassifier") from None
+        if len(y) != len(arr) or y.ndim not in (1, 2):
+            raise DataError(f"y has shape {y.shape} but X holds {len(arr)} cases; pass one target per case")
+        if not np.isfinite(y).all():
+            raise DataError("targets hold NaN or infinite values; drop those cases")
+        y2 = y.reshape(len(y), -1)
+        self.y_ndim_ = y.ndim
+        self.y_mean_ = y2.mean(axis=0)
+        self.y_scale_ = y2.std(axis=0)
+        self.y_scale_[self.y_scale_ == 0] = 1.0
+        self._fit_net(arr, (y2 - self.y_mean_) / self.y_scale_, sr, y2.shape[1])
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        out = self._outputs(X).astype(np.float64) * self.y_scale_ + self.y_mean_
+        return out[:, 0] if self.y_ndim_ == 1 else out
