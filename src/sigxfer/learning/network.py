@@ -37,4 +37,5 @@ class SignalNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Signals (N, C, T) -> head outputs (N, n_outputs): logits, or standardised targets."""
-        return self.backbone.classifier(self.embed(x))
+        # Through backbone.forward so its dropout before the head acts while fine-tuning.
+        return self.backbone(self.imager(x))

@@ -1,0 +1,246 @@
+"""Registry of backbones: a name maps to a small config that says how to build and load the network.
+
+Modelled on timm's ``create_model``: the registry knows the input size, normalisation, where the
+weights come from and their licence, so the rest of sigxfer never hard-codes a network.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from sigxfer.errors import DataError, ModelFileError, ParameterError
+
+#: Seed of the fixed initialisation a backbone without weights gets when ``pretrained=True``.
+FIXED_INIT_SEED = 0
+
+# What create_backbone needs from a module it did not build from a Backbone subclass.
+_REQUIRED_MEMBERS = ("forward_features", "stages", "reset_classifier", "classifier", "embedding_dim")
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Everything sigxfer needs to know about one backbone.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``"efficientnet_lite0"``.
+    input_size : int
+        Side in pixels of the square image the weights were trained at.
+    mean, std : tuple of 3 floats
+        Per-channel normalisation ``(x - mean) / std`` applied to images with values in [0, 1].
+    embedding_dim : int
+        Length of the vector ``forward_features`` returns.
+    weights : str
+        Where the pretrained weights come from, for people to read.
+    licence : str
+        Licence of the pretrained weights.
+    classifier : str
+        Attribute name of the classifier layer (an ``nn.Linear``) on the built module.
+    builder : callable
+        ``builder() -> nn.Module``: the architecture with random initialisation.
+    weights_path : callable or None
+        ``weights_path() -> str``: local path of the pretrained ``state_dict``. ``None`` means the
+        backbone has no pretrained weights; ``pretrained=True`` then gives a fixed initialisation
+        drawn with seed :data:`FIXED_INIT_SEED`, identical in every process.
+    """
+
+    name: str
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    embedding_dim: int
+    weights: str
+    licence: str
+    classifier: str
+    builder: Callable[[], nn.Module] = field(repr=False, compare=False)
+    weights_path: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or self.name != self.name.strip():
+            raise ParameterError(f"backbone name {self.name!r} must be a non-empty string without surrounding spaces")
+        for label, value in (("input_size", self.input_size), ("embedding_dim", self.embedding_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ParameterError(f"backbone {self.name!r}: {label}={value!r} must be a positive integer")
+        for label, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) != 3 or not all(math.isfinite(v) for v in values):
+                raise ParameterError(
+                    f"backbone {self.name!r}: {label}={values!r} must be 3 finite floats, one per channel"
+                )
+        if min(self.std) <= 0:
+            raise ParameterError(f"backbone {self.name!r}: std={self.std!r} must be positive in every channel")
+        if not callable(self.builder):
+            raise ParameterError(f"backbone {self.name!r}: builder must be a callable returning an nn.Module")
+        if self.weights_path is not None and not callable(self.weights_path):
+            raise ParameterError(f"backbone {self.name!r}: weights_path must be a callable returning a path, or None")
+
+
+class Backbone(nn.Module):
+    """Base class of sigxfer's networks: a body that pools to an embedding, then a linear classifier.
+
+    Subclasses build their layers, then implement :meth:`forward_features` and :meth:`stages`.
+
+    Parameters
+    ----------
+    embedding_dim : int
+        Length of the pooled embedding.
+    n_classes : int
+        Outputs of the classifier.
+    drop_rate : float
+        Dropout before the classifier (active in training mode only).
+    """
+
+    def __init__(self, embedding_dim: int, n_classes: int, drop_rate: float = 0.0) -> None:
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.config: BackboneConfig | None = None  # create_backbone fills it in
+        self.dropout = nn.Dropout(drop_rate)
+        self.classifier = nn.Linear(embedding_dim, n_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Map images ``(N, 3, H, W)`` to pooled embeddings ``(N, embedding_dim)``."""
+        raise NotImplementedError
+
+    def stages(self) -> list[nn.Module]:
+        """Blocks of the body from input to output, for unfreezing the last few."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map images ``(N, 3, H, W)`` to classifier outputs ``(N, n_outputs)``."""
+        return self.classifier(self.dropout(self.forward_features(x)))
+
+    def reset_classifier(self, n_outputs: int) -> None:
+        """Replace the classifier by a freshly initialised ``nn.Linear(embedding_dim, n_outputs)``."""
+        if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs <= 0:
+            raise ParameterError(
+                f"n_outputs={n_outputs!r} must be a positive integer (the number of classes or targets)"
+            )
+        old = self.classifier.weight
+        self.classifier = nn.Linear(self.embedding_dim, n_outputs, device=old.device, dtype=old.dtype)
+
+    def translate_state_dict(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Rename the keys of a weights file to this module's names (identity unless overridden)."""
+        return dict(state)
+
+    @staticmethod
+    def _check_images(x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise DataError(
+                f"images must be shaped (N, 3, H, W); got {tuple(x.shape)}: turn signals into images with an Imager first"
+            )
+
+
+_REGISTRY: dict[str, BackboneConfig] = {}
+
+
+def register_backbone(config: BackboneConfig, *, overwrite: bool = False) -> None:
+    """Add ``config`` to the registry under ``config.name``.
+
+    Raises
+    ------
+    ParameterError
+        If the name is taken and ``overwrite`` is False.
+    """
+    if not isinstance(config, BackboneConfig):
+        raise ParameterError(f"register_backbone needs a BackboneConfig; got {type(config).__name__}")
+    if config.name in _REGISTRY and not overwrite:
+        raise ParameterError(f"backbone {config.name!r} is already registered; pass overwrite=True to replace it")
+    _REGISTRY[config.name] = config
+
+
+def list_backbones() -> list[str]:
+    """Names of the registered backbones, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_backbone_config(name: str) -> BackboneConfig:
+    """Config registered under ``name``; unknown names raise :class:`ParameterError` listing the known ones."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ParameterError(
+            f"unknown backbone {name!r}; {hint}known backbones: {', '.join(list_backbones())} "
+            "(or add yours with register_backbone)"
+        )
+    return _REGISTRY[name]
+
+
+def create_backbone(name: str, *, pretrained: bool = True) -> nn.Module:
+    """Build the backbone ``name``, with its pretrained weights if ``pretrained``.
+
+    Weights are read from a locally installed file, never downloaded, and loaded strictly. A backbone
+    without pretrained weights gets a fixed initialisation (seed :data:`FIXED_INIT_SEED`) when
+    ``pretrained`` is True, so two runs, in any process, start from the same network.
+
+    Returns
+    -------
+    nn.Module
+        In eval mode, every parameter with ``requires_grad=True`` (freezing is the caller's choice),
+        with ``config``, ``embedding_dim``, ``classifier``, ``forward_features``, ``stages`` and
+        ``reset_classifier``.
+
+    Raises
+    ------
+    ParameterError
+        Unknown name, or the package holding the weights is not installed.
+    ModelFileError
+        The weights file is missing, unreadable, or does not fit the architecture.
+    """
+    config = get_backbone_config(name)
+    if not isinstance(pretrained, bool):
+        raise ParameterError(f"pretrained={pretrained!r} must be True or False")
+    if pretrained and config.weights_path is None:
+        # fork_rng leaves the caller's random stream untouched by our fixed seed.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(FIXED_INIT_SEED)
+            model = config.builder()
+    else:
+        model = config.builder()
+    _check_interface(model, config)
+    if pretrained and config.weights_path is not None:
+        _load_weights(model, config.weights_path(), name)
+    model.config = config
+    model.requires_grad_(True)
+    return model.eval()
+
+
+def _check_interface(model: object, config: BackboneConfig) -> None:
+    missing = [member for member in _REQUIRED_MEMBERS if not hasattr(model, member)]
+    if not isinstance(model, nn.Module) or missing:
+        raise ParameterError(
+            f"builder of backbone {config.name!r} must return an nn.Module with {', '.join(_REQUIRED_MEMBERS)}; "
+            f"missing: {', '.join(missing) or 'nn.Module'}"
+        )
+    if model.embedding_dim != config.embedding_dim:
+        raise ParameterError(
+            f"backbone {config.name!r}: its module has embedding_dim={model.embedding_dim} but its config says "
+            f"{config.embedding_dim}; make them agree"
+        )
+
+
+def _load_weights(model: nn.Module, path: str, name: str) -> None:
+    try:
+        # weights_only: a weights file must never run code when read.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as err:
+        raise ModelFileError(
+            f"weights file {path} of backbone {name!r} is missing: reinstall the package that provides it"
+        ) from err
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise ModelFileError(
+            f"weights file {path} of backbone {name!r} is not a readable state_dict ({type(err).__name__}): reinstall it"
+        ) from err
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelFileError(f"weights file {path} of backbone {name!r} does not hold a state_dict of tensors")
+    translate = getattr(model, "translate_state_dict", dict)
+    try:
+        model.load_state_dict(translate(state), strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0:2]
+        raise ModelFileError(f"weights file {path} does not fit backbone {name!r}: {' '.join(first)}") from err
