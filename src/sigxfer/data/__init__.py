@@ -1,0 +1,21 @@
+"""Signals in and out: the :class:`SignalSet` container, file folders, synthetic data and splits.
+
+Everything downstream of this package sees float32 arrays shaped
+``(n_cases, n_channels, n_timepoints)`` with a sample rate ``sr`` in Hz, labels ``y`` and a name
+per case; only this package (and ``deploy``) touches files.
+"""
+
+from sigxfer.data.io import load_files, load_signals, read_signal, write_signals
+from sigxfer.data.signals import SignalSet
+from sigxfer.data.splits import train_test_split_signals
+from sigxfer.data.synth import make_devices
+
+__all__ = [
+    "SignalSet",
+    "load_signals",
+    "load_files",
+    "read_signal",
+    "write_signals",
+    "make_devices",
+    "train_test_split_signals",
+]
