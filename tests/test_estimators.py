@@ -98,7 +98,7 @@ def test_wrong_shapes_raise(fitted, devices):
     _, test = devices
     with pytest.raises(DataError, match="samples but the model was fitted on 1 x 512"):
         fitted.predict(test.X[:, :, :256])
-    with pytest.raises(DataError, match="shaped"):
+    with pytest.raises(DataError, match="Reshape your data"):
         fitted.predict(np.zeros((2, 1, 1, 512)))
     with pytest.raises(DataError, match="one label per case"):
         TransferClassifier(**FAST).fit(test.X, test.y[:-1])

@@ -38,6 +38,15 @@ def _transform_params(args) -> dict:
     return params
 
 
+def _check_transform(name: str) -> None:
+    """Fail before reading any data when the transform name is wrong."""
+    from sigxfer.errors import ParameterError
+    from sigxfer.imaging import list_transforms
+
+    if name not in list_transforms():
+        raise ParameterError(f"--transform {name!r} is not known; use one of {', '.join(list_transforms())}")
+
+
 def _add_transform_options(p: argparse.ArgumentParser, default: str = "spectrogram") -> None:
     from sigxfer.imaging import list_transforms
 
@@ -85,6 +94,7 @@ def _cmd_train(args) -> int:
 
     if Path(args.output).exists() and not args.overwrite:
         raise OutputExistsError(f"{args.output} exists; pass --overwrite or choose another -o")
+    _check_transform(args.transform)
     signals = load_signals(args.data, sr=args.sr, length=args.length)
     signals.check_classification()
     model = TransferClassifier(transform=args.transform, transform_params=_transform_params(args),
@@ -157,6 +167,7 @@ def _cmd_render(args) -> int:
     from sigxfer.imaging import Imager
     from sigxfer.imaging.render import save_pictures
 
+    _check_transform(args.transform)
     signals = load_signals(args.data, sr=args.sr, length=args.length)
     config = get_backbone_config(args.backbone)
     imager = Imager(args.transform, sr=signals.sr, size=args.image_size or config.input_size,

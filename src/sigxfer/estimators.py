@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
+
 import numpy as np
 import torch
+from scipy.sparse import issparse
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from sigxfer.backbones import create_backbone, get_backbone_config, reestimate_batchnorm
@@ -18,17 +24,24 @@ def _signals_and_names(X, *, sr=None):
     names = getattr(X, "names", None)
     sr = getattr(X, "sr", None) or sr
     arr = X.X if hasattr(X, "X") else X
+    if issparse(arr):
+        raise DataError("sparse input is not supported; pass a dense array (n_cases, n_channels, n_timepoints)")
     if torch.is_tensor(arr):
         arr = arr.detach().cpu().numpy()
     try:
-        arr = np.asarray(arr, dtype=np.float32)
+        arr = np.asarray(arr)
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            raise DataError("Complex data not supported; pass real-valued signals (take .real or abs() first)")
+        arr = arr.astype(np.float32)
     except (TypeError, ValueError) as err:
+        if isinstance(err, DataError):
+            raise
         raise DataError(f"X cannot be read as numbers ({err}); pass a float array (n_cases, n_channels, n_timepoints)") from None
     if arr.ndim == 2:
         arr = arr[:, None, :]
     if arr.ndim != 3:
         raise DataError(
-            f"X has shape {arr.shape}; pass signals shaped (n_cases, n_channels, n_timepoints) or (n_cases, n_timepoints)"
+            f"X has shape {arr.shape}. Reshape your data to (n_cases, n_channels, n_timepoints) or (n_cases, n_timepoints)"
         )
     if arr.shape[0] == 0 or arr.shape[2] == 0:
         raise DataError(f"X has shape {arr.shape}: no cases or no samples; pass at least one non-empty signal")
@@ -73,9 +86,11 @@ class _TransferBase(BaseEstimator):
         imager.fit(X, batch_size=self.batch_size)
         if self.random_state is not None:
             torch.manual_seed(self.random_state)  # random init and training draw from here
-        backbone = create_backbone(self.backbone, pretrained=self.pretrained)
+        # A strategy that trains from random weights (scratch) gets them whatever `pretrained` says.
+        from_weights = self.strategy_.uses_pretrained_weights
+        backbone = create_backbone(self.backbone, pretrained=self.pretrained and from_weights)
         net = SignalNet(imager, backbone).to(self.device)
-        if not self.pretrained:
+        if not self.pretrained and from_weights:  # scratch trains its BatchNorm statistics itself
             # A random net's BatchNorm holds 0/1 statistics and gives near-constant features; a
             # fair "no transfer" baseline re-estimates them on the training images.
             batches = (net.imager(torch.as_tensor(X[i:i + self.batch_size], device=self.device))
@@ -87,10 +102,25 @@ class _TransferBase(BaseEstimator):
         if self.batch_size < 1:
             raise ParameterError(f"batch_size={self.batch_size} must be a positive integer")
         self.strategy_ = resolve_strategy(self.strategy)
+        if not get_backbone_config(self.backbone).trainable:
+            # ONNX/TorchScript file bodies: checked before any signal is turned into an image.
+            if not self.strategy_.frozen:
+                raise ParameterError(
+                    f"backbone {self.backbone!r} is a frozen file and cannot learn; strategy "
+                    f"{self.strategy_.name!r} trains it: use strategy='linear'"
+                )
+            if not self.pretrained:
+                raise ParameterError(
+                    f"backbone {self.backbone!r} is a frozen file with no random initialisation; "
+                    "pretrained=False does not apply to it: use pretrained=True"
+                )
         self.net_ = self._build_net(X, sr)
         self.history_ = self.strategy_.fit(
             self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
             random_state=self.random_state, batch_size=self.batch_size, progress=self.progress)
+        if "auto" in self.history_ and (self.progress or (self.progress is None and sys.stderr.isatty())):
+            print(f"auto strategy: {self.history_['auto']['chosen']}: {self.history_['auto']['reason']}",
+                  file=sys.stderr)
         self.net_.eval()
         self.sr_ = sr
         self.n_channels_ = int(X.shape[1])
@@ -135,8 +165,13 @@ class _TransferBase(BaseEstimator):
                                   progress=self.progress)
 
     def __sklearn_tags__(self):
+        from sklearn.utils import TransformerTags
+
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
+        # `transform` is a parameter here (the image's name), not sklearn's transform method;
+        # tools that probe hasattr(est, "transform") take us for a transformer. Say what we are not.
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
 
@@ -194,11 +229,22 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         if y is None:
             y = getattr(X, "y", None)
         if y is None:
-            raise DataError("no labels: pass y, or a SignalSet loaded from a folder of class folders")
+            raise DataError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None; pass labels, "
+                "or a SignalSet loaded from a folder of class folders"
+            )
         arr, names, sr = _signals_and_names(X, sr=self.sr)
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected; flattened to (n_cases,)",
+                          DataConversionWarning, stacklevel=2)
+            y = y.ravel()
         if y.ndim != 1 or len(y) != len(arr):
             raise DataError(f"y has shape {y.shape} but X holds {len(arr)} cases; pass one label per case")
+        try:
+            check_classification_targets(y)
+        except ValueError as err:
+            raise DataError(f"{err}; a classifier needs class labels (use TransferRegressor for numbers)") from None
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise DataError(
@@ -214,8 +260,10 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def decision_function(self, X) -> np.ndarray:
-        """Logits, shape (n_cases, n_classes)."""
-        return self._outputs(X)
+        """Logits, shape (n_cases, n_classes); for two classes, as scikit-learn, shape (n_cases,)
+        with positive values favouring ``classes_[1]``."""
+        logits = self._outputs(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each case."""
@@ -241,7 +289,9 @@ class TransferRegressor(RegressorMixin, _TransferBase):
         if y is None:
             y = getattr(X, "y", None)
         if y is None:
-            raise DataError("no targets: pass y, one number per case")
+            raise DataError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None; pass one number per case"
+            )
         arr, names, sr = _signals_and_names(X, sr=self.sr)
         try:
             y = np.asarray(y, dtype=np.float64)
@@ -259,6 +309,12 @@ class TransferRegressor(RegressorMixin, _TransferBase):
         self._fit_net(arr, (y2 - self.y_mean_) / self.y_scale_, sr, y2.shape[1])
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n_cases, n_targets) is supported
+        return tags
+
     def predict(self, X) -> np.ndarray:
+        """Predicted targets, shape (n_cases,) or (n_cases, n_targets) as ``y`` was in ``fit``."""
         out = self._outputs(X).astype(np.float64) * self.y_scale_ + self.y_mean_
         return out[:, 0] if self.y_ndim_ == 1 else out

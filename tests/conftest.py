@@ -1,0 +1,22 @@
+"""Test-wide guards: no network, no files written outside temporary folders."""
+
+import socket
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _offline_and_in_tmp(monkeypatch, tmp_path_factory):
+    """Every test runs offline, with a throwaway working directory.
+
+    A test that reached for the network (a weights download, say) fails loudly instead of passing
+    on a connected machine; relative output paths land in a temporary folder, never in the repo.
+    """
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("tests must run offline: a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
