@@ -1,0 +1,176 @@
+"""Time-series encodings as pictures: Gramian angular fields, recurrence plots, the plain waveform.
+
+These are the images time-series libraries offer besides spectra. The two matrix encodings cost
+``O(n ** 2)`` in the series length, so each series is first average-pooled to the picture's size
+(:func:`.functional.pool`): memory stays ``O(size ** 2)`` whatever the signal's length.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from sigxfer.errors import ParameterError
+from sigxfer.imaging import functional as Fn
+from sigxfer.imaging.transforms import Transform, _check_fraction, register_transform
+
+
+def _check_points(n_points) -> int | None:
+    if n_points is not None:
+        Fn._check_positive(n_points=n_points)
+        if n_points < 2:
+            raise ParameterError(f"n_points={n_points} must be at least 2")
+    return n_points
+
+
+@register_transform
+class Gaf(Transform):
+    """Gramian angular summation (GASF) or difference (GADF) field.
+
+    Each series, pooled to ``n_points``, is mapped to [-1, 1], read as ``cos(phi)``, and drawn as
+    the matrix ``cos(phi_i + phi_j)`` (summation) or ``sin(phi_i - phi_j)`` (difference); time
+    runs left to right and bottom to top.
+
+    The mapping to [-1, 1] is where this transform meets the project's rule of one fixed scale.
+    The textbook definition (Wang and Oates; pyts) rescales each series by its own minimum and
+    maximum, which throws away amplitude: a quiet and a loud copy of one shape give the same
+    picture. So the default, ``rescale="fitted"``, maps the range of the *training* values
+    (``Imager.fit``, their minimum and maximum) to [-1, 1] for every case, as the other transforms
+    fix their dB range; values outside it clip to -1 or 1. ``rescale="series"`` gives the textbook
+    field, for data where only the shape should matter or whose level drifts between recordings.
+
+    Parameters
+    ----------
+    sr : float, optional
+        Unused (accepted so every transform takes it).
+    method : {"summation", "difference"}
+    rescale : {"fitted", "series"}
+        See above.
+    n_points : int, optional
+        Length each series is pooled to (the picture's larger side by default).
+    """
+
+    name = "gaf"
+    scale_percentiles = (0.0, 100.0)
+
+    def __init__(self, *, sr=None, method: str = "summation", rescale: str = "fitted",
+                 n_points: int | None = None):
+        super().__init__(sr=sr)
+        if method not in ("summation", "difference"):
+            raise ParameterError(f"method={method!r} is not known; use 'summation' or 'difference'")
+        if rescale not in ("fitted", "series"):
+            raise ParameterError(f"rescale={rescale!r} is not known; use 'fitted' or 'series'")
+        self.method, self.rescale, self.n_points = method, rescale, _check_points(n_points)
+        if rescale == "series":
+            self.value_range = (-1.0, 1.0)
+
+    def get_params(self) -> dict:
+        return {"method": self.method, "rescale": self.rescale, "n_points": self.n_points}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled series (what the range is fitted on) or, for ``"series"``, the field itself."""
+        pooled = Fn.pool(x, self.n_points or max(self.image_size))
+        if self.rescale == "series":
+            return Fn.gaf(pooled, method=self.method)
+        return pooled
+
+    def normalize(self, v, lo, hi):
+        if self.rescale == "series":
+            return super().normalize(v, lo, hi)
+        return (Fn.gaf(v, method=self.method, vmin=lo, vmax=hi) + 1.0) * 0.5
+
+
+@register_transform
+class Recurrence(Transform):
+    """Recurrence plot: distances between the states of each series at every pair of times.
+
+    States are samples of the series pooled to ``n_points`` or, with ``dimension > 1``, delay
+    vectors ``(x[i], x[i + time_delay], ...)``. Unthresholded (default), the picture is the
+    distance itself at the fitted scale: 0 (dark) on the diagonal, bright where the series is far
+    from where it was. With ``threshold``, the classic binary plot: 1 (bright) where two states are
+    closer than ``threshold`` times the fitted distance range, 0 elsewhere. A fraction of the
+    fitted range, rather than a distance in signal units, is one number that carries across data
+    sets and, like everything else, is fixed once fitted.
+
+    Parameters
+    ----------
+    sr : float, optional
+        Unused (accepted so every transform takes it).
+    dimension, time_delay : int
+        Delay embedding (1 and 1: plain samples).
+    threshold : float, optional
+        Fraction of the fitted distance range in (0, 1), or None for distances.
+    n_points : int, optional
+        Length each series is pooled to (the picture's larger side by default).
+    """
+
+    name = "recurrence"
+    scale_percentiles = (0.0, 99.0)
+
+    def __init__(self, *, sr=None, dimension: int = 1, time_delay: int = 1,
+                 threshold: float | None = None, n_points: int | None = None):
+        super().__init__(sr=sr)
+        Fn._check_positive(dimension=dimension, time_delay=time_delay)
+        self.dimension, self.time_delay = dimension, time_delay
+        self.threshold = None if threshold is None else _check_fraction("threshold", threshold)
+        self.n_points = _check_points(n_points)
+
+    def get_params(self) -> dict:
+        return {"dimension": self.dimension, "time_delay": self.time_delay,
+                "threshold": self.threshold, "n_points": self.n_points}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = Fn.pool(x, self.n_points or max(self.image_size))
+        return Fn.recurrence(pooled, dimension=self.dimension, time_delay=self.time_delay)
+
+    def normalize(self, v, lo, hi):
+        u = super().normalize(v, lo, hi)
+        if self.threshold is None:
+            return u
+        return (u <= self.threshold).to(u.dtype)
+
+
+@register_transform
+class Waveform(Transform):
+    """The signal drawn as a line at fixed axes: the naive baseline.
+
+    Time runs across the width; amplitude up the height, on the range fitted on the training
+    values (0.5th to 99.5th percentile; values beyond clip at the edges). Each column lights the
+    span the line covers inside it (the minimum to the maximum of its samples, joined to its
+    neighbours), ``thickness`` pixels thick, with anti-aliased ends, which is what a plotting
+    library draws for a dense line, without the plotting library.
+
+    Parameters
+    ----------
+    sr : float, optional
+        Unused (accepted so every transform takes it).
+    thickness : float
+        Line thickness in pixels.
+    """
+
+    name = "waveform"
+    scale_percentiles = (0.5, 99.5)
+
+    def __init__(self, *, sr=None, thickness: float = 1.0):
+        super().__init__(sr=sr)
+        self.thickness = _check_fraction("thickness", thickness, low=0.0, high=64.0)
+
+    def get_params(self) -> dict:
+        return {"thickness": self.thickness}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def render(self, u: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        height, width = size
+        lead, n = u.shape[:-1], int(u.shape[-1])
+        k = max(math.ceil(n / width), 2)
+        flat = Fn.interpolate(u.reshape(-1, 1, n), width * k)
+        # Each column's window reaches one sample into each neighbour, so the line is unbroken.
+        high = F.max_pool1d(flat, kernel_size=k + 2, stride=k, padding=1)
+        low = -F.max_pool1d(-flat, kernel_size=k + 2, stride=k, padding=1)
+        band = Fn.render_band(low.reshape(*lead, width), high.reshape(*lead, width), height,
+                              thickness=self.thickness)
+        return band

@@ -1,0 +1,234 @@
+"""Training-time augmentation of signals and their images, and mixup.
+
+Signal augmentations act on the raw signals ``(N, C, T)`` before the imager, so they change what
+the fitted scale sees the way real variation would: a recording that starts later (time shift),
+a louder sensor (gain), a noisier one (additive noise at a chosen SNR). Image augmentations act
+on the normalised images ``(N, 3, H, W)`` the backbone reads: SpecAugment-style masks (Park et al.
+2019) that blank a band of time columns or of frequency rows. Every random draw comes from the
+``numpy.random.Generator`` passed in, so the same seed gives the same batch. None of this runs
+at prediction time: the training loop calls it on training batches only.
+
+The configuration is a plain JSON-able dict, e.g.
+``{"time_shift": 0.1, "gain_db": 6, "snr_db": 20, "time_mask": 0.1, "freq_mask": 0.1}``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sigxfer.errors import ParameterError
+
+SHIFT_MODES = ("circular", "zeros")
+
+
+def _per_case(values, like: torch.Tensor) -> torch.Tensor:
+    """A column of per-case values shaped to broadcast against ``like`` (N, ...)."""
+    return torch.as_tensor(np.asarray(values), dtype=like.dtype, device=like.device).view(
+        -1, *([1] * (like.dim() - 1)))
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float], n: int) -> np.ndarray:
+    lo, hi = bounds
+    return rng.uniform(lo, hi, size=n) if hi > lo else np.full(n, lo)
+
+
+def time_shift(x: torch.Tensor, max_fraction: float, rng: np.random.Generator, *,
+               mode: str = "circular") -> torch.Tensor:
+    """Shift each signal in time by a whole number of samples, drawn uniformly per case.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, T)
+    max_fraction : float
+        Largest shift as a fraction of ``T``, in either direction.
+    rng : numpy.random.Generator
+    mode : {"circular", "zeros"}
+        ``circular`` wraps samples round (right for periodic signals: rotating machinery);
+        ``zeros`` lets them fall off the end and pads with zeros (right for one-off events).
+
+    Returns
+    -------
+    Tensor, shape (N, C, T)
+    """
+    if mode not in SHIFT_MODES:
+        raise ParameterError(f"shift_mode={mode!r} is not known; use one of {SHIFT_MODES}")
+    n, _, t = x.shape
+    limit = int(round(max_fraction * t))
+    shifts = rng.integers(-limit, limit + 1, size=n)
+    source = torch.arange(t, device=x.device).view(1, t) - torch.as_tensor(shifts, device=x.device).view(n, 1)
+    if mode == "circular":
+        return torch.gather(x, 2, (source % t).view(n, 1, t).expand_as(x))
+    inside = (source >= 0) & (source < t)
+    out = torch.gather(x, 2, source.clamp(0, t - 1).view(n, 1, t).expand_as(x))
+    return out * inside.view(n, 1, t).to(x.dtype)
+
+
+def gain(x: torch.Tensor, gain_db: tuple[float, float], rng: np.random.Generator) -> torch.Tensor:
+    """Multiply each signal by ``10 ** (g / 20)``, ``g`` drawn uniformly in dB from ``gain_db``."""
+    g = _uniform(rng, gain_db, x.shape[0])
+    return x * _per_case(10.0 ** (g / 20.0), x)
+
+
+def add_noise(x: torch.Tensor, snr_db: tuple[float, float], rng: np.random.Generator) -> torch.Tensor:
+    """Add white Gaussian noise at a signal-to-noise ratio drawn uniformly from ``snr_db``.
+
+    The noise of each case and channel is scaled so that its sample power is exactly
+    ``mean(x**2) / 10 ** (snr / 10)``: the SNR achieved is the SNR asked for, not just its
+    expectation. A silent channel stays silent.
+    """
+    n, c, t = x.shape
+    snr = _uniform(rng, snr_db, n)
+    noise = torch.as_tensor(rng.standard_normal((n, c, t)), dtype=x.dtype, device=x.device)
+    signal_power = x.pow(2).mean(dim=2, keepdim=True)
+    noise_power = noise.pow(2).mean(dim=2, keepdim=True).clamp_min(1e-30)
+    target = signal_power / _per_case(10.0 ** (snr / 10.0), x)
+    return x + noise * (target / noise_power).sqrt()
+
+
+def _mask(images: torch.Tensor, fraction: float, rng: np.random.Generator, fill, axis: int) -> torch.Tensor:
+    size = images.shape[axis]
+    width = int(round(fraction * size))
+    if width == 0:
+        return images
+    starts = rng.integers(0, size - width + 1, size=images.shape[0])
+    pos = torch.arange(size, device=images.device).view(1, size)
+    start = torch.as_tensor(starts, device=images.device).view(-1, 1)
+    hit = (pos >= start) & (pos < start + width)  # (N, size)
+    shape = [images.shape[0], 1, 1, 1]
+    shape[axis] = size
+    fill = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
+    return torch.where(hit.view(shape), fill, images)
+
+
+def mask_time(images: torch.Tensor, fraction: float, rng: np.random.Generator, *, fill=0.0) -> torch.Tensor:
+    """Set a band of ``round(fraction * W)`` adjacent columns (time) of each image to ``fill``.
+
+    The band's position is drawn uniformly per case; ``fill`` may be a scalar or a tensor that
+    broadcasts against (N, 3, H, W), e.g. the normalised value of a black pixel.
+    """
+    return _mask(images, fraction, rng, fill, axis=3)
+
+
+def mask_freq(images: torch.Tensor, fraction: float, rng: np.random.Generator, *, fill=0.0) -> torch.Tensor:
+    """Set a band of ``round(fraction * H)`` adjacent rows (frequency) of each image to ``fill``."""
+    return _mask(images, fraction, rng, fill, axis=2)
+
+
+def mixup(inputs: torch.Tensor, targets: torch.Tensor, alpha: float,
+          rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mix each case with a random partner: ``lam * a + (1 - lam) * b``, ``lam ~ Beta(alpha, alpha)``.
+
+    Parameters
+    ----------
+    inputs : Tensor, shape (N, ...)
+    targets : Tensor, shape (N, K)
+        One-hot class probabilities or standardised regression targets, mixed alike.
+    alpha : float
+        Beta parameter; 0.2-0.4 is usual (Zhang et al. 2018). Must be positive.
+
+    Returns
+    -------
+    inputs, targets, lam
+    """
+    lam = float(rng.beta(alpha, alpha))
+    partner = torch.as_tensor(rng.permutation(inputs.shape[0]), device=inputs.device)
+    return (lam * inputs + (1 - lam) * inputs[partner],
+            lam * targets + (1 - lam) * targets[partner], lam)
+
+
+def _bounds(key: str, value, *, symmetric: bool) -> tuple[float, float]:
+    """A number or a [low, high] pair as (low, high); ``symmetric`` reads ``v`` as [-v, v]."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = float(value)
+        if symmetric:
+            if value < 0:
+                raise ParameterError(f"augment {key}={value} must be >= 0 (a range of +-{key}) or a [low, high] pair")
+            return -value, value
+        return value, value
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and value[0] <= value[1]):
+        return float(value[0]), float(value[1])
+    raise ParameterError(f"augment {key}={value!r} must be a number or a [low, high] pair with low <= high")
+
+
+def _fraction(key: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ParameterError(f"augment {key}={value!r} must be a fraction in [0, 1), e.g. 0.1")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Augmenter:
+    """Augmentations parsed from a config dict; see :meth:`from_config` for the keys."""
+
+    time_shift: float = 0.0
+    shift_mode: str = "circular"
+    gain_db: tuple[float, float] | None = None
+    snr_db: tuple[float, float] | None = None
+    time_mask: float = 0.0
+    freq_mask: float = 0.0
+
+    KEYS = ("time_shift", "shift_mode", "gain_db", "snr_db", "time_mask", "freq_mask")
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> Augmenter:
+        """Parse and check an ``augment=`` dict.
+
+        Keys (all optional):
+
+        ``time_shift``
+            Largest shift as a fraction of the signal length, e.g. 0.1.
+        ``shift_mode``
+            ``"circular"`` (default) or ``"zeros"``.
+        ``gain_db``
+            Gain range: ``6`` means uniform in [-6, +6] dB; ``[-3, 0]`` an explicit range.
+        ``snr_db``
+            Additive white noise at this SNR in dB, or uniform in a ``[low, high]`` range.
+        ``time_mask``, ``freq_mask``
+            Fraction of image columns (time) / rows (frequency) blanked in one band per image.
+        """
+        if config is not None and not isinstance(config, dict):
+            raise ParameterError(f"augment={config!r} must be a dict such as {{'time_shift': 0.1, 'snr_db': 20}}")
+        config = dict(config or {})
+        unknown = sorted(set(config) - set(cls.KEYS))
+        if unknown:
+            raise ParameterError(f"augment key {unknown[0]!r} is not known; use some of {list(cls.KEYS)}")
+        shift_mode = config.get("shift_mode", "circular")
+        if shift_mode not in SHIFT_MODES:
+            raise ParameterError(f"augment shift_mode={shift_mode!r} is not known; use one of {SHIFT_MODES}")
+        return cls(
+            time_shift=_fraction("time_shift", config.get("time_shift", 0.0)),
+            shift_mode=shift_mode,
+            gain_db=None if config.get("gain_db") is None else _bounds("gain_db", config["gain_db"], symmetric=True),
+            snr_db=None if config.get("snr_db") is None else _bounds("snr_db", config["snr_db"], symmetric=False),
+            time_mask=_fraction("time_mask", config.get("time_mask", 0.0)),
+            freq_mask=_fraction("freq_mask", config.get("freq_mask", 0.0)),
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.time_shift or self.gain_db or self.snr_db is not None
+                    or self.time_mask or self.freq_mask)
+
+    def signals(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Shift, then gain, then noise (so the SNR holds for the gained signal). (N, C, T) -> same."""
+        if self.time_shift:
+            x = time_shift(x, self.time_shift, rng, mode=self.shift_mode)
+        if self.gain_db is not None and self.gain_db != (0.0, 0.0):
+            x = gain(x, self.gain_db, rng)
+        if self.snr_db is not None and math.isfinite(self.snr_db[1]):
+            x = add_noise(x, self.snr_db, rng)
+        return x
+
+    def images(self, images: torch.Tensor, rng: np.random.Generator, *, fill=0.0) -> torch.Tensor:
+        """Time then frequency masks. (N, 3, H, W) -> same."""
+        if self.time_mask:
+            images = mask_time(images, self.time_mask, rng, fill=fill)
+        if self.freq_mask:
+            images = mask_freq(images, self.freq_mask, rng, fill=fill)
+        return images

@@ -1,0 +1,140 @@
+"""Callbacks of the training loop: progress bars, early stopping, checkpoints, TensorBoard.
+
+A callback is any object with some of the hooks of :class:`Callback`; each gets the loop's
+:class:`~sigxfer.learning.loop.TrainState`, and may set ``state.stop`` to end the current phase.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from sigxfer.errors import ParameterError
+
+
+class Callback:
+    """Hooks called by :func:`~sigxfer.learning.loop.train`; every one does nothing by default."""
+
+    def on_train_begin(self, state) -> None:
+        """Before the first epoch (also when resuming)."""
+
+    def on_epoch_begin(self, state) -> None:
+        """Before each epoch; ``state.phase`` is the running phase."""
+
+    def on_batch_end(self, state, loss: float) -> None:
+        """After each optimisation step, with the batch's loss."""
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        """After each epoch, with its history record (already in ``state.history``)."""
+
+    def on_train_end(self, state) -> None:
+        """After the last phase, once the best weights are back in place."""
+
+
+class ProgressBar(Callback):
+    """One tqdm bar per epoch over its batches, showing the running loss, then the validation scores.
+
+    Parameters
+    ----------
+    progress : bool, optional
+        Show bars; ``None`` shows them only on a terminal (tqdm's rule).
+    metric : str
+        Name of the validation metric in the bar (``"acc"``, ``"r2"``).
+    total_epochs : int
+        Epochs planned over all phases, for the bar's label.
+    """
+
+    def __init__(self, progress: bool | None, *, metric: str, total_epochs: int):
+        self.disable = None if progress is None else not progress
+        self.metric = metric
+        self.total_epochs = total_epochs
+        self.bar = None
+
+    def on_epoch_begin(self, state) -> None:
+        self.bar = tqdm(total=state.n_batches, unit="batch", leave=True, disable=self.disable,
+                        desc=f"{state.phase.name} epoch {state.epoch + 1}/{self.total_epochs}")
+
+    def on_batch_end(self, state, loss: float) -> None:
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        self.bar.update(1)
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        post = {"loss": f"{record['train_loss']:.4f}"}
+        if record["val_loss"] is not None:
+            post.update(val_loss=f"{record['val_loss']:.4f}", **{f"val_{self.metric}": f"{record['val_metric']:.3f}"})
+        self.bar.set_postfix(post)
+        self.bar.close()
+
+
+class EarlyStopping(Callback):
+    """End a phase once the validation loss has not fallen for ``patience`` epochs in a row.
+
+    The loop itself keeps the best weights and restores them; this only decides when to stop.
+    """
+
+    def __init__(self, patience: int):
+        self.patience = patience
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        if record["val_loss"] is not None and state.wait >= self.patience:
+            state.stop = True
+
+
+class CheckpointWriter(Callback):
+    """Save the run after every epoch and at the end (see :mod:`sigxfer.learning.checkpoint`)."""
+
+    def __init__(self, directory, *, fingerprint: str, seed: int):
+        self.directory = Path(directory)
+        self.fingerprint = fingerprint
+        self.seed = seed
+
+    def _save(self, state) -> None:
+        from sigxfer.learning.checkpoint import save_checkpoint
+
+        save_checkpoint(self.directory, state, fingerprint=self.fingerprint, seed=self.seed)
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        self._save(state)
+
+    def on_train_end(self, state) -> None:
+        self._save(state)
+
+
+def require_tensorboard():
+    """torch's SummaryWriter, or a ParameterError saying which package to install."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # torch imports the tensorboard package lazily, here
+        raise ParameterError(
+            "tensorboard_dir needs the tensorboard package: pip install tensorboard "
+            "(or pip install 'sigxfer[test]'), or leave tensorboard_dir=None"
+        ) from None
+    return SummaryWriter
+
+
+class TensorBoardLogger(Callback):
+    """Write train/val loss, the validation metric and the learning rate per epoch to ``log_dir``."""
+
+    def __init__(self, log_dir, *, metric: str):
+        self.writer_class = require_tensorboard()
+        self.log_dir = str(log_dir)
+        self.metric = metric
+        self.writer = None
+
+    def on_train_begin(self, state) -> None:
+        self.writer = self.writer_class(log_dir=self.log_dir)
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        step = record["epoch"]
+        self.writer.add_scalar("loss/train", record["train_loss"], step)
+        if record["val_loss"] is not None:
+            self.writer.add_scalar("loss/val", record["val_loss"], step)
+            self.writer.add_scalar(f"{self.metric}/val", record["val_metric"], step)
+        self.writer.add_scalar("lr/head", record["lr"], step)
+        if "body_lr" in record:
+            self.writer.add_scalar("lr/body", record["body_lr"], step)
+        self.writer.flush()
+
+    def on_train_end(self, state) -> None:
+        self.writer.close()

@@ -1,0 +1,338 @@
+"""The training loop: one function, :func:`train`, with plain callbacks around it.
+
+A recipe is a list of :class:`Phase` objects run in order ("head": the new head alone, then
+"body": the head and the unfrozen stages at a lower rate). Within a phase the learning rate warms
+up linearly and then follows a cosine down towards zero (:func:`lr_factor`). After every epoch the
+model is scored on the validation split; the loop keeps a copy of the weights with the lowest
+validation loss and puts them back at the end of each phase. Everything else (progress bars,
+early stopping, checkpoints, TensorBoard) is a :class:`~sigxfer.learning.callbacks.Callback`.
+
+Randomness is drawn per epoch from ``(seed, epoch)`` (data order, augmentation, dropout), never
+carried over from the previous epoch, so a run resumed from a checkpoint after epoch ``k`` draws
+exactly what the uninterrupted run drew from epoch ``k + 1`` on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import StratifiedShuffleSplit
+from torch import nn
+
+from sigxfer.errors import ParameterError
+from sigxfer.learning.augment import Augmenter, mixup as mix
+from sigxfer.learning.network import SignalNet
+
+LOSSES = {"classification": ("cross_entropy",), "regression": ("mse", "huber")}
+
+
+@dataclass
+class Phase:
+    """One step of a recipe.
+
+    Parameters
+    ----------
+    name : str
+        Label in the history (``"head"``, ``"body"``).
+    epochs : int
+        Planned epochs; early stopping may end the phase sooner.
+    groups : list of (list of nn.Module, float)
+        Modules that learn in this phase and their peak learning rate, head first. Every other
+        parameter of the network is frozen and every other module stays in eval mode, so the
+        BatchNorm layers of frozen stages keep their running statistics.
+    warmup_epochs : int
+        Epochs of linear warm-up at the start of the phase (capped at half the phase).
+    """
+
+    name: str
+    epochs: int
+    groups: list[tuple[list[nn.Module], float]]
+    warmup_epochs: int = 0
+
+
+@dataclass
+class TrainState:
+    """Where a run stands; what a checkpoint saves (see :mod:`sigxfer.learning.checkpoint`).
+
+    ``phase_index``/``phase_epoch`` say which phase is running and how many of its epochs are
+    done; ``epoch`` counts all epochs done. ``best_*`` follow the lowest validation loss; ``wait``
+    counts epochs since it last fell in this phase; a callback sets ``stop`` to end the phase.
+    """
+
+    phase_index: int = 0
+    phase_epoch: int = 0
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    wait: int = 0
+    stop: bool = False
+    stopped_phases: list[str] = field(default_factory=list)
+    finished: bool = False
+    # Set while running, for callbacks; not part of what a checkpoint saves.
+    net: nn.Module | None = field(default=None, repr=False)
+    optimizer: torch.optim.Optimizer | None = field(default=None, repr=False)
+    phase: Phase | None = field(default=None, repr=False)
+    n_batches: int = 0
+    # Optimizer state loaded from a checkpoint, consumed when the phase's optimizer is built.
+    optimizer_state: dict | None = field(default=None, repr=False)
+
+    SAVED = ("phase_index", "phase_epoch", "epoch", "history", "best_loss", "best_epoch", "wait",
+             "stop", "stopped_phases", "finished")
+
+    def start_phase(self, index: int) -> None:
+        self.phase_index, self.phase_epoch, self.wait, self.stop = index, 0, 0, False
+
+
+def validation_split(y: np.ndarray, val_size: float, *, task: str,
+                     seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Split training cases into fitting and validation indices (stratified for classes).
+
+    Returns ``(train_idx, val_idx, note)``; ``val_idx`` is empty, with a note saying why, when
+    ``val_size`` is 0 or the data are too few to hold cases out (a class with a single case,
+    or fewer than two cases on either side).
+    """
+    n = len(y)
+    everything, none = np.arange(n), np.arange(0)
+    if val_size == 0:
+        return everything, none, None
+    n_val = int(round(val_size * n))
+    if task == "classification":
+        counts = np.bincount(y)
+        counts = counts[counts > 0]
+        n_val = max(n_val, len(counts))
+        if counts.min() < 2 or n - n_val < len(counts):
+            return everything, none, "too few cases per class to hold out a validation split; no early stopping"
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed % 2**32)
+        train_idx, val_idx = next(splitter.split(np.zeros(n), y))
+    else:
+        if n_val < 2 or n - n_val < 2:
+            return everything, none, "too few cases to hold out a validation split; no early stopping"
+        order = np.random.default_rng(seed).permutation(n)
+        train_idx, val_idx = order[n_val:], order[:n_val]
+    return np.sort(train_idx), np.sort(val_idx), None
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, final: float = 0.0) -> float:
+    """Multiplier of the peak learning rate at optimisation step ``step`` (0-based) of a phase.
+
+    Linear warm-up ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, then a
+    half cosine from 1 at step ``warmup_steps`` down to ``final`` (reached just after the last step).
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def class_weights(y: np.ndarray, n_classes: int, mode) -> np.ndarray | None:
+    """Per-class loss weights: None, ``"balanced"`` (``n / (n_classes * count)``) or one per class."""
+    if mode is None:
+        return None
+    if mode == "balanced":
+        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+        with np.errstate(divide="ignore"):
+            w = np.where(counts > 0, len(y) / (n_classes * counts), 0.0)
+        return w
+    w = np.asarray(mode, dtype=np.float64)
+    if w.shape != (n_classes,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ParameterError(
+            f"class_weight={mode!r} must be None, 'balanced' or {n_classes} non-negative numbers, one per class"
+        )
+    return w
+
+
+def make_loss(task: str, loss: str, weights: np.ndarray | None = None):
+    """``loss_fn(outputs, targets) -> scalar``; targets are class indices or probabilities, or floats."""
+    if loss not in LOSSES[task]:
+        raise ParameterError(f"loss={loss!r} does not fit {task}; use one of {LOSSES[task]}")
+    if loss == "cross_entropy":
+        w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        return lambda out, target: F.cross_entropy(out, target, weight=None if w is None else w.to(out.device))
+    if loss == "huber":
+        return lambda out, target: F.huber_loss(out, target, delta=1.0)
+    return F.mse_loss
+
+
+def _score(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Accuracy (classification) or R² averaged over outputs (regression)."""
+    if task == "classification":
+        return float((outputs.argmax(dim=1) == targets).double().mean())
+    sse = (outputs - targets).pow(2).sum(dim=0)
+    sst = (targets - targets.mean(dim=0)).pow(2).sum(dim=0).clamp_min(1e-12)
+    return float((1.0 - sse / sst).mean())
+
+
+@torch.no_grad()
+def evaluate(net: SignalNet, X: np.ndarray, y: torch.Tensor, *, task: str, loss_fn, batch_size: int) -> dict:
+    """Loss and metric of ``net`` (in eval mode) on ``X``, ``y``."""
+    net.eval()
+    device = next(net.parameters()).device
+    out = torch.cat([net(torch.as_tensor(X[i:i + batch_size], device=device)).float()
+                     for i in range(0, len(X), batch_size)])
+    y = y.to(device)
+    return {"val_loss": float(loss_fn(out, y)), "val_metric": _score(task, out, y)}
+
+
+def _set_trainable(net: nn.Module, phase: Phase) -> None:
+    net.requires_grad_(False)
+    for modules, _ in phase.groups:
+        for m in modules:
+            m.requires_grad_(True)
+
+
+def _set_modes(net: nn.Module, phase: Phase) -> None:
+    net.eval()  # frozen stages: BatchNorm keeps its running statistics, dropout is off
+    for modules, _ in phase.groups:
+        for m in modules:
+            m.train()
+
+
+def _optimizer(phase: Phase, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; weight decay on weights only, not on biases and normalisation scales (1-D)."""
+    groups, seen = [], set()
+    for spec, (modules, lr) in enumerate(phase.groups):
+        params = [p for m in modules for p in m.parameters() if id(p) not in seen]
+        seen.update(id(p) for p in params)
+        for decay, subset in ((weight_decay, [p for p in params if p.ndim > 1]),
+                              (0.0, [p for p in params if p.ndim <= 1])):
+            if subset:
+                groups.append({"params": subset, "lr": lr, "base_lr": lr, "spec": spec, "weight_decay": decay})
+    if not groups:
+        raise ParameterError(f"phase {phase.name!r} has nothing to train")
+    return torch.optim.AdamW(groups)
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    # Near-equal batches: never a final batch of one case, which BatchNorm in training mode rejects.
+    return np.array_split(rng.permutation(n), max(1, math.ceil(n / batch_size)))
+
+
+def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], task: str,
+          X_val: np.ndarray | None = None, y_val: np.ndarray | None = None, batch_size: int = 32,
+          weight_decay: float = 0.01, loss: str = "cross_entropy", weights: np.ndarray | None = None,
+          augmenter: Augmenter | None = None, mixup: float = 0.0, seed: int = 0,
+          callbacks=(), state: TrainState | None = None) -> TrainState:
+    """Train ``net`` in place through ``phases``; return the final :class:`TrainState`.
+
+    Parameters
+    ----------
+    net : SignalNet
+        Imager (fitted), backbone and head; trained on its own device.
+    X : ndarray, shape (n_cases, n_channels, n_timepoints)
+        Training signals.
+    y : ndarray
+        Class indices, shape (n_cases,), or standardised targets, shape (n_cases, n_outputs).
+    phases : list of Phase
+    task : {"classification", "regression"}
+    X_val, y_val : ndarray, optional
+        Validation split. Without it nothing is scored and the last weights are kept.
+    batch_size, weight_decay : int, float
+        Cases per step; AdamW's decoupled weight decay.
+    loss : str
+        ``"cross_entropy"`` (classification), ``"mse"`` or ``"huber"`` (regression).
+    weights : ndarray, optional
+        Per-class loss weights (:func:`class_weights`).
+    augmenter : Augmenter, optional
+        Training-batch augmentation of signals and images.
+    mixup : float
+        Beta parameter of mixup on images and targets; 0 turns it off.
+    seed : int
+        Seeds data order, augmentation and dropout, per epoch.
+    callbacks : sequence of Callback
+        Called in order at each hook.
+    state : TrainState, optional
+        Where to start from (a loaded checkpoint); a fresh run by default.
+    """
+    device = next(net.parameters()).device
+    state = state if state is not None else TrainState()
+    state.net = net
+    loss_fn = make_loss(task, loss, weights)
+    targets = torch.as_tensor(y, dtype=torch.long if task == "classification" else torch.float32)
+    val_targets = None if y_val is None else torch.as_tensor(y_val, dtype=targets.dtype)
+    n_outputs = net.head.out_features
+    # Images are normalised; masks fill with the normalised value of a black (silent) pixel.
+    fill = (0.0 - net.imager.mean) / net.imager.std
+    steps = len(_batches(len(X), batch_size, np.random.default_rng(0)))
+    state.n_batches = steps
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    for index, phase in enumerate(phases):
+        if index < state.phase_index:
+            continue  # done before the checkpoint this run resumed from
+        if index > state.phase_index or state.phase_epoch == 0:
+            state.start_phase(index)
+        state.phase = phase
+        _set_trainable(net, phase)
+        optimizer = state.optimizer = _optimizer(phase, weight_decay)
+        if state.optimizer_state is not None:
+            optimizer.load_state_dict({"state": state.optimizer_state,
+                                       "param_groups": optimizer.state_dict()["param_groups"]})
+            state.optimizer_state = None
+        total = phase.epochs * steps
+        warmup = min(phase.warmup_epochs * steps, total // 2)
+        while state.phase_epoch < phase.epochs and not state.stop:
+            epoch = state.epoch + 1
+            rng = np.random.default_rng([seed, epoch])
+            torch.manual_seed(int(rng.integers(2**62)))  # dropout
+            _set_modes(net, phase)
+            for cb in callbacks:
+                cb.on_epoch_begin(state)
+            started, loss_sum = time.perf_counter(), 0.0
+            for b, idx in enumerate(_batches(len(X), batch_size, rng)):
+                for group in optimizer.param_groups:
+                    group["lr"] = group["base_lr"] * lr_factor(state.phase_epoch * steps + b, total, warmup)
+                signals = torch.as_tensor(X[idx], device=device)
+                target = targets[idx].to(device)
+                with torch.no_grad():  # the imager has no weights; augmentation needs no gradient
+                    if augmenter is not None:
+                        signals = augmenter.signals(signals, rng)
+                    images = net.imager(signals)
+                    if augmenter is not None:
+                        images = augmenter.images(images, rng, fill=fill)
+                    if mixup > 0:
+                        if task == "classification":
+                            target = F.one_hot(target, n_outputs).float()
+                        images, target, _ = mix(images, target, mixup, rng)
+                batch_loss = loss_fn(net.backbone(images), target)
+                optimizer.zero_grad(set_to_none=True)
+                batch_loss.backward()
+                optimizer.step()
+                value = batch_loss.item()
+                loss_sum += value * len(idx)
+                for cb in callbacks:
+                    cb.on_batch_end(state, value)
+            record = {"epoch": epoch, "phase": phase.name, "train_loss": loss_sum / len(X),
+                      "val_loss": None, "val_metric": None}
+            if X_val is not None and len(X_val):
+                record.update(evaluate(net, X_val, val_targets, task=task, loss_fn=loss_fn, batch_size=batch_size))
+            for group in optimizer.param_groups:
+                record.setdefault("lr" if group["spec"] == 0 else "body_lr", group["lr"])
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            state.phase_epoch, state.epoch = state.phase_epoch + 1, epoch
+            state.history.append(record)
+            if record["val_loss"] is not None and record["val_loss"] < state.best_loss:
+                state.best_loss, state.best_epoch, state.wait = record["val_loss"], epoch, 0
+                state.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                state.wait += 1
+            for cb in callbacks:
+                cb.on_epoch_end(state, record)
+        if state.stop and phase.name not in state.stopped_phases:
+            state.stopped_phases.append(phase.name)
+        if state.best_state is not None:
+            net.load_state_dict(state.best_state)
+    state.phase_index, state.finished = len(phases), True
+    if state.best_state is None:
+        state.best_epoch = state.epoch
+    net.requires_grad_(True)
+    net.eval()
+    for cb in callbacks:
+        cb.on_train_end(state)
+    return state
