@@ -29,6 +29,7 @@ test: $(VENV)/.test
 bench: $(VENV)/.test
 	$(BIN)/python bench/bench_backbone.py
 	$(BIN)/python bench/bench_imaging.py
+	$(BIN)/python bench/bench_compare.py --write BENCHMARKS_compare.md
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from sigxfer.errors import OutputExistsError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_readable(path) -> None:
+    """Give a file made by ``mkstemp`` (mode 0600) the permissions a plain ``open`` would."""
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False) -> Path:
@@ -25,6 +37,7 @@ def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        make_readable(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -35,3 +48,37 @@ def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False) -> Path:
 def atomic_write_text(path, text: str, *, overwrite: bool = False) -> Path:
     """:func:`atomic_write_bytes` for UTF-8 text."""
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def new_staging_folder(out) -> Path:
+    """An empty hidden folder beside ``out`` to build it in, with the umask's permissions.
+
+    ``tempfile.mkdtemp`` makes folders private (0700); a renamed result should look like any folder
+    the user makes.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
+def replace_folder(new, target) -> None:
+    """Rename the finished folder ``new`` to ``target``; an old ``target`` is removed only afterwards.
+
+    At every moment one complete folder has the name: the old one is moved aside first and moved
+    back if the rename fails.
+    """
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, old / target.name)
+    try:
+        os.replace(new, target)
+    except OSError:
+        os.replace(old / target.name, target)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

@@ -9,11 +9,13 @@ from sigxfer.data.io import load_files, load_signals, read_signal, write_signals
 from sigxfer.data.signals import SignalSet
 from sigxfer.data.splits import train_test_split_signals
 from sigxfer.data.synth import make_devices
+from sigxfer.data.targets import load_targets
 
 __all__ = [
     "SignalSet",
     "load_signals",
     "load_files",
+    "load_targets",
     "read_signal",
     "write_signals",
     "make_devices",

@@ -30,7 +30,6 @@ import math
 import os
 import re
 import shutil
-import uuid
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from sigxfer._atomic import new_staging_folder, replace_folder
 from sigxfer.data.signals import SignalSet, _is_classification
 from sigxfer.errors import DataError, OutputExistsError, ParameterError
 
@@ -598,10 +598,8 @@ def write_signals(
     out = Path(os.path.abspath(out_dir))
     _check_target(out, overwrite)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.sigxfer-tmp-{uuid.uuid4().hex[:8]}"
+    tmp = new_staging_folder(out)
     try:
-        tmp.mkdir()
         # disable=None: a bar only on a terminal, and only when there are many files.
         hide = None if len(plan) > PROGRESS_THRESHOLD else True
         for i, rel in enumerate(tqdm(plan, desc="writing signals", unit="file", disable=hide)):
@@ -621,7 +619,7 @@ def write_signals(
             "written_by": _WRITTEN_BY,
         }
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _move_into_place(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -707,16 +705,3 @@ def _write_one(target: Path, signal: np.ndarray, sr: float | None, fmt: str) -> 
         sf.write(str(target), signal.T, int(round(sr)), subtype="FLOAT", format="WAV")
 
 
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished ``tmp`` folder to ``out``; an old ``out`` is deleted only afterwards."""
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    old = out.parent / f".{out.name}.sigxfer-old-{uuid.uuid4().hex[:8]}"
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old, out)  # put the user's folder back before reporting the failure
-        raise
-    shutil.rmtree(old, ignore_errors=True)

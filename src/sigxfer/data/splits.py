@@ -16,7 +16,7 @@ from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, tra
 from sigxfer.data.signals import SignalSet, _is_classification
 from sigxfer.errors import DataError, ParameterError
 
-__all__ = ["train_test_split_signals"]
+__all__ = ["cv_splits", "train_test_split_signals"]
 
 
 def train_test_split_signals(
@@ -144,3 +144,106 @@ def _check_sides(labels: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray
             UserWarning,
             stacklevel=3,
         )
+
+
+def cv_splits(
+    signals: SignalSet,
+    *,
+    n_splits: int = 5,
+    n_repeats: int = 1,
+    random_state: int | None = None,
+    stratify: bool = True,
+    groups=None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Repeated k-fold splits: stratified by class, group-aware on request.
+
+    Each repeat reshuffles and partitions the cases into ``n_splits`` test folds, so every case is
+    tested once per repeat. On a few dozen recordings this gives a mean and a spread instead of one
+    lucky number.
+
+    Parameters
+    ----------
+    signals : SignalSet
+        The cases to split.
+    n_splits : int, default=5
+        Folds per repeat (at least 2).
+    n_repeats : int, default=1
+        Repeats, each with its own shuffle drawn from ``random_state``.
+    random_state : int or None, default=None
+        Seed; the same seed gives the same folds.
+    stratify : bool, default=True
+        Keep class proportions in every fold (class labels only; targets are split at random).
+    groups : array-like of shape (n_cases,) or None, default=None
+        A group id per case (recording, machine, subject). A group never spans train and test.
+
+    Returns
+    -------
+    list of (train_idx, test_idx)
+        ``n_splits * n_repeats`` pairs of sorted index arrays, repeat by repeat.
+
+    Raises
+    ------
+    ParameterError
+        If ``n_splits`` or ``n_repeats`` are not valid counts, or ``groups`` has the wrong shape.
+    DataError
+        If a class has fewer cases (or groups) than folds, or there are fewer groups than folds.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if not isinstance(signals, SignalSet):
+        raise ParameterError(f"cv_splits needs a SignalSet, not {type(signals).__name__}")
+    for name, value, low in (("n_splits", n_splits, 2), ("n_repeats", n_repeats, 1)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+            raise ParameterError(f"{name}={value!r} must be an integer of at least {low}")
+    n = signals.n_cases
+    labels = signals.y if signals.y is not None and _is_classification(signals.y) else None
+    strat = labels if stratify else None
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ParameterError(f"groups has shape {groups.shape}; give one group id per case ({n})")
+        n_groups = len(np.unique(groups))
+        if n_groups < n_splits:
+            raise DataError(
+                f"{n_groups} groups cannot fill {n_splits} folds; use n_splits={max(2, n_groups)} or fewer"
+            )
+    if n_splits > n:
+        raise DataError(f"{n} cases cannot fill {n_splits} folds; use n_splits={n} or fewer")
+    if strat is not None:
+        classes, counts = np.unique(strat, return_counts=True)
+        units = counts
+        if groups is not None:
+            units = np.array([len(np.unique(groups[strat == c])) for c in classes])
+        if units.min() < n_splits:
+            c = classes[int(np.argmin(units))]
+            what = "groups" if groups is not None else "cases"
+            raise DataError(
+                f"class {str(c)!r} has {int(units.min())} {what}, fewer than n_splits={n_splits}; "
+                f"use n_splits={max(2, int(units.min()))} or fewer (or add cases)"
+            )
+    base = np.random.RandomState(random_state)
+    indices = np.arange(n)
+    pairs = []
+    for _ in range(n_repeats):
+        seed = int(base.randint(np.iinfo(np.int32).max))
+        if groups is None:
+            splitter = (StratifiedKFold(n_splits, shuffle=True, random_state=seed) if strat is not None
+                        else KFold(n_splits, shuffle=True, random_state=seed))
+            folds = splitter.split(indices, strat)
+        elif strat is not None:
+            splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                folds = list(splitter.split(indices, strat, groups))
+        else:
+            # Shuffled groups dealt round-robin into folds (GroupKFold only shuffles from sklearn 1.6).
+            unique, inverse = np.unique(groups, return_inverse=True)
+            fold_of_group = np.empty(len(unique), dtype=int)
+            fold_of_group[np.random.RandomState(seed).permutation(len(unique))] = np.arange(len(unique)) % n_splits
+            fold = fold_of_group[inverse]
+            folds = [(indices[fold != k], indices[fold == k]) for k in range(n_splits)]
+        for train_idx, test_idx in folds:
+            if labels is not None:
+                _check_sides(labels, train_idx, test_idx)
+            pairs.append((np.sort(train_idx), np.sort(test_idx)))
+    return pairs

@@ -17,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from sigxfer._atomic import make_readable
 from sigxfer.errors import ModelFileError, NotFittedError, OutputExistsError, ParameterError, SigxferError
 
 FORMAT = "sigxfer-model"
@@ -66,6 +67,13 @@ def _estimator_config(model) -> dict:
         "n_channels": model.n_channels_,
         "n_timepoints": model.n_timepoints_,
     }
+    from sigxfer.backbones.external import file_backbone_spec
+
+    spec = file_backbone_spec(net.backbone)
+    if spec is not None:
+        # A backbone from the user's file: record which file (and its sha256) so load can find it
+        # and refuse a changed one; TorchScript/ONNX bodies are not copied into this file.
+        config["backbone"]["file"] = spec.to_record()
     if hasattr(model, "classes_"):
         config["classes"] = _jsonable(model.classes_)
     if hasattr(model, "y_mean_"):
@@ -102,6 +110,7 @@ def save(model, path, *, overwrite: bool = False) -> Path:
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={_META_KEY: json.dumps(config)})
+        make_readable(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -160,6 +169,10 @@ def load(path):
     classes = {"TransferClassifier": TransferClassifier, "TransferRegressor": TransferRegressor}
     if config.get("estimator") not in classes:
         raise ModelFileError(f"{path}: unknown estimator {config.get('estimator')!r}; upgrade sigxfer")
+    if isinstance(config.get("backbone"), dict) and "file" in config["backbone"]:
+        from sigxfer.backbones.external import restore_file_backbone
+
+        restore_file_backbone(config["backbone"]["file"], model_path=path)
     try:
         model = classes[config["estimator"]](**config["params"])
         imager = Imager.from_config(config["imager"])

@@ -6,15 +6,14 @@ why :mod:`sigxfer.imaging` does not import this module itself.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 
+from sigxfer._atomic import new_staging_folder, replace_folder
 from sigxfer.errors import DataError, OutputExistsError, ParameterError
 
 __all__ = ["contact_sheet", "picture_arrays", "save_pictures"]
@@ -101,34 +100,17 @@ def save_pictures(imager, signals_X, names, out_dir, *, overwrite: bool = False)
             f"{out_dir} exists and is not empty; pass overwrite=True (--overwrite) or choose another folder"
         )
     files = _file_names(names)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = new_staging_folder(out_dir)
     try:
         for rel, picture in zip(files, picture_arrays(imager, signals_X)):
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(picture).save(path, format="PNG")
-        _replace_folder(tmp, out_dir)
+        replace_folder(tmp, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return [out_dir / rel for rel in files]
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(new, target)
-        return
-    # Move the old folder aside first: at every moment one complete folder has the name.
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.replace(target, old / target.name)
-    try:
-        os.replace(new, target)
-    except OSError:
-        os.replace(old / target.name, target)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def contact_sheet(imager, X, y, *, per_class: int = 4):
