@@ -38,6 +38,43 @@ def _transform_params(args) -> dict:
     return params
 
 
+# Strategies that train the network and take --epochs, --unfreeze, --lr and --augment.
+_TRAINED_STRATEGIES = ("finetune", "scratch", "auto")
+
+
+def _strategy(args):
+    """``--strategy`` as a name, or as a dict when training options were given."""
+    from sigxfer.errors import ParameterError
+
+    params = {k: getattr(args, k) for k in ("epochs", "unfreeze", "lr") if getattr(args, k, None) is not None}
+    if params.get("unfreeze") not in (None, "all"):
+        try:
+            params["unfreeze"] = int(params["unfreeze"])
+        except ValueError:
+            raise ParameterError(f"--unfreeze {params['unfreeze']!r} must be 'all' or a number of stages") from None
+    for item in getattr(args, "augment", None) or []:
+        if "=" not in item:
+            raise ParameterError(f"--augment {item!r} must look like KEY=VALUE, e.g. snr_db=20")
+        key, value = item.split("=", 1)
+        params.setdefault("augment", {})[key.strip().replace("-", "_")] = _parse_value(value)
+    if not params:
+        return args.strategy
+    if args.strategy not in _TRAINED_STRATEGIES:
+        options = ", ".join("--" + k for k in params)
+        raise ParameterError(f"{options} apply to --strategy {', '.join(_TRAINED_STRATEGIES)}, not {args.strategy!r}")
+    return {"name": args.strategy, **params}
+
+
+def _add_strategy_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("learning")
+    g.add_argument("--strategy", default="linear", help="linear, finetune, scratch or auto (default: linear)")
+    g.add_argument("--epochs", type=int, default=None, help="epochs of training (finetune, scratch, auto)")
+    g.add_argument("--unfreeze", default=None, metavar="all|K", help="finetune: train all stages or the last K")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate of the head")
+    g.add_argument("--augment", action="append", metavar="KEY=VALUE",
+                   help="training augmentation, e.g. snr_db=20, time_shift=0.1, time_mask=0.1 (repeatable)")
+
+
 def _check_transform(name: str) -> None:
     """Fail before reading any data when the transform name is wrong."""
     from sigxfer.errors import ParameterError
@@ -47,11 +84,17 @@ def _check_transform(name: str) -> None:
         raise ParameterError(f"--transform {name!r} is not known; use one of {', '.join(list_transforms())}")
 
 
-def _add_transform_options(p: argparse.ArgumentParser, default: str = "spectrogram") -> None:
+def _add_transform_options(p: argparse.ArgumentParser, default: str = "spectrogram", *, multiple: bool = False) -> None:
     from sigxfer.imaging import list_transforms
 
     g = p.add_argument_group("imaging")
-    g.add_argument("--transform", default=default, help=f"one of {', '.join(list_transforms())} (default: {default})")
+    if multiple:
+        g.add_argument("--transform", action="append", default=None, metavar="NAME[:KEY=VALUE,...]",
+                       help=f"a transform to compare, repeatable: one of {', '.join(list_transforms())}, "
+                            f"optionally with its own parameters, e.g. mel:n_mels=64 (default: {default})")
+    else:
+        g.add_argument("--transform", default=default,
+                       help=f"one of {', '.join(list_transforms())} (default: {default})")
     for name, typ in _TRANSFORM_OPTIONS.items():
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, metavar=name.upper())
     g.add_argument("--transform-param", action="append", metavar="KEY=VALUE",
@@ -64,6 +107,23 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sr", type=float, default=None, help="sample rate in Hz for .csv/.npy (else sigxfer.json)")
     p.add_argument("--length", type=int, default=None,
                    help="crop or zero-pad every signal to this many samples (default: the longest)")
+
+
+def _add_targets_options(p: argparse.ArgumentParser, *, task: bool) -> None:
+    g = p.add_argument_group("regression (a table of numbers instead of class folders)")
+    g.add_argument("--targets", default=None, metavar="CSV",
+                   help="CSV of file,target rows, paths relative to its folder; the files must lie in DATA")
+    g.add_argument("--target", default=None, metavar="COLUMN", help="target column to use (default: the second)")
+    if task:
+        g.add_argument("--task", choices=["classification", "regression"], default=None,
+                       help="default: regression with --targets, else classification")
+
+
+def _add_group_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("groups (keep windows or copies of one recording on one side of every split)")
+    g.add_argument("--groups", default=None, metavar="CSV", help="CSV of case name (or file path), group")
+    g.add_argument("--group-pattern", default=None, metavar="REGEX",
+                   help="group = first capture group of REGEX in each case's path, e.g. '(.+)_win\\d+'")
 
 
 def _cmd_demo(args) -> int:
@@ -95,13 +155,19 @@ def _cmd_train(args) -> int:
     if Path(args.output).exists() and not args.overwrite:
         raise OutputExistsError(f"{args.output} exists; pass --overwrite or choose another -o")
     _check_transform(args.transform)
-    signals = load_signals(args.data, sr=args.sr, length=args.length)
-    signals.check_classification()
+    task = _train_task(args)
+    if task == "regression":
+        signals = _load_targets_under(args.data, args.targets, sr=args.sr, length=args.length, target=args.target)
+    else:
+        signals = load_signals(args.data, sr=args.sr, length=args.length)
+        signals.check_classification()
     model = TransferClassifier(transform=args.transform, transform_params=_transform_params(args),
                                backbone=args.backbone, pretrained=not args.no_pretrained,
-                               strategy=args.strategy, image_size=args.image_size,
+                               strategy=_strategy(args), image_size=args.image_size,
                                channel_mode=args.channel_mode, batch_size=args.batch_size,
                                random_state=args.seed, progress=not args.quiet)
+    if task == "regression":
+        return _fit_regressor(model.get_params(), signals, args)
     if args.test_size > 0:
         train, test = train_test_split_signals(signals, test_size=args.test_size, random_state=args.seed)
         model.fit(train)
@@ -118,22 +184,255 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _cmd_evaluate(args) -> int:
+def _train_task(args) -> str:
+    """``--task``, or regression when ``--targets`` gives a table of numbers."""
+    from sigxfer.errors import ParameterError
+
+    task = args.task or ("regression" if args.targets else "classification")
+    if task == "regression" and not args.targets:
+        raise ParameterError("--task regression needs --targets CSV, a table of file,target rows")
+    if task == "classification" and args.targets:
+        raise ParameterError("--targets gives numbers to regress; drop --task classification (labels are class folders)")
+    return task
+
+
+def _load_targets_under(data: str, table: str, *, sr=None, length=None, target=None):
+    """Signals and targets from ``table``; every file it lists must lie in the folder ``data``."""
+    from sigxfer.data.targets import load_targets, read_targets_table
+    from sigxfer.errors import DataError
+
+    root = Path(data)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder; give the folder that holds the files {table} lists")
+    files, columns, rows = read_targets_table(table)
+    for path, (lineno, cells) in zip(files, rows):
+        if not path.resolve().is_relative_to(root.resolve()):
+            raise DataError(
+                f"{table}: row {lineno} lists {cells[0]}, which is outside {root}; give the folder that "
+                "holds every listed file as DATA, or fix the row"
+            )
+    signals = load_targets(table, sr=sr, length=length, target=target)
+    if len(columns) > 2:
+        print(f"target column {target or columns[1]!r} (of {', '.join(columns[1:])}; choose with --target)")
+    return signals
+
+
+def _fit_regressor(params: dict, signals, args) -> int:
+    """`train` for a targets table: fit a TransferRegressor, report MAE/RMSE/R² on a held-out part, save."""
+    from sigxfer.data import train_test_split_signals
+    from sigxfer.deploy import save
+    from sigxfer.estimators import TransferRegressor
+    from sigxfer.evaluation import format_summary
+    from sigxfer.evaluation.metrics import regression_summary
+
+    model = TransferRegressor(**params)
+    if args.test_size > 0:
+        # Not stratified: whole-number targets (ages, counts) are still numbers, not classes.
+        train, test = train_test_split_signals(signals, test_size=args.test_size, random_state=args.seed,
+                                               stratify=False)
+        model.fit(train)
+        summary = regression_summary(test.y, model.predict(test), names=test.names)
+        model.metrics_ = {"test": summary, "test_size": args.test_size}
+        print(format_summary(summary, title=f"held-out test ({len(test)} of {len(signals)} signals)"))
+    else:
+        model.fit(signals)
+        print(f"trained on all {len(signals)} signals (no held-out test: --test-size 0)")
+    save(model, args.output, overwrite=args.overwrite)
+    print(f"saved {args.output}")
+    return 0
+
+
+def _load_data(spec: str, *, sr=None, length=None, split: str | None = None):
+    """(train, test) from DATA: a folder of class folders (test None) or ``ucr:NAME`` (official splits)."""
     from sigxfer.data import load_signals
+
+    if spec.startswith("ucr:"):
+        from sigxfer.data.ucr import load_ucr
+
+        train, test = load_ucr(spec[4:], split="train"), load_ucr(spec[4:], split="test")
+        if sr is not None:
+            train.sr = test.sr = float(sr)
+        return train, test
+    return load_signals(spec, sr=sr, length=length), None
+
+
+def _concat(a, b):
+    import numpy as np
+
+    from sigxfer.data.signals import SignalSet
+
+    return SignalSet(np.concatenate([a.X, b.X]), sr=a.sr, y=np.concatenate([a.y, b.y]), names=a.names + b.names)
+
+
+def _groups(args, signals, root: str):
+    """Group id per case from --groups CSV (case name/path, group) or --group-pattern REGEX, else None."""
+    import re
+
+    from sigxfer.errors import DataError
+
+    if getattr(args, "groups", None) is None and getattr(args, "group_pattern", None) is None:
+        return None
+    rel = [str(Path(n).relative_to(root)) if Path(n).is_relative_to(root) else n for n in signals.names]
+    if args.group_pattern is not None:
+        try:
+            pattern = re.compile(args.group_pattern)
+        except re.error as err:
+            raise SigxferError(f"--group-pattern {args.group_pattern!r} is not a regular expression ({err})") from None
+        out = []
+        for name in rel:
+            match = pattern.search(name)
+            if match is None:
+                raise DataError(f"{name}: --group-pattern {args.group_pattern!r} does not match this case's name")
+            out.append(match.group(1) if pattern.groups else match.group(0))
+        return out
+    with open(args.groups, newline="") as fh:
+        table = [row for row in csv.reader(fh) if row and not row[0].startswith("#")]
+    lookup = {}
+    for row in table:
+        if len(row) < 2:
+            raise DataError(f"{args.groups}: line {row!r} needs two columns, case name and group")
+        lookup[row[0].strip()] = row[1].strip()
+    out = []
+    for name, full in zip(rel, signals.names):
+        for key in (name, full, Path(name).name, Path(name).stem):
+            if key in lookup:
+                out.append(lookup[key])
+                break
+        else:
+            raise DataError(f"{name}: no group in {args.groups}; add a line '{name},GROUP'")
+    return out
+
+
+def _cmd_evaluate(args) -> int:
     from sigxfer.deploy import load
-    from sigxfer.evaluation import classification_summary, format_summary
+    from sigxfer.evaluation import classification_summary, format_summary, regression_summary
 
     model = load(args.model)
-    signals = load_signals(args.data, sr=args.sr or model.sr_, length=model.n_timepoints_)
-    proba = model.predict_proba(signals)
-    pred = model.classes_[proba.argmax(axis=1)]
-    summary = classification_summary(signals.y, pred, classes=model.classes_, proba=proba, names=signals.names)
-    print(format_summary(summary, title=f"{args.model} on {args.data}"))
+    if hasattr(model, "classes_") == bool(args.targets):
+        raise SigxferError(f"{args.model} is a {type(model).__name__}: " + (
+            "it is evaluated on class folders; drop --targets" if args.targets
+            else "it is evaluated on a targets table; pass --targets CSV"))
+    if args.targets:
+        train, test = _load_targets_under(args.data, args.targets, sr=args.sr or model.sr_,
+                                          length=model.n_timepoints_, target=args.target), None
+    else:
+        train, test = _load_data(args.data, sr=args.sr or model.sr_, length=model.n_timepoints_)
+    signals = test if test is not None else train
+    if args.cv is not None:
+        from sklearn.base import clone
+
+        from sigxfer.evaluation.cv import cross_validate, format_cv
+
+        if test is not None:
+            signals = _concat(train, test)
+        estimator = clone(model).set_params(progress=False)
+        result = cross_validate(estimator, signals, cv=args.cv, repeats=args.repeats, random_state=args.seed,
+                                groups=_groups(args, signals, args.data), echo=print)
+        print(format_cv(result, title=f"{args.model}'s settings, refitted on folds of {args.data}"))
+        summary = result
+    elif hasattr(model, "classes_"):
+        proba = model.predict_proba(signals)
+        pred = model.classes_[proba.argmax(axis=1)]
+        summary = classification_summary(signals.y, pred, classes=model.classes_, proba=proba, names=signals.names)
+        print(format_summary(summary, title=f"{args.model} on {args.data}"))
+    else:
+        summary = regression_summary(signals.y, model.predict(signals), names=signals.names)
+        print(format_summary(summary, title=f"{args.model} on {args.data}"))
     if args.json:
         from sigxfer.evaluation.io import write_json
 
         write_json(summary, args.json, overwrite=args.overwrite)
         print(f"wrote {args.json}")
+    return 0
+
+
+def _transform_specs(args) -> list:
+    """--transform values of `compare`: names, or NAME:KEY=VALUE,... with the transform's own parameters."""
+    specs = []
+    for item in args.transform or ["spectrogram"]:
+        name, _, rest = item.partition(":")
+        _check_transform(name.strip())
+        if not rest:
+            specs.append(name.strip())
+            continue
+        params = {"name": name.strip()}
+        for pair in rest.split(","):
+            if "=" not in pair:
+                raise SigxferError(f"--transform {item!r}: {pair!r} must look like KEY=VALUE, e.g. mel:n_mels=64")
+            key, value = pair.split("=", 1)
+            params[key.strip().replace("-", "_")] = _parse_value(value)
+        specs.append(params)
+    return specs
+
+
+def _contender_params(items) -> dict:
+    out: dict = {}
+    for item in items or []:
+        head, sep, value = item.partition("=")
+        name, dot, key = head.partition(".")
+        if not sep or not dot or not name or not key:
+            raise SigxferError(f"--contender-param {item!r} must look like NAME.KEY=VALUE, e.g. finetune.epochs=5")
+        out.setdefault(name.strip(), {})[key.strip().replace("-", "_")] = _parse_value(value)
+    return out
+
+
+def _cmd_compare(args) -> int:
+    from sigxfer.evaluation.compare import check_output_dir, compare
+
+    check_output_dir(args.output, overwrite=args.overwrite)  # before any loading or training
+    transforms = _transform_specs(args)
+    if args.targets:
+        if args.test is not None:
+            raise SigxferError("--targets with --test is not supported; split DATA with --test-size or --cv")
+        train, test = _load_targets_under(args.data, args.targets, sr=args.sr, length=args.length,
+                                          target=args.target), None
+    else:
+        train, test = _load_data(args.data, sr=args.sr, length=args.length)
+    if args.test is not None:
+        if test is not None:
+            raise SigxferError("ucr: data comes with its official test split; drop --test")
+        test, _ = _load_data(args.test, sr=args.sr or train.sr, length=train.n_timepoints)
+    if args.cv is not None and test is not None:
+        if args.test is not None:
+            raise SigxferError("give either --test or --cv: cross-validation splits DATA itself")
+        train, test = _concat(train, test), None  # ucr: data cross-validated on both official halves
+    root = args.data if not args.data.startswith("ucr:") else ""
+    result = compare(train, test, contenders=args.contenders, transforms=transforms,
+                     transform_params=_transform_params(args), sr=args.sr, backbone=args.backbone,
+                     image_size=args.image_size, channel_mode=args.channel_mode,
+                     contender_params=_contender_params(args.contender_param), test_size=args.test_size,
+                     cv=args.cv, repeats=args.repeats, groups=_groups(args, train, root),
+                     batch_size=args.batch_size, random_state=args.seed, progress=not args.quiet,
+                     out=args.output, overwrite=args.overwrite, echo=None if args.quiet else print)
+    print(result.format_table())
+    print(f"wrote {Path(args.output) / 'comparison.csv'} and comparison.json")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from sigxfer.deploy import load, read_config
+    from sigxfer.errors import OutputExistsError
+    from sigxfer.evaluation.report import read_comparison, write_report
+
+    if Path(args.output).exists() and not args.overwrite:
+        raise OutputExistsError(f"{args.output} exists; pass --overwrite or choose another -o")
+    model = load(args.model)
+    if hasattr(model, "classes_") == bool(args.targets):
+        raise SigxferError(f"{args.model} is a {type(model).__name__}: " + (
+            "it is reported on class folders; drop --targets" if args.targets
+            else "it is reported on a targets table; pass --targets CSV"))
+    if args.targets:
+        train, test = _load_targets_under(args.data, args.targets, sr=args.sr or model.sr_,
+                                          length=model.n_timepoints_, target=args.target), None
+    else:
+        train, test = _load_data(args.data, sr=args.sr or model.sr_, length=model.n_timepoints_)
+    comparison = read_comparison(args.comparison) if args.comparison else None
+    command = "sigxfer " + " ".join(sys.argv[1:]) if sys.argv and Path(sys.argv[0]).name == "sigxfer" else None
+    write_report(model, test if test is not None else train, args.output, overwrite=args.overwrite,
+                 comparison=comparison, config=read_config(args.model), data_name=args.data,
+                 model_name=Path(args.model).name, per_class=args.per_class, max_gallery=args.max_gallery,
+                 command=command)
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -143,6 +442,8 @@ def _cmd_predict(args) -> int:
 
     model = load(args.model)
     signals = load_files(args.files, sr=args.sr or model.sr_, length=model.n_timepoints_)
+    if not hasattr(model, "classes_"):
+        return _print_predictions(model, signals, args.format)
     proba = model.predict_proba(signals)
     classes = [str(c) for c in model.classes_]
     pred = [classes[i] for i in proba.argmax(axis=1)]
@@ -156,6 +457,24 @@ def _cmd_predict(args) -> int:
         writer.writerow(["file", "predicted", *[f"p_{c}" for c in classes]])
         for n, p, row in zip(signals.names, pred, proba):
             writer.writerow([n, p, *[f"{v:.6f}" for v in row]])
+    return 0
+
+
+def _print_predictions(model, signals, fmt: str) -> int:
+    """A regressor's predictions on stdout: CSV ``file,prediction`` (one column per target) or JSON."""
+    pred = model.predict(signals)
+    values = pred.reshape(len(pred), -1)
+    columns = ["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])]
+    if fmt == "json":
+        rows = [{"file": n, "prediction": row[0] if len(row) == 1 else row}
+                for n, row in zip(signals.names, values.tolist())]
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["file", *columns])
+        for n, row in zip(signals.names, values):
+            writer.writerow([n, *[f"{v:.6g}" for v in row]])
     return 0
 
 
@@ -200,7 +519,9 @@ def _cmd_info(args) -> int:
     if "classes" in config:
         print(f"  classes   {config['classes']}")
     test = (config.get("metrics") or {}).get("test")
-    if test:
+    if test and "r2" in test:  # a regressor's held-out scores
+        print(f"  test      R² {test['r2']:.3f}, MAE {test['mae']:.4g}, RMSE {test['rmse']:.4g} (n={test['n']})")
+    elif test:
         lo, hi = test["accuracy_ci95"]
         print(f"  test      accuracy {test['accuracy']:.3f} (95% CI {lo:.3f}-{hi:.3f}, n={test['n']})")
     return 0
@@ -213,6 +534,9 @@ def _cmd_list(args) -> int:
 
     print("transforms:  " + ", ".join(list_transforms()))
     print("strategies:  " + ", ".join(list_strategies()))
+    from sigxfer.evaluation.compare import list_contenders
+
+    print("contenders:  " + ", ".join(list_contenders()) + "  (sigxfer compare)")
     print("backbones:")
     for name in list_backbones():
         c = get_backbone_config(name)
@@ -247,14 +571,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("train", help="fit a classifier on a folder of class folders and save it")
-    p.add_argument("data", help="folder holding one folder of signals (.wav/.csv/.npy) per class")
+    p = sub.add_parser("train", help="fit a classifier on class folders (or a regressor on --targets) and save it")
+    p.add_argument("data", help="folder holding one folder of signals (.wav/.csv/.npy) per class "
+                                "(with --targets: the folder holding the listed files)")
     p.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.sigx)")
+    _add_targets_options(p, task=True)
     _add_transform_options(p)
     _add_input_options(p)
     p.add_argument("--backbone", default="efficientnet_lite0")
     p.add_argument("--no-pretrained", action="store_true", help="random weights (the no-transfer baseline)")
-    p.add_argument("--strategy", default="linear")
+    _add_strategy_options(p)
     p.add_argument("--test-size", type=float, default=0.25,
                    help="fraction held out to report honest metrics (0: train on everything)")
     p.add_argument("--batch-size", type=int, default=32)
@@ -265,11 +591,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a saved model on a labelled folder")
     p.add_argument("model")
-    p.add_argument("data")
+    p.add_argument("data", help="folder of class folders, or ucr:NAME (its official test split)")
     p.add_argument("--sr", type=float, default=None)
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="instead: refit the model's settings in K-fold cross-validation on DATA")
+    p.add_argument("--repeats", type=int, default=1, help="repeats of --cv, each reshuffled (default: 1)")
+    _add_group_options(p)
+    _add_targets_options(p, task=False)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("compare", help="transfer against scratch, raw pixels, frozen features and MiniRocket")
+    p.add_argument("data", help="folder of class folders, or ucr:NAME (official train/test split)")
+    p.add_argument("-o", "--output", required=True, help="folder for comparison.csv and comparison.json")
+    p.add_argument("--test", default=None, help="a separate labelled test folder (else DATA is split)")
+    p.add_argument("--test-size", type=float, default=0.25, help="held-out fraction without --test or --cv")
+    p.add_argument("--cv", type=int, default=None, metavar="K", help="repeated K-fold cross-validation instead")
+    p.add_argument("--repeats", type=int, default=1, help="repeats of --cv (default: 1)")
+    _add_group_options(p)
+    p.add_argument("--contenders", default=None,
+                   help="comma-separated (default: all available; see `sigxfer list`)")
+    p.add_argument("--contender-param", action="append", metavar="NAME.KEY=VALUE",
+                   help="a contender's own option, repeatable: finetune.epochs=5, finetune.image_size=128")
+    _add_transform_options(p, multiple=True)
+    _add_input_options(p)
+    _add_targets_options(p, task=False)
+    p.add_argument("--backbone", default="efficientnet_lite0")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace results already in the folder")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of a model on labelled data")
+    p.add_argument("model")
+    p.add_argument("data", help="labelled folder the model did not train on, or ucr:NAME (its test split)")
+    p.add_argument("-o", "--output", required=True, help="HTML file to write, e.g. report.html")
+    p.add_argument("--comparison", default=None, help="folder (or comparison.json) written by `sigxfer compare`")
+    p.add_argument("--sr", type=float, default=None)
+    p.add_argument("--per-class", type=int, default=4, help="example images per class")
+    p.add_argument("--max-gallery", type=int, default=60, help="most misclassified cases shown with images")
+    _add_targets_options(p, task=False)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("predict", help="predict files with a saved model (CSV or JSON on stdout)")
     p.add_argument("model")

@@ -107,7 +107,7 @@ class _TransferBase(BaseEstimator):
             if not self.strategy_.frozen:
                 raise ParameterError(
                     f"backbone {self.backbone!r} is a frozen file and cannot learn; strategy "
-                    f"{self.strategy_.name!r} trains it: use strategy='linear'"
+                    f"{self.strategy_.name!r} can train it: use strategy='linear'"
                 )
             if not self.pretrained:
                 raise ParameterError(
@@ -191,7 +191,10 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         ImageNet weights (True) or a random initialisation with BatchNorm statistics re-estimated on
         the training images (False): the "without transfer" comparison.
     strategy : str, dict or Strategy
-        How the network learns: ``"linear"`` (frozen backbone, logistic-regression head), ...
+        How the network learns: ``"linear"`` (frozen backbone, logistic-regression head),
+        ``"finetune"`` (new head, then the last stages at a lower rate), ``"scratch"`` (the same
+        network from random weights), ``"auto"`` (picks by data size and domain distance); a dict
+        ``{"name": "finetune", "epochs": 5}`` or an object ``FineTune(unfreeze=2)`` sets parameters.
     sr : float, optional
         Sample rate in Hz; taken from a :class:`~sigxfer.SignalSet` when X is one.
     image_size : int, optional

@@ -2,11 +2,14 @@
 
 ``create_backbone(name)`` builds a registered network with its weights read from an installed
 package, never downloaded. Built in: ``efficientnet_lite0`` (``lite1``, ``lite2`` with the
-``sigxfer[lite]`` extra) and ``tinynet``, a tiny untrained network for tests.
+``sigxfer[lite]`` extra) and ``tinynet``, a tiny untrained network for tests. A user's own
+network (TorchScript, ONNX, or a state_dict for a registered architecture) is added with
+``register_file_backbone``, or named directly as ``backbone="file:PATH"``.
 """
 
 from sigxfer.backbones.calibration import reestimate_batchnorm
 from sigxfer.backbones.efficientnet_lite import LITE_CONFIGS
+from sigxfer.backbones.external import register_file_backbone
 from sigxfer.backbones.registry import (
     Backbone,
     BackboneConfig,
@@ -28,5 +31,6 @@ __all__ = [
     "get_backbone_config",
     "list_backbones",
     "register_backbone",
+    "register_file_backbone",
     "reestimate_batchnorm",
 ]

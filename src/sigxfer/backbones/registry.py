@@ -49,6 +49,9 @@ class BackboneConfig:
         ``weights_path() -> str``: local path of the pretrained ``state_dict``. ``None`` means the
         backbone has no pretrained weights; ``pretrained=True`` then gives a fixed initialisation
         drawn with seed :data:`FIXED_INIT_SEED`, identical in every process.
+    trainable : bool
+        False for a body that cannot learn (an ONNX graph, a frozen TorchScript file): only
+        strategies that keep the backbone frozen apply, and there is no random initialisation.
     """
 
     name: str
@@ -61,6 +64,7 @@ class BackboneConfig:
     classifier: str
     builder: Callable[[], nn.Module] = field(repr=False, compare=False)
     weights_path: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    trainable: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or self.name != self.name.strip():
@@ -79,6 +83,8 @@ class BackboneConfig:
             raise ParameterError(f"backbone {self.name!r}: builder must be a callable returning an nn.Module")
         if self.weights_path is not None and not callable(self.weights_path):
             raise ParameterError(f"backbone {self.name!r}: weights_path must be a callable returning a path, or None")
+        if not isinstance(self.trainable, bool):
+            raise ParameterError(f"backbone {self.name!r}: trainable={self.trainable!r} must be True or False")
 
 
 class Backbone(nn.Module):
@@ -160,7 +166,15 @@ def list_backbones() -> list[str]:
 
 
 def get_backbone_config(name: str) -> BackboneConfig:
-    """Config registered under ``name``; unknown names raise :class:`ParameterError` listing the known ones."""
+    """Config registered under ``name``; unknown names raise :class:`ParameterError` listing the known ones.
+
+    A name ``"file:PATH"`` (an ``.onnx`` or TorchScript file) registers that file on first use, see
+    :func:`sigxfer.backbones.external.register_file_backbone`.
+    """
+    if name not in _REGISTRY and isinstance(name, str) and name.startswith("file:"):
+        from sigxfer.backbones.external import register_file_spec  # external imports this module
+
+        register_file_spec(name)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -226,8 +240,13 @@ def _check_interface(model: object, config: BackboneConfig) -> None:
 
 def _load_weights(model: nn.Module, path: str, name: str) -> None:
     try:
-        # weights_only: a weights file must never run code when read.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if str(path).endswith((".safetensors", ".sigx")):  # .sigx: a sigxfer model file is safetensors
+            from safetensors.torch import load_file
+
+            state = load_file(path, device="cpu")
+        else:
+            # weights_only: a weights file must never run code when read.
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as err:
         raise ModelFileError(
             f"weights file {path} of backbone {name!r} is missing: reinstall the package that provides it"

@@ -57,7 +57,9 @@ def _estimator_config(model) -> dict:
         "estimator": type(model).__name__,
         "params": _jsonable(model.get_params(deep=False)),
         "imager": net.imager.get_config(),
-        "backbone": {"name": model.backbone, "pretrained": bool(model.pretrained),
+        "backbone": {"name": model.backbone,
+                     # What the weights started from: scratch ignores pretrained=True.
+                     "pretrained": bool(model.pretrained) and model.strategy_.uses_pretrained_weights,
                      "embedding_dim": int(net.backbone.embedding_dim),
                      "n_outputs": int(net.head.out_features)},
         "strategy": _jsonable(model.strategy_),
