@@ -26,10 +26,13 @@ demo: $(VENV)/.core
 test: $(VENV)/.test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Prints the tables of BENCHMARKS.md (fragments also land in bench/results/); about 30 min on 2 cores.
 bench: $(VENV)/.test
+	mkdir -p bench/results
 	$(BIN)/python bench/bench_backbone.py
-	$(BIN)/python bench/bench_imaging.py
-	$(BIN)/python bench/bench_compare.py --write BENCHMARKS_compare.md
+	$(BIN)/python bench/bench_imaging.py --out bench/results/imaging.md
+	$(BIN)/python bench/bench_ucr.py --write bench/results/ucr.md --json bench/results/ucr.json
+	$(BIN)/python bench/bench_compare.py --write bench/results/compare.md --out bench/results/compare
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

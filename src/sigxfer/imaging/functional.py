@@ -447,7 +447,7 @@ def cwt(x: torch.Tensor, *, freqs, sr: float = 1.0, w0: float = 6.0, decimation:
         enough that the circular convolution does not wrap (responses below 1e-9 are dropped).
         Rows whose band reaches the Nyquist frequency are cut off there by the sampling; their
         wavelets decay slowly in time and those rows are exact only up to about 1% (see
-        BENCHMARKS_imaging.md).
+        BENCHMARKS.md, "Imaging").
     """
     re, im = _cwt_parts(x, freqs=freqs, sr=sr, w0=w0, decimation=decimation)
     return torch.complex(re, im)
