@@ -303,20 +303,27 @@ def _groups(args, signals, root: str):
     return out
 
 
-def _cmd_evaluate(args) -> int:
+def _model_and_data(args, verb: str):
+    """Load the model, then its data in the layout it was trained on (class folders or targets)."""
     from sigxfer.deploy import load
-    from sigxfer.evaluation import classification_summary, format_summary, regression_summary
 
     model = load(args.model)
     if hasattr(model, "classes_") == bool(args.targets):
         raise SigxferError(f"{args.model} is a {type(model).__name__}: " + (
-            "it is evaluated on class folders; drop --targets" if args.targets
-            else "it is evaluated on a targets table; pass --targets CSV"))
+            f"it is {verb} on class folders; drop --targets" if args.targets
+            else f"it is {verb} on a targets table; pass --targets CSV"))
     if args.targets:
         train, test = _load_targets_under(args.data, args.targets, sr=args.sr or model.sr_,
                                           length=model.n_timepoints_, target=args.target), None
     else:
         train, test = _load_data(args.data, sr=args.sr or model.sr_, length=model.n_timepoints_)
+    return model, train, test
+
+
+def _cmd_evaluate(args) -> int:
+    from sigxfer.evaluation import classification_summary, format_summary, regression_summary
+
+    model, train, test = _model_and_data(args, "evaluated")
     signals = test if test is not None else train
     if args.cv is not None:
         from sklearn.base import clone
@@ -410,22 +417,13 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from sigxfer.deploy import load, read_config
+    from sigxfer.deploy import read_config
     from sigxfer.errors import OutputExistsError
     from sigxfer.evaluation.report import read_comparison, write_report
 
     if Path(args.output).exists() and not args.overwrite:
         raise OutputExistsError(f"{args.output} exists; pass --overwrite or choose another -o")
-    model = load(args.model)
-    if hasattr(model, "classes_") == bool(args.targets):
-        raise SigxferError(f"{args.model} is a {type(model).__name__}: " + (
-            "it is reported on class folders; drop --targets" if args.targets
-            else "it is reported on a targets table; pass --targets CSV"))
-    if args.targets:
-        train, test = _load_targets_under(args.data, args.targets, sr=args.sr or model.sr_,
-                                          length=model.n_timepoints_, target=args.target), None
-    else:
-        train, test = _load_data(args.data, sr=args.sr or model.sr_, length=model.n_timepoints_)
+    model, train, test = _model_and_data(args, "reported")
     comparison = read_comparison(args.comparison) if args.comparison else None
     command = "sigxfer " + " ".join(sys.argv[1:]) if sys.argv and Path(sys.argv[0]).name == "sigxfer" else None
     write_report(model, test if test is not None else train, args.output, overwrite=args.overwrite,

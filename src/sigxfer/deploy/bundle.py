@@ -18,28 +18,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from sigxfer._atomic import make_readable
+from sigxfer._json import to_jsonable as _jsonable
 from sigxfer.errors import ModelFileError, NotFittedError, OutputExistsError, ParameterError, SigxferError
 
 FORMAT = "sigxfer-model"
 FORMAT_VERSION = 1
 _META_KEY = "sigxfer"
-
-
-def _jsonable(value):
-    """Plain JSON values from numpy scalars/arrays, tuples and strategy objects."""
-    if hasattr(value, "get_config"):
-        return _jsonable(value.get_config())
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def _estimator_config(model) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sigxfer._json import to_jsonable as _jsonable
 from sigxfer.data.signals import SignalSet
 from sigxfer.errors import DataError, NotFittedError, ParameterError
 from sigxfer.evaluation import figures
@@ -114,16 +115,6 @@ def _table(head: list[str], rows: list[list], *, numeric: set[int] = frozenset()
     return f'<div class="scroll"><table><thead><tr>{cells}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
-def _jsonable(value):
-    if hasattr(value, "get_config"):
-        return _jsonable(value.get_config())
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        return value.tolist()
-    return value
 
 
 def model_config(model) -> dict:
