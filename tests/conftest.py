@@ -1,8 +1,16 @@
 """Test-wide guards: no network, no files written outside temporary folders."""
 
+import os
 import socket
+import tempfile
 
 import pytest
+
+# Libraries that keep caches in the home folder (matplotlib's font list, numba's compiled kernels
+# for MiniRocket) read these when first imported, so they are set before any test imports them.
+_SCRATCH = tempfile.mkdtemp(prefix="sigxfer-tests-")
+os.environ.setdefault("MPLCONFIGDIR", os.path.join(_SCRATCH, "matplotlib"))
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(_SCRATCH, "numba"))
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +28,4 @@ def _offline_and_in_tmp(monkeypatch, tmp_path_factory):
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("SIGXFER_CACHE_DIR", raising=False)  # never fill a user's embedding cache
