@@ -77,7 +77,7 @@ def test_pretrained_module_state(lite0):
     assert isinstance(lite0.classifier, nn.Linear) and lite0.classifier.out_features == 1000
 
 
-def test_random_init_differs_from_pretrained(lite0):
+def test_random_init_differs_from_imagenet_weights(lite0):
     random = create_backbone("efficientnet_lite0", pretrained=False)
     assert not torch.allclose(random.stem.conv.weight, lite0.stem.conv.weight)
 

@@ -284,7 +284,7 @@ class FirstWeights(Callback):
         self.weight = state.net.backbone.layers[0][0].weight.detach().clone()
 
 
-def test_scratch_starts_from_random_weights_finetune_from_pretrained(devices):
+def test_scratch_starts_random_and_finetune_starts_pretrained(devices):
     pretrained = create_backbone("tinynet", pretrained=True).layers[0][0].weight
     seen = {}
     for name, cls in (("scratch", Scratch), ("finetune", FineTune)):

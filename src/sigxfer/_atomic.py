@@ -21,8 +21,11 @@ def make_readable(path) -> None:
     os.chmod(path, 0o666 & ~_umask())
 
 
-def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+def atomic_write(path, write, *, overwrite: bool = False) -> Path:
+    """Have ``write(tmp_path)`` fill a temporary file beside ``path``, then rename it into place.
+
+    An interrupted write never leaves a half-written ``path``, and an existing ``path`` is never
+    replaced unless ``overwrite``.
 
     Raises
     ------
@@ -34,15 +37,20 @@ def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False) -> Path:
         raise OutputExistsError(f"{path} exists; pass overwrite=True (--overwrite) or choose another name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        write(tmp)
         make_readable(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), overwrite=overwrite)
 
 
 def atomic_write_text(path, text: str, *, overwrite: bool = False) -> Path:

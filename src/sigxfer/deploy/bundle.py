@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from sigxfer._atomic import make_readable
+from sigxfer._atomic import atomic_write
 from sigxfer._json import to_jsonable as _jsonable
 from sigxfer.errors import ModelFileError, NotFittedError, OutputExistsError, ParameterError, SigxferError
 
@@ -85,22 +83,14 @@ def save(model, path, *, overwrite: bool = False) -> Path:
     Path
     """
     path = Path(path)
+    if path.is_dir():
+        raise ParameterError(f"{path} is a folder; give a file name such as {path / 'model.sigx'}")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass overwrite=True (--overwrite) or choose another name")
-    if path.exists() and path.is_dir():
-        raise ParameterError(f"{path} is a folder; give a file name such as {path / 'model.sigx'}")
     config = _estimator_config(model)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.net_.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={_META_KEY: json.dumps(config)})
-        make_readable(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_META_KEY: json.dumps(config)}),
+                 overwrite=overwrite)
     return path
 
 
