@@ -29,3 +29,18 @@ def _offline_and_in_tmp(monkeypatch, tmp_path_factory):
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("SIGXFER_CACHE_DIR", raising=False)  # never fill a user's embedding cache
+
+
+@pytest.fixture()
+def one_thread():
+    """Run a test with one torch thread, then restore the setting.
+
+    For modules of small tensor ops: one thread is as fast, and it does not stall when other
+    processes hold the cores (intra-op thread barriers then wait on descheduled threads).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

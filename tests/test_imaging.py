@@ -23,14 +23,8 @@ ALL = ["gaf", "mel", "recurrence", "scalogram", "spectrogram", "spectrum", "wave
 rng = np.random.default_rng(1234)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Imaging ops are small: one thread is as fast, and immune to stalls when other processes
-    # hold the cores (intra-op thread barriers then wait on descheduled threads).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Imaging ops are small: one thread is as fast, and immune to stalls on a shared machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tone(f0, *, sr, n, amp=1.0, phase=0.3):

@@ -16,14 +16,8 @@ FAST = settings(max_examples=8, deadline=None, derandomize=True,
 SIZE = 24
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Imaging ops are small: one thread is as fast, and immune to stalls when other processes
-    # hold the cores (intra-op thread barriers then wait on descheduled threads).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Imaging ops are small: one thread is as fast, and immune to stalls on a shared machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _params(name: str, n: int) -> dict:

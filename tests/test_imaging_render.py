@@ -12,12 +12,8 @@ from sigxfer.imaging import Imager
 from sigxfer.imaging.render import contact_sheet, save_pictures
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Imaging ops are small: one thread is as fast, and immune to stalls on a shared machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -149,8 +149,8 @@ def _cmd_train(args) -> int:
     from sigxfer.data import load_signals, train_test_split_signals
     from sigxfer.deploy import save
     from sigxfer.errors import OutputExistsError
-    from sigxfer.estimators import TransferClassifier
-    from sigxfer.evaluation import classification_summary, format_summary
+    from sigxfer.estimators import TransferClassifier, TransferRegressor
+    from sigxfer.evaluation import classification_summary, format_summary, regression_summary
 
     if Path(args.output).exists() and not args.overwrite:
         raise OutputExistsError(f"{args.output} exists; pass --overwrite or choose another -o")
@@ -161,19 +161,24 @@ def _cmd_train(args) -> int:
     else:
         signals = load_signals(args.data, sr=args.sr, length=args.length)
         signals.check_classification()
-    model = TransferClassifier(transform=args.transform, transform_params=_transform_params(args),
-                               backbone=args.backbone, pretrained=not args.no_pretrained,
-                               strategy=_strategy(args), image_size=args.image_size,
-                               channel_mode=args.channel_mode, batch_size=args.batch_size,
-                               random_state=args.seed, progress=not args.quiet)
-    if task == "regression":
-        return _fit_regressor(model.get_params(), signals, args)
+    estimator = TransferRegressor if task == "regression" else TransferClassifier
+    model = estimator(transform=args.transform, transform_params=_transform_params(args),
+                      backbone=args.backbone, pretrained=not args.no_pretrained,
+                      strategy=_strategy(args), image_size=args.image_size,
+                      channel_mode=args.channel_mode, batch_size=args.batch_size,
+                      random_state=args.seed, progress=not args.quiet)
     if args.test_size > 0:
-        train, test = train_test_split_signals(signals, test_size=args.test_size, random_state=args.seed)
+        # Regression is not stratified: whole-number targets (ages, counts) are numbers, not classes.
+        train, test = train_test_split_signals(signals, test_size=args.test_size, random_state=args.seed,
+                                               stratify=task == "classification")
         model.fit(train)
-        proba = model.predict_proba(test)
-        pred = model.classes_[np.argmax(proba, axis=1)]
-        summary = classification_summary(test.y, pred, classes=model.classes_, proba=proba, names=test.names)
+        if task == "regression":
+            summary = regression_summary(test.y, model.predict(test), names=test.names)
+        else:
+            proba = model.predict_proba(test)
+            pred = model.classes_[np.argmax(proba, axis=1)]
+            summary = classification_summary(test.y, pred, classes=model.classes_, proba=proba,
+                                             names=test.names)
         model.metrics_ = {"test": summary, "test_size": args.test_size}
         print(format_summary(summary, title=f"held-out test ({len(test)} of {len(signals)} signals)"))
     else:
@@ -215,31 +220,6 @@ def _load_targets_under(data: str, table: str, *, sr=None, length=None, target=N
     if len(columns) > 2:
         print(f"target column {target or columns[1]!r} (of {', '.join(columns[1:])}; choose with --target)")
     return signals
-
-
-def _fit_regressor(params: dict, signals, args) -> int:
-    """`train` for a targets table: fit a TransferRegressor, report MAE/RMSE/R² on a held-out part, save."""
-    from sigxfer.data import train_test_split_signals
-    from sigxfer.deploy import save
-    from sigxfer.estimators import TransferRegressor
-    from sigxfer.evaluation import format_summary
-    from sigxfer.evaluation.metrics import regression_summary
-
-    model = TransferRegressor(**params)
-    if args.test_size > 0:
-        # Not stratified: whole-number targets (ages, counts) are still numbers, not classes.
-        train, test = train_test_split_signals(signals, test_size=args.test_size, random_state=args.seed,
-                                               stratify=False)
-        model.fit(train)
-        summary = regression_summary(test.y, model.predict(test), names=test.names)
-        model.metrics_ = {"test": summary, "test_size": args.test_size}
-        print(format_summary(summary, title=f"held-out test ({len(test)} of {len(signals)} signals)"))
-    else:
-        model.fit(signals)
-        print(f"trained on all {len(signals)} signals (no held-out test: --test-size 0)")
-    save(model, args.output, overwrite=args.overwrite)
-    print(f"saved {args.output}")
-    return 0
 
 
 def _load_data(spec: str, *, sr=None, length=None, split: str | None = None):
