@@ -9,7 +9,7 @@ and a new head learns the task::
     sigxfer.save(model, "model.sigx")
 """
 
-__version__ = "0.1.0"
+from sigxfer._version import __version__  # noqa: E402,F401
 
 from sigxfer.data import SignalSet, load_files, load_signals, make_devices, write_signals  # noqa: E402
 from sigxfer.deploy import load, save  # noqa: E402

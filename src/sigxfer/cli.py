@@ -523,7 +523,7 @@ def _cmd_list(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sigxfer import __version__
+    from sigxfer._version import __version__
 
     parser = argparse.ArgumentParser(prog="sigxfer", description="Transfer learning for signals.")
     parser.add_argument("--version", action="version", version=f"sigxfer {__version__}")

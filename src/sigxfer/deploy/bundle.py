@@ -25,7 +25,7 @@ _META_KEY = "sigxfer"
 
 
 def _estimator_config(model) -> dict:
-    from sigxfer import __version__
+    from sigxfer._version import __version__
 
     if not hasattr(model, "net_"):
         raise NotFittedError(f"this {type(model).__name__} is not fitted; fit it before saving")

@@ -536,7 +536,7 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
 
 
 def _version() -> str:
-    from sigxfer import __version__
+    from sigxfer._version import __version__
 
     return __version__
 

@@ -426,7 +426,7 @@ def build_report(model, signals: SignalSet, *, comparison=None, config: dict | N
     reproduce += f"<h3>Full configuration</h3><pre>{_e(to_json_text(config))}</pre>"
     sections.append(("config", "Configuration for reproduction", reproduce))
 
-    from sigxfer import __version__
+    from sigxfer._version import __version__
 
     title = title or f"sigxfer report: {model_name or config.get('estimator', 'model')}"
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

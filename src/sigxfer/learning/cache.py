@@ -47,7 +47,7 @@ def tensor_digest(state: dict[str, torch.Tensor], *, skip_prefix: str | None = N
 
 def embedding_key(net: SignalNet, X: np.ndarray) -> str:
     """Cache key of the embeddings of signals ``X`` by ``net``'s imager and backbone."""
-    from sigxfer import __version__
+    from sigxfer._version import __version__
 
     X = np.ascontiguousarray(X)
     backbone = net.backbone
