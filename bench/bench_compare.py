@@ -94,7 +94,7 @@ def table(results: list[dict]) -> str:
                 continue
             delta = f"{r['score'] - ref['score']:+.3f}" if ref else "n/a"
             ratio = f"{r['fit_cpu_seconds'] / ref['fit_cpu_seconds']:.1f}×" if ref else "n/a"
-            transform = r["transform"] if r["transform"] != "-" else "raw signal"
+            transform = r["imaging"] if r["imaging"] != "-" else "raw signal"
             lines.append(f"| {result['dataset']} | {r['contender']} | {transform} | {r['score']:.3f} "
                          f"({r['ci_low']:.3f}–{r['ci_high']:.3f}) | {delta} | {r['fit_seconds']:.1f} | "
                          f"{r['fit_cpu_seconds']:.1f} | {ratio} | "
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         print(f"== {name}: {len(train)} train, {len(test)} test, {train.n_channels} channel(s) x "
               f"{train.n_timepoints} samples", flush=True)
         out = Path(args.out) / name if args.out else None
-        result = compare(train, test, contenders=contenders, transforms=transforms, backbone=BACKBONE,
+        result = compare(train, test, contenders=contenders, imaging=transforms, backbone=BACKBONE,
                          contender_params=params,
                          random_state=SEED, progress=False, out=out, overwrite=True,
                          echo=lambda line: print(line, flush=True))

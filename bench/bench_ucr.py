@@ -14,7 +14,7 @@ For each data set (GunPoint, ArrowHead, BasicMotions, as bundled with aeon):
    fit + predict, as a user would run it.
 
 UCR files record no sample rate, so every transform gets ``sr=1.0`` (frequencies in cycles per
-sample). The spectral window follows the series length by a fixed rule (:func:`transform_params`),
+sample). The spectral window follows the series length by the library's rule (:func:`transform_params`),
 fixed before looking at any result.
 
 Usage::
@@ -46,6 +46,7 @@ from sigxfer.backbones import create_backbone, get_backbone_config
 from sigxfer.data.ucr import load_ucr
 from sigxfer.evaluation import wilson_interval
 from sigxfer.imaging import Imager, list_transforms
+from sigxfer.imaging.resolve import imaging_defaults
 from sigxfer.learning.embeddings import extract_embeddings
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import list_strategies
@@ -59,20 +60,9 @@ SEED = 0
 
 
 def transform_params(transform: str, n_timepoints: int) -> dict:
-    """Parameters of ``transform`` for series of ``n_timepoints`` samples (defaults fit long signals).
-
-    Spectral windows: the largest power of two not above a quarter of the series (at least 16),
-    hop of an eighth of the window, so that short series still give a few dozen frames.
-    """
-    if transform not in ("spectrogram", "mel"):
-        return {}
-    n_fft = 16
-    while n_fft * 2 <= n_timepoints // 4:
-        n_fft *= 2
-    params = {"n_fft": n_fft, "hop_length": max(1, n_fft // 8)}
-    if transform == "mel":
-        params["n_mels"] = n_fft // 2  # no more bands than DFT bins, else some bands are empty
-    return params
+    """Parameters of ``transform`` for series of ``n_timepoints`` samples: the library's own rule
+    (:func:`sigxfer.imaging.resolve.imaging_defaults`), recorded in the results."""
+    return imaging_defaults(transform, {}, n_timepoints=n_timepoints)
 
 
 def strategy_spec(name: str, image_size: int | None) -> dict:
@@ -138,7 +128,7 @@ def select_transform(train, *, log) -> tuple[str, list[dict]]:
 def run_strategy(name: str, train, test, transform: str, image_size: int | None) -> dict:
     spec = strategy_spec(name, image_size)
     start, cpu = time.perf_counter(), time.process_time()
-    model = TransferClassifier(transform=transform, transform_params=transform_params(transform, train.n_timepoints),
+    model = TransferClassifier(imaging=transform,
                                backbone=BACKBONE, sr=SR, random_state=SEED, progress=False, **spec)
     model.fit(train)
     pred = model.predict(test)

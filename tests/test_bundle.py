@@ -16,8 +16,7 @@ from sigxfer.deploy import read_config
 @pytest.fixture(scope="module")
 def model_and_data():
     signals = make_devices(12, n_timepoints=256, sr=256.0, seed=2)
-    model = TransferClassifier(backbone="tinynet", image_size=32, transform="spectrogram",
-                               transform_params={"n_fft": 64}, random_state=0, progress=False).fit(signals)
+    model = TransferClassifier(backbone="tinynet", image_size=32, imaging={"name": "spectrogram", "n_fft": 64}, random_state=0, progress=False).fit(signals)
     return model, signals
 
 

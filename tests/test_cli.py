@@ -10,7 +10,7 @@ import soundfile as sf
 
 from sigxfer.cli import main
 
-FAST = ["--backbone", "tinynet", "--image-size", "32", "--transform", "spectrum", "-q"]
+FAST = ["--backbone", "tinynet", "--image-size", "32", "--imaging", "spectrum", "-q"]
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_bad_input_gives_one_line_errors(tmp_path, capsys, model_path):
 
     (text / "b" / "2.csv").write_text("x\n1\n2\n3\n")
     _one_line_error(capsys, ["train", str(text), "-o", str(tmp_path / "m.sigx"), "--backbone", "tinynet",
-                             "--transform", "sonogram"], "sonogram", "use one of")
+                             "--imaging", "sonogram"], "sonogram", "use one of")
     _one_line_error(capsys, ["predict", str(tmp_path / "nothing.sigx"), "x.npy"], "nothing.sigx")
     not_model = tmp_path / "notes.txt"
     not_model.write_text("hello")

@@ -73,7 +73,7 @@ def spies(monkeypatch):
 
 
 def test_every_contender_sees_identical_splits(devices, spies):
-    result = compare(devices, contenders=["spy-a", "spy-b"], transforms=["spectrum", "spectrogram"],
+    result = compare(devices, contenders=["spy-a", "spy-b"], imaging=["spectrum", "spectrogram"],
                      cv=3, repeats=2, random_state=5, **FAST)
     a, b = spies["spy-a"], spies["spy-b"]
     assert len(a) == 2 * 2 * 6  # two transforms x (fit + predict) x six folds
@@ -100,7 +100,7 @@ def test_groups_never_span_train_and_test(devices, spies):
 
 def test_compare_all_available_contenders_holdout(devices, tmp_path):
     lines = []
-    result = compare(devices, transforms=["spectrum", {"name": "spectrogram", "n_fft": 64}],
+    result = compare(devices, imaging=["spectrum", {"name": "spectrogram", "n_fft": 64}],
                      contender_params={k: v for k, v in QUICK_PARAMS.items() if k in list_contenders()},
                      out=tmp_path / "cmp", echo=lines.append, **FAST)
     names = {r["contender"] for r in result.rows}
@@ -112,9 +112,9 @@ def test_compare_all_available_contenders_holdout(devices, tmp_path):
         assert 0 <= r["ci_low"] <= r["score"] <= r["ci_high"] <= 1
         assert r["fit_seconds"] > 0 and r["predict_seconds"] >= 0
         assert r["interval"] == "wilson"
-    transforms = {r["transform"] for r in result.rows}
-    assert {"spectrum", "spectrogram(n_fft=64)"} <= transforms
-    assert [r["transform"] for r in result.rows if r["contender"] == "minirocket"] in ([], ["-"])
+    transforms = {r["imaging"] for r in result.rows}
+    assert {"spectrum", "spectrogram:n_fft=64"} <= transforms
+    assert [r["imaging"] for r in result.rows if r["contender"] == "minirocket"] in ([], ["-"])
     table = result.format_table()
     assert "contender" in table and "95% CI" in table and "held-out split" in table
 
@@ -126,7 +126,7 @@ def test_compare_all_available_contenders_holdout(devices, tmp_path):
     back = Comparison.read(tmp_path / "cmp")
     assert [r["contender"] for r in back.rows] == [r["contender"] for r in result.rows]
     assert back.best()["score"] == max(r["score"] for r in result.rows)
-    key = f"linear/{result.rows[0]['transform']}"
+    key = f"linear/{result.rows[0]['imaging']}"
     assert "confusion_matrix" in data["details"][key]["summary"]
 
     # An existing folder with results is refused before any work, and kept intact.
@@ -141,7 +141,7 @@ def test_given_test_set_and_failure_isolation(devices, monkeypatch):
     monkeypatch.setitem(compare_module._CONTENDERS, "broken",
                         Contender("broken", "always fails", lambda setup: _Spy(log=log, fail=True)))
     train, test = devices[::2], devices[1::2]
-    result = compare(train, test, contenders=["pixels-nb", "broken"], transforms="spectrum", **FAST)
+    result = compare(train, test, contenders=["pixels-nb", "broken"], imaging="spectrum", **FAST)
     ok, broken = result.rows
     assert ok["status"] == "ok" and ok["n_train"] == len(train) and ok["n_test"] == len(test)
     assert broken["status"].startswith("failed: RuntimeError: spy told to fail")
@@ -154,7 +154,7 @@ def test_regression_comparison(devices):
 
     rng = np.random.default_rng(0)
     targets = SignalSet(devices.X, sr=devices.sr, y=rng.normal(size=len(devices)) + (devices.y == "high"))
-    result = compare(targets, contenders=["linear", "pixels-ridge"], transforms="spectrum", **FAST)
+    result = compare(targets, contenders=["linear", "pixels-ridge"], imaging="spectrum", **FAST)
     # (ridge heads choose alpha by efficient leave-one-out: fast enough without a fixed value)
     assert [r["metric"] for r in result.rows] == ["r2", "r2"]
     assert all(r["status"] == "ok" and r["mae"] > 0 and r["rmse"] >= r["mae"] for r in result.rows)
@@ -172,8 +172,8 @@ def test_registry_and_argument_errors(devices):
         compare(devices[::2], devices[1::2], cv=3, contenders="pixels-nb", **FAST)
     with pytest.raises(ParameterError, match="not among the contenders"):
         compare(devices, contenders="pixels-nb", contender_params={"linear": {"C": 1}}, **FAST)
-    with pytest.raises(ParameterError, match="repeat one"):
-        compare(devices, contenders="pixels-nb", transforms=["spectrum", "spectrum"], **FAST)
+    with pytest.raises(ParameterError, match="repeats a view"):
+        compare(devices, contenders="pixels-nb", imaging=["spectrum", "spectrum"], **FAST)
     with pytest.raises(DataError, match="fewer than n_splits"):
         compare(devices, contenders="pixels-nb", cv=13, **FAST)
 
@@ -182,7 +182,7 @@ def test_cli_compare_end_to_end(devices, tmp_path, capsys):
     data = write_signals(devices, tmp_path / "data")
     out = tmp_path / "cmp"
     args = [str(data), "-o", str(out), "--backbone", "tinynet", "--image-size", "32", "-q",
-            "--contenders", "linear,pixels-nb", "--transform", "spectrum", "--transform", "spectrogram:n_fft=64",
+            "--contenders", "linear,pixels-nb", "--imaging", "spectrum", "--imaging", "spectrogram:n_fft=64",
             "--cv", "3", "--repeats", "2", "--group-pattern", r"(\d+)\.npy$", "--contender-param", "linear.C=1"]
     assert main(["compare", *args]) == 0
     text = capsys.readouterr().out
@@ -193,7 +193,7 @@ def test_cli_compare_end_to_end(devices, tmp_path, capsys):
     assert "holds results already" in capsys.readouterr().err
     assert main(["compare", str(data), "-o", str(tmp_path / "x"), "--contender-param", "oops"]) == 1
     assert "NAME.KEY=VALUE" in capsys.readouterr().err
-    assert main(["compare", str(data), "-o", str(tmp_path / "y"), "--transform", "nope"]) == 1
+    assert main(["compare", str(data), "-o", str(tmp_path / "y"), "--imaging", "nope"]) == 1
     assert not (tmp_path / "y").exists()
 
 
@@ -201,7 +201,7 @@ def test_cli_compare_ucr_official_split(tmp_path, capsys):
     pytest.importorskip("aeon")
     out = tmp_path / "gp"
     assert main(["compare", "ucr:GunPoint", "-o", str(out), "--backbone", "tinynet", "--image-size", "32", "-q",
-                 "--contenders", "pixels-nb,minirocket", "--transform", "spectrum", "--sr", "1",
+                 "--contenders", "pixels-nb,minirocket", "--imaging", "spectrum", "--sr", "1",
                  "--contender-param", "minirocket.n_kernels=252"]) == 0
     rows = json.loads((out / "comparison.json").read_text())["rows"]
     assert [(r["n_train"], r["n_test"]) for r in rows] == [(50, 150), (50, 150)]
@@ -219,7 +219,7 @@ def test_cli_compare_regression_targets(tmp_path, capsys):
     (tmp_path / "d" / "targets.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "cmp"
     assert main(["compare", str(tmp_path / "d"), "--targets", str(tmp_path / "d" / "targets.csv"), "--sr", "128",
-                 "-o", str(out), "-q", "--contenders", "pixels-ridge", "--transform", "spectrum", "--cv", "4"]) == 0
+                 "-o", str(out), "-q", "--contenders", "pixels-ridge", "--imaging", "spectrum", "--cv", "4"]) == 0
     row = json.loads((out / "comparison.json").read_text())["rows"][0]
     assert row["metric"] == "r2" and row["score"] > 0.5 and row["interval"] == "corrected-t"
     assert "r2" in capsys.readouterr().out

@@ -21,7 +21,7 @@ def demo(tmp_path_factory):
 def test_demo_reaches_95_percent_with_pretrained_weights(demo):
     out, report, _ = demo
     pretrained = [r for r in report["results"] if r["pretrained"]]
-    assert {r["transform"] for r in pretrained} == {"spectrum", "spectrogram"}
+    assert {r["imaging"] for r in pretrained} == {"spectrum", "spectrogram"}
     assert report["best"]["accuracy"] >= 0.95
     for r in report["results"]:
         lo, hi = r["test"]["accuracy_ci95"]

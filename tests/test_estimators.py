@@ -7,7 +7,7 @@ from sklearn.base import clone
 from sigxfer import DataError, NotFittedError, ParameterError, TransferClassifier, TransferRegressor, make_devices
 from sigxfer.data import train_test_split_signals
 
-FAST = dict(backbone="tinynet", image_size=32, transform="spectrum", random_state=0, progress=False)
+FAST = dict(backbone="tinynet", image_size=32, imaging="spectrum", random_state=0, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,12 @@ def test_same_random_state_same_predictions(devices, fitted):
 
 
 def test_clone_round_trip_and_params():
-    est = TransferClassifier(transform="spectrogram", transform_params={"n_fft": 64}, backbone="tinynet",
+    est = TransferClassifier(imaging={"name": "spectrogram", "n_fft": 64}, backbone="tinynet",
                              strategy="linear", random_state=3)
     copy = clone(est)
     assert copy.get_params() == est.get_params()
-    copy.set_params(transform="spectrum")
-    assert copy.transform == "spectrum" and est.transform == "spectrogram"
+    copy.set_params(imaging="spectrum")
+    assert copy.imaging == "spectrum" and est.imaging == {"name": "spectrogram", "n_fft": 64}
     assert not hasattr(copy, "net_")
 
 
@@ -68,7 +68,7 @@ def test_linear_head_matches_its_logistic_regression(fitted, devices):
 
 def test_transfer_images_and_embeddings(fitted, devices):
     _, test = devices
-    images = fitted.transform_images(test)
+    images = fitted.to_images(test)
     assert images.shape == (len(test), 3, 32, 32)
     assert images.min() >= 0.0 and images.max() <= 1.0
     emb = fitted.embed(test)
@@ -106,12 +106,12 @@ def test_wrong_shapes_raise(fitted, devices):
 
 def test_unknown_transform_and_strategy(devices):
     train, _ = devices
-    with pytest.raises(ParameterError, match="transform='sonogram' is not known"):
-        TransferClassifier(**{**FAST, "transform": "sonogram"}).fit(train)
+    with pytest.raises(ParameterError, match="imaging 'sonogram' is not known"):
+        TransferClassifier(**{**FAST, "imaging": "sonogram"}).fit(train)
     with pytest.raises(ParameterError, match="strategy='magic' is not known"):
         TransferClassifier(**{**FAST, "strategy": "magic"}).fit(train)
     with pytest.raises(ParameterError, match="takes no parameter 'n_ffts'"):
-        TransferClassifier(**FAST, transform_params={"n_ffts": 3}).fit(train)
+        TransferClassifier(**{**FAST, "imaging": {"name": "spectrum", "n_ffts": 3}}).fit(train)
 
 
 def test_random_weights_baseline_reestimates_batchnorm(devices):
@@ -131,7 +131,7 @@ def test_regressor_learns_a_frequency():
     f0 = rng.uniform(20, 200, size=80)
     X = (np.sin(2 * np.pi * f0[:, None] * t + rng.uniform(0, 6.28, (80, 1)))
          + 0.1 * rng.standard_normal((80, n))).astype(np.float32)
-    model = TransferRegressor(transform="spectrogram", sr=sr, random_state=0, progress=False)
+    model = TransferRegressor(imaging="spectrogram", sr=sr, random_state=0, progress=False)
     model.fit(X[:60], f0[:60])
     pred = model.predict(X[60:])
     assert pred.shape == (20,)

@@ -184,7 +184,7 @@ def test_cv_splits_errors(devices):
 
 
 def test_cross_validate_gives_mean_spread_and_pooled_confusion(devices):
-    est = PixelNaiveBayes(transform="spectrum", image_size=16)
+    est = PixelNaiveBayes(imaging="spectrum", image_size=16)
     lines = []
     result = cross_validate(est, devices, cv=4, repeats=2, random_state=0, echo=lines.append)
     assert len(result["folds"]) == 8 and len(lines) == 8
@@ -213,7 +213,7 @@ def test_cli_evaluate_cross_validates_a_models_settings(devices, tmp_path, capsy
     from sigxfer.cli import main
     from sigxfer.data import write_signals
 
-    model = TransferClassifier(backbone="tinynet", image_size=32, transform="spectrum",
+    model = TransferClassifier(backbone="tinynet", image_size=32, imaging="spectrum",
                                strategy={"name": "linear", "C": 1.0}, random_state=0, progress=False)
     save(model.fit(devices), tmp_path / "m.sigx")
     data = write_signals(devices, tmp_path / "data")

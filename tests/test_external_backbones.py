@@ -100,7 +100,7 @@ def registered(files):
 
 def _fit(signals, backbone, **kwargs):
     kwargs.setdefault("strategy", FAST)
-    return sigxfer.TransferClassifier(backbone=backbone, transform="spectrum", random_state=0,
+    return sigxfer.TransferClassifier(backbone=backbone, imaging="spectrum", random_state=0,
                                       progress=False, **kwargs).fit(signals)
 
 

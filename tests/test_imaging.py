@@ -381,7 +381,7 @@ def test_forward_applies_mean_and_std_last():
 
 def test_imager_errors():
     x = signals(2, n=512)
-    with pytest.raises(ParameterError, match="transform='nope' is not known"):
+    with pytest.raises(ParameterError, match="transform=.nope. is not known"):
         Imager("nope")
     with pytest.raises(ParameterError, match="takes no parameter 'n_mels'"):
         Imager("spectrogram", n_mels=3)
@@ -389,10 +389,10 @@ def test_imager_errors():
         Imager("spectrum").pictures(torch.as_tensor(x))
     bad = x.copy()
     bad[1, 0, 7] = np.nan
-    with pytest.raises(DataError, match="case 1 holds NaN"):
+    with pytest.raises(DataError, match="case 1: signal holds NaN"):
         Imager("spectrum").fit(bad)
-    with pytest.raises(DataError, match="shaped"):
-        Imager("spectrum").fit(x[0])
+    with pytest.raises(DataError, match="Reshape your data"):
+        Imager("spectrum").fit(x[0, 0])
     im = Imager("spectrum").fit(x)
     with pytest.raises(DataError, match="fitted on 1"):
         im(np.zeros((1, 2, 512), dtype=np.float32))

@@ -24,7 +24,7 @@ from sigxfer.learning.loop import class_weights, lr_factor, make_loss, validatio
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import Auto, FineTune, LinearProbe, Scratch, list_strategies, resolve_strategy
 
-FAST = dict(backbone="tinynet", image_size=32, transform="spectrum", random_state=0, progress=False)
+FAST = dict(backbone="tinynet", image_size=32, imaging="spectrum", random_state=0, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -513,7 +513,7 @@ def test_embedding_cache_hit_skips_extraction_and_imager_change_misses(devices, 
     assert len(calls) == 1 and second.history_["embedding_cache"] == "hit"  # another head, no extraction
 
     monkeypatch.setenv(cache_module.ENV_VAR, str(tmp_path))  # the default cache folder
-    other = TransferClassifier(**FAST, transform_params={"fmax": 100.0}, strategy=LinearProbe(C=1.0)).fit(devices)
+    other = TransferClassifier(**{**FAST, "imaging": {"name": "spectrum", "fmax": 100.0}}, strategy=LinearProbe(C=1.0)).fit(devices)
     assert len(calls) == 2 and other.history_["embedding_cache"] == "miss"
 
     entries[0].write_bytes(b"damaged")  # a damaged entry is a miss, and is rewritten
@@ -562,7 +562,7 @@ def test_cli_trains_a_finetuned_model(tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "model.sigx"
     assert main(["synth", "devices", str(data), "--n-per-class", "10", "--n-timepoints", "256", "--sr", "256"]) == 0
     assert main(["train", str(data), "-o", str(out), "--backbone", "tinynet", "--image-size", "32",
-                 "--transform", "spectrum", "-q", "--strategy", "finetune", "--epochs", "1",
+                 "--imaging", "spectrum", "-q", "--strategy", "finetune", "--epochs", "1",
                  "--augment", "time_mask=0.1"]) == 0
     config = sigxfer.deploy.read_config(out)
     assert config["strategy"]["name"] == "finetune" and config["strategy"]["augment"] == {"time_mask": 0.1}

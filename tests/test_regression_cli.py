@@ -15,7 +15,7 @@ from sigxfer.data.targets import load_targets
 from sigxfer.errors import DataError, ParameterError
 
 SR = 256.0
-FAST = ["--backbone", "tinynet", "--image-size", "32", "--transform", "waveform", "-q"]
+FAST = ["--backbone", "tinynet", "--image-size", "32", "--imaging", "waveform", "-q"]
 
 
 def _write_set(folder, n: int, seed: int) -> np.ndarray:

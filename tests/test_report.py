@@ -31,12 +31,12 @@ def split():
 
 @pytest.fixture(scope="module")
 def model(split):
-    return TransferClassifier(transform="spectrum", strategy={"name": "linear", "C": 1.0}, **FAST).fit(split[0])
+    return TransferClassifier(imaging="spectrum", strategy={"name": "linear", "C": 1.0}, **FAST).fit(split[0])
 
 
 @pytest.fixture(scope="module")
 def report_html(model, split):
-    comparison = compare(split[0], split[1], contenders=["pixels-nb"], transforms="spectrum",
+    comparison = compare(split[0], split[1], contenders=["pixels-nb"], imaging="spectrum",
                          backbone="tinynet", image_size=32, progress=False, n_bootstrap=100)
     return build_report(model, split[1], comparison=comparison, data_name="devices", model_name="m.sigx",
                         n_bootstrap=200, command="sigxfer report m.sigx data -o r.html")
@@ -114,7 +114,7 @@ def test_report_for_a_regressor_and_an_epoch_history(split):
     train, test = split
     rng = np.random.default_rng(0)
     y_train = rng.normal(size=len(train)) + (train.y == "high")
-    reg = TransferRegressor(transform="spectrum", **FAST).fit(train.X, y_train)
+    reg = TransferRegressor(imaging="spectrum", **FAST).fit(train.X, y_train)
     reg.history_ = dict(reg.history_, epochs=[
         {"epoch": i, "phase": "head" if i < 2 else "body", "train_loss": 1 / (i + 1), "val_loss": 1.2 / (i + 1),
          "val_metric": 0.5 + 0.1 * i, "lr": 1e-3} for i in range(4)])
@@ -137,7 +137,7 @@ def test_cli_report(model, split, tmp_path, capsys):
     data = write_signals(split[1], tmp_path / "test")
     cmp_dir = tmp_path / "cmp"
     assert main(["compare", str(data), "-o", str(cmp_dir), "--backbone", "tinynet", "--image-size", "32", "-q",
-                 "--contenders", "pixels-nb", "--transform", "spectrum"]) == 0
+                 "--contenders", "pixels-nb", "--imaging", "spectrum"]) == 0
     out = tmp_path / "report.html"
     args = ["report", str(tmp_path / "m.sigx"), str(data), "-o", str(out), "--comparison", str(cmp_dir)]
     assert main(args) == 0
@@ -251,7 +251,7 @@ def test_cli_report_for_a_regressor(tmp_path, capsys):
 
     train = load_targets(_targets_folder(tmp_path / "train", 24, 0) / "targets.csv", sr=256.0)
     test = _targets_folder(tmp_path / "test", 10, 1)
-    model = TransferRegressor(transform="spectrum", strategy="linear", **FAST).fit(train)
+    model = TransferRegressor(imaging="spectrum", strategy="linear", **FAST).fit(train)
     save(model, tmp_path / "r.sigx")
     out = tmp_path / "r.html"
     assert main(["report", str(tmp_path / "r.sigx"), str(test), "--targets", str(test / "targets.csv"),

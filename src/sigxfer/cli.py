@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sigxfer.errors import SigxferError
 
-# Transform parameters the CLI exposes by name; others go through --transform-param KEY=VALUE.
-_TRANSFORM_OPTIONS = {
+# Imaging parameters the CLI exposes by name; others go through --imaging-param KEY=VALUE.
+_IMAGING_OPTIONS = {
     "n_fft": int, "hop_length": int, "win_length": int, "window": str, "n_mels": int,
     "fmin": float, "fmax": float,
 }
@@ -28,14 +28,18 @@ def _parse_value(text: str):
         return text
 
 
-def _transform_params(args) -> dict:
-    params = {k: getattr(args, k) for k in _TRANSFORM_OPTIONS if getattr(args, k, None) is not None}
-    for item in args.transform_param or []:
-        if "=" not in item:
-            raise SigxferError(f"--transform-param {item!r} must look like KEY=VALUE, e.g. n_mels=64")
-        key, value = item.split("=", 1)
-        params[key.strip().replace("-", "_")] = _parse_value(value)
-    return params
+def _imaging_items(args) -> list[str]:
+    """The named imaging options and --imaging-param items, as KEY=VALUE strings."""
+    named = [f"{k}={json.dumps(getattr(args, k))}" for k in _IMAGING_OPTIONS if getattr(args, k, None) is not None]
+    return named + [item.replace("-", "_", item.find("=")) if "=" in item else item
+                    for item in (args.imaging_param or [])]
+
+
+def _imaging(args, text: str | None = None):
+    """``--imaging NAME[:KEY=VALUE,...]`` with the other imaging options: the ``imaging=`` value."""
+    from sigxfer.imaging.resolve import parse_imaging
+
+    return parse_imaging(text or args.imaging, _imaging_items(args)).to_config()
 
 
 # Strategies that train the network and take --epochs, --unfreeze, --lr and --augment.
@@ -75,30 +79,22 @@ def _add_strategy_options(p: argparse.ArgumentParser) -> None:
                    help="training augmentation, e.g. snr_db=20, time_shift=0.1, time_mask=0.1 (repeatable)")
 
 
-def _check_transform(name: str) -> None:
-    """Fail before reading any data when the transform name is wrong."""
-    from sigxfer.errors import ParameterError
-    from sigxfer.imaging import list_transforms
-
-    if name not in list_transforms():
-        raise ParameterError(f"--transform {name!r} is not known; use one of {', '.join(list_transforms())}")
-
-
-def _add_transform_options(p: argparse.ArgumentParser, default: str = "spectrogram", *, multiple: bool = False) -> None:
+def _add_imaging_options(p: argparse.ArgumentParser, default: str = "spectrogram", *, multiple: bool = False) -> None:
     from sigxfer.imaging import list_transforms
 
     g = p.add_argument_group("imaging")
     if multiple:
-        g.add_argument("--transform", action="append", default=None, metavar="NAME[:KEY=VALUE,...]",
-                       help=f"a transform to compare, repeatable: one of {', '.join(list_transforms())}, "
+        g.add_argument("--imaging", action="append", default=None, metavar="NAME[:KEY=VALUE,...]",
+                       help=f"an imaging to compare, repeatable: one of {', '.join(list_transforms())}, "
                             f"optionally with its own parameters, e.g. mel:n_mels=64 (default: {default})")
     else:
-        g.add_argument("--transform", default=default,
-                       help=f"one of {', '.join(list_transforms())} (default: {default})")
-    for name, typ in _TRANSFORM_OPTIONS.items():
+        g.add_argument("--imaging", default=default, metavar="NAME[:KEY=VALUE,...]",
+                       help=f"one of {', '.join(list_transforms())}, optionally with parameters, "
+                            f"e.g. mel:n_mels=64 (default: {default})")
+    for name, typ in _IMAGING_OPTIONS.items():
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, metavar=name.upper())
-    g.add_argument("--transform-param", action="append", metavar="KEY=VALUE",
-                   help="any other transform parameter (repeatable)")
+    g.add_argument("--imaging-param", action="append", metavar="KEY=VALUE",
+                   help="any other imaging parameter (repeatable), e.g. n_mels=64")
     g.add_argument("--channel-mode", default="auto", help="auto, grey, rgb, mean or tile")
     g.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
 
@@ -154,7 +150,7 @@ def _cmd_train(args) -> int:
 
     if Path(args.output).exists() and not args.overwrite:
         raise OutputExistsError(f"{args.output} exists; pass --overwrite or choose another -o")
-    _check_transform(args.transform)
+    imaging = _imaging(args)  # a wrong name fails before any data is read
     task = _train_task(args)
     if task == "regression":
         signals = _load_targets_under(args.data, args.targets, sr=args.sr, length=args.length, target=args.target)
@@ -162,7 +158,7 @@ def _cmd_train(args) -> int:
         signals = load_signals(args.data, sr=args.sr, length=args.length)
         signals.check_classification()
     estimator = TransferRegressor if task == "regression" else TransferClassifier
-    model = estimator(transform=args.transform, transform_params=_transform_params(args),
+    model = estimator(imaging=imaging,
                       backbone=args.backbone, pretrained=not args.no_pretrained,
                       strategy=_strategy(args), image_size=args.image_size,
                       channel_mode=args.channel_mode, batch_size=args.batch_size,
@@ -333,25 +329,6 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _transform_specs(args) -> list:
-    """--transform values of `compare`: names, or NAME:KEY=VALUE,... with the transform's own parameters."""
-    specs = []
-    for item in args.transform or ["spectrogram"]:
-        name, _, rest = item.partition(":")
-        _check_transform(name.strip())
-        if not rest:
-            specs.append(name.strip())
-            continue
-        params = {"name": name.strip()}
-        for pair in rest.split(","):
-            if "=" not in pair:
-                raise SigxferError(f"--transform {item!r}: {pair!r} must look like KEY=VALUE, e.g. mel:n_mels=64")
-            key, value = pair.split("=", 1)
-            params[key.strip().replace("-", "_")] = _parse_value(value)
-        specs.append(params)
-    return specs
-
-
 def _contender_params(items) -> dict:
     out: dict = {}
     for item in items or []:
@@ -367,7 +344,7 @@ def _cmd_compare(args) -> int:
     from sigxfer.evaluation.compare import check_output_dir, compare
 
     check_output_dir(args.output, overwrite=args.overwrite)  # before any loading or training
-    transforms = _transform_specs(args)
+    imagings = [_imaging(args, item) for item in args.imaging or ["spectrogram"]]
     if args.targets:
         if args.test is not None:
             raise SigxferError("--targets with --test is not supported; split DATA with --test-size or --cv")
@@ -384,8 +361,7 @@ def _cmd_compare(args) -> int:
             raise SigxferError("give either --test or --cv: cross-validation splits DATA itself")
         train, test = _concat(train, test), None  # ucr: data cross-validated on both official halves
     root = args.data if not args.data.startswith("ucr:") else ""
-    result = compare(train, test, contenders=args.contenders, transforms=transforms,
-                     transform_params=_transform_params(args), sr=args.sr, backbone=args.backbone,
+    result = compare(train, test, contenders=args.contenders, imaging=imagings, sr=args.sr, backbone=args.backbone,
                      image_size=args.image_size, channel_mode=args.channel_mode,
                      contender_params=_contender_params(args.contender_param), test_size=args.test_size,
                      cv=args.cv, repeats=args.repeats, groups=_groups(args, train, root),
@@ -461,21 +437,21 @@ def _cmd_render(args) -> int:
 
     from sigxfer.backbones import get_backbone_config
     from sigxfer.data import load_signals
-    from sigxfer.imaging import Imager
     from sigxfer.imaging.render import save_pictures
+    from sigxfer.imaging.resolve import build_imager, resolve_imaging
 
-    _check_transform(args.transform)
+    spec = resolve_imaging(_imaging(args))[0]
     signals = load_signals(args.data, sr=args.sr, length=args.length)
     config = get_backbone_config(args.backbone)
-    imager = Imager(args.transform, sr=signals.sr, size=args.image_size or config.input_size,
-                    channel_mode=args.channel_mode, mean=config.mean, std=config.std,
-                    **_transform_params(args)).fit(signals.X)
+    imager = build_imager(spec, sr=signals.sr, n_timepoints=signals.n_timepoints,
+                          size=args.image_size or config.input_size, channel_mode=args.channel_mode,
+                          mean=config.mean, std=config.std, sr_flag="--sr").fit(signals.X)
     names = [str(Path(n).with_suffix("")) for n in signals.names]
     common = Path(*Path(names[0]).parts[:-2]) if len(Path(names[0]).parts) > 2 else None
     if common is not None:
         names = [str(Path(n).relative_to(common)) if Path(n).is_relative_to(common) else n for n in names]
     paths = save_pictures(imager, np.asarray(signals.X), names, args.out, overwrite=args.overwrite)
-    print(f"wrote {len(paths)} {args.transform} images to {args.out} (scale {imager.scale.tolist()})")
+    print(f"wrote {len(paths)} {spec.label} images to {args.out} (scale {imager.scale.tolist()})")
     return 0
 
 
@@ -510,7 +486,7 @@ def _cmd_list(args) -> int:
     from sigxfer.imaging import list_transforms
     from sigxfer.learning.strategies import list_strategies
 
-    print("transforms:  " + ", ".join(list_transforms()))
+    print("imagings:    " + ", ".join(list_transforms()))
     print("strategies:  " + ", ".join(list_strategies()))
     from sigxfer.evaluation.compare import list_contenders
 
@@ -554,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(with --targets: the folder holding the listed files)")
     p.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.sigx)")
     _add_targets_options(p, task=True)
-    _add_transform_options(p)
+    _add_imaging_options(p)
     _add_input_options(p)
     p.add_argument("--backbone", default="efficientnet_lite0")
     p.add_argument("--no-pretrained", action="store_true", help="random weights (the no-transfer baseline)")
@@ -593,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated (default: all available; see `sigxfer list`)")
     p.add_argument("--contender-param", action="append", metavar="NAME.KEY=VALUE",
                    help="a contender's own option, repeatable: finetune.epochs=5, finetune.image_size=128")
-    _add_transform_options(p, multiple=True)
+    _add_imaging_options(p, multiple=True)
     _add_input_options(p)
     _add_targets_options(p, task=False)
     p.add_argument("--backbone", default="efficientnet_lite0")
@@ -625,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="write the images the network would see as PNG files")
     p.add_argument("data")
     p.add_argument("out")
-    _add_transform_options(p)
+    _add_imaging_options(p)
     _add_input_options(p)
     p.add_argument("--backbone", default="efficientnet_lite0", help="sets image size and normalisation")
     p.add_argument("--overwrite", action="store_true")
@@ -636,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole config as JSON")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("list", help="list transforms, strategies and backbones")
+    p = sub.add_parser("list", help="list imagings, strategies and backbones")
     p.set_defaults(func=_cmd_list)
     return parser
 

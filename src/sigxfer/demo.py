@@ -50,7 +50,7 @@ def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, see
     ----------
     out : str or Path
         Output folder: ``data/`` (the signals), ``fresh/`` (a new batch), ``model.sigx``,
-        ``metrics.json``, ``predictions.csv`` and ``examples-<transform>.png``. Built in a
+        ``metrics.json``, ``predictions.csv`` and ``examples-<imaging>.png``. Built in a
         temporary folder and moved into place at the end; an existing non-empty folder is refused
         unless ``overwrite``.
     n_per_class : int
@@ -88,7 +88,7 @@ def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, see
                 weights = "ImageNet" if pretrained else "random (BN re-estimated)"
                 echo(f"2. {transform} {TRANSFORM_PARAMS[transform]} images -> {backbone} ({weights}) -> linear probe")
                 t0 = time.perf_counter()
-                model = TransferClassifier(transform=transform, transform_params=TRANSFORM_PARAMS[transform],
+                model = TransferClassifier(imaging={"name": transform, **TRANSFORM_PARAMS[transform]},
                                            backbone=backbone, pretrained=pretrained,
                                            image_size=image_size, random_state=seed, progress=progress)
                 model.fit(train)
@@ -97,17 +97,17 @@ def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, see
                 pred = model.classes_[proba.argmax(axis=1)]
                 summary = classification_summary(test.y, pred, classes=model.classes_, proba=proba,
                                                  names=test.names)
-                results.append({"transform": transform, "pretrained": pretrained, "fit_seconds": fit_s,
+                results.append({"imaging": transform, "pretrained": pretrained, "fit_seconds": fit_s,
                                 "test": summary, "head": model.history_})
                 models[(transform, pretrained)] = model
                 echo(format_summary(summary, title=f"   test set: {transform}, {weights} weights"))
 
         best = max((r for r in results if r["pretrained"]),
-                   key=lambda r: (r["test"]["accuracy"], r["transform"] == "spectrum"))
-        model = models[(best["transform"], True)]
+                   key=lambda r: (r["test"]["accuracy"], r["imaging"] == "spectrum"))
+        model = models[(best["imaging"], True)]
         model.metrics_ = {"test": best["test"]}
         save(model, tmp / "model.sigx")
-        echo(f"3. saved the {best['transform']} model to {out / 'model.sigx'}")
+        echo(f"3. saved the {best['imaging']} model to {out / 'model.sigx'}")
         for transform in TRANSFORMS:
             fig = contact_sheet(models[(transform, True)].net_.imager, train.X, train.y, per_class=4)
             fig.savefig(tmp / f"examples-{transform}.png", dpi=100)
@@ -133,15 +133,15 @@ def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, see
         report = {
             "seed": seed, "n_per_class": n_per_class, "backbone": backbone,
             "results": results,
-            "best": {"transform": best["transform"], "accuracy": best["test"]["accuracy"]},
+            "best": {"imaging": best["imaging"], "accuracy": best["test"]["accuracy"]},
             "fresh_batch": {"n": len(files), "accuracy": fresh_acc},
             "seconds": time.perf_counter() - t_start,
         }
         write_json(report, tmp / "metrics.json")
-        echo("\n   transform     weights      accuracy (95% CI)      fit")
+        echo("\n   imaging       weights      accuracy (95% CI)      fit")
         for r in results:
             lo, hi = r["test"]["accuracy_ci95"]
-            echo(f"   {r['transform']:<13} {'ImageNet' if r['pretrained'] else 'random':<12} "
+            echo(f"   {r['imaging']:<13} {'ImageNet' if r['pretrained'] else 'random':<12} "
                  f"{r['test']['accuracy']:.3f} ({lo:.3f}-{hi:.3f})   {r['fit_seconds']:.1f} s")
         replace_folder(tmp, out)
     except BaseException:

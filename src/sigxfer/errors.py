@@ -31,3 +31,7 @@ class NotFittedError(SigxferError, _SklearnNotFittedError):
 
 class OutputExistsError(SigxferError, FileExistsError):
     """An output file or folder exists already and overwriting was not asked for."""
+
+
+class DataTypeError(DataError, TypeError):
+    """Input data is not numbers (objects, strings where numbers belong)."""

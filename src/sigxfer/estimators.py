@@ -7,51 +7,17 @@ import warnings
 
 import numpy as np
 import torch
-from scipy.sparse import issparse
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from sigxfer._checks import as_signals
 from sigxfer.backbones import create_backbone, get_backbone_config, reestimate_batchnorm
 from sigxfer.errors import DataError, NotFittedError, ParameterError
-from sigxfer.imaging import Imager
+from sigxfer._fitted_state import fitted_state, restore_fitted_state
+from sigxfer.imaging.resolve import build_imager, resolve_imaging
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import resolve_strategy
-
-
-def _signals_and_names(X, *, sr=None):
-    """Coerce X (SignalSet, array (n, c, t) or (n, t)) to float32 (n, c, t); also return names, sr."""
-    names = getattr(X, "names", None)
-    sr = getattr(X, "sr", None) or sr
-    arr = X.X if hasattr(X, "X") else X
-    if issparse(arr):
-        raise DataError("sparse input is not supported; pass a dense array (n_cases, n_channels, n_timepoints)")
-    if torch.is_tensor(arr):
-        arr = arr.detach().cpu().numpy()
-    try:
-        arr = np.asarray(arr)
-        if np.issubdtype(arr.dtype, np.complexfloating):
-            raise DataError("Complex data not supported; pass real-valued signals (take .real or abs() first)")
-        arr = arr.astype(np.float32)
-    except (TypeError, ValueError) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"X cannot be read as numbers ({err}); pass a float array (n_cases, n_channels, n_timepoints)") from None
-    if arr.ndim == 2:
-        arr = arr[:, None, :]
-    if arr.ndim != 3:
-        raise DataError(
-            f"X has shape {arr.shape}. Reshape your data to (n_cases, n_channels, n_timepoints) or (n_cases, n_timepoints)"
-        )
-    if arr.shape[0] == 0 or arr.shape[2] == 0:
-        raise DataError(f"X has shape {arr.shape}: no cases or no samples; pass at least one non-empty signal")
-    bad = ~np.isfinite(arr).all(axis=(1, 2))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        where = names[i] if names is not None else f"case {i}"
-        raise DataError(f"{where}: signal holds NaN or infinite values; clean or drop it before fitting or predicting")
-    names = list(names) if names is not None else [f"case-{i}" for i in range(len(arr))]
-    return np.ascontiguousarray(arr), names, sr
 
 
 class _TransferBase(BaseEstimator):
@@ -59,13 +25,11 @@ class _TransferBase(BaseEstimator):
 
     _task: str = ""
 
-    def __init__(self, *, transform: str = "spectrogram", transform_params: dict | None = None,
-                 backbone: str = "efficientnet_lite0", pretrained: bool = True,
+    def __init__(self, *, imaging="spectrogram", backbone: str = "efficientnet_lite0", pretrained: bool = True,
                  strategy="linear", sr: float | None = None, image_size: int | None = None,
                  channel_mode: str = "auto", batch_size: int = 32, device: str = "cpu",
                  random_state: int | None = None, progress: bool | None = None):
-        self.transform = transform
-        self.transform_params = transform_params
+        self.imaging = imaging
         self.backbone = backbone
         self.pretrained = pretrained
         self.strategy = strategy
@@ -80,10 +44,10 @@ class _TransferBase(BaseEstimator):
     # ------------------------------------------------------------------ building
     def _build_net(self, X: np.ndarray, sr: float | None) -> SignalNet:
         config = get_backbone_config(self.backbone)
-        imager = Imager(self.transform, sr=sr, size=self.image_size or config.input_size,
-                        channel_mode=self.channel_mode, mean=config.mean, std=config.std,
-                        **(self.transform_params or {}))
-        imager.fit(X, batch_size=self.batch_size)
+        imager = build_imager(self.imaging_[0], sr=sr, n_timepoints=X.shape[2],
+                              size=self.image_size or config.input_size, channel_mode=self.channel_mode,
+                              mean=config.mean, std=config.std)
+        imager._fit(torch.from_numpy(X), batch_size=self.batch_size)
         if self.random_state is not None:
             torch.manual_seed(self.random_state)  # random init and training draw from here
         # A strategy that trains from random weights (scratch) gets them whatever `pretrained` says.
@@ -101,6 +65,7 @@ class _TransferBase(BaseEstimator):
     def _fit_net(self, X, y_train, sr, n_outputs) -> None:
         if self.batch_size < 1:
             raise ParameterError(f"batch_size={self.batch_size} must be a positive integer")
+        self.imaging_ = resolve_imaging(self.imaging)
         self.strategy_ = resolve_strategy(self.strategy)
         if not get_backbone_config(self.backbone).trainable:
             # ONNX/TorchScript file bodies: checked before any signal is turned into an image.
@@ -127,13 +92,18 @@ class _TransferBase(BaseEstimator):
         self.n_timepoints_ = int(X.shape[2])
 
     # ------------------------------------------------------------------ predicting
+    @property
+    def imager_(self):
+        """The fitted :class:`~sigxfer.imaging.Imager` (the first stage of ``net_``)."""
+        return self.net_.imager
+
     def _check_fitted(self):
         if not hasattr(self, "net_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
 
     def _check_input(self, X) -> np.ndarray:
         self._check_fitted()
-        arr, names, _ = _signals_and_names(X)
+        arr = as_signals(X).X
         if arr.shape[1] != self.n_channels_ or arr.shape[2] != self.n_timepoints_:
             raise DataError(
                 f"X holds signals of {arr.shape[1]} channel(s) x {arr.shape[2]} samples but the model was "
@@ -151,8 +121,17 @@ class _TransferBase(BaseEstimator):
         return torch.cat(out).numpy()
 
     @torch.no_grad()
-    def transform_images(self, X) -> np.ndarray:
-        """The pictures the network sees, in [0, 1], shape (n_cases, 3, H, W)."""
+    def to_images(self, X) -> np.ndarray:
+        """The pictures the network sees, in [0, 1], shape (n_cases, 3, H, W).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(8, 1, 64)).astype("float32")
+        >>> model = TransferClassifier(backbone="tinynet", image_size=32).fit(X, [0, 1] * 4)
+        >>> model.to_images(X[:2]).shape
+        (2, 3, 32, 32)
+        """
         arr = self._check_input(X)
         return self.net_.imager.pictures(torch.as_tensor(arr, device=self.device)).cpu().numpy()
 
@@ -164,14 +143,25 @@ class _TransferBase(BaseEstimator):
         return extract_embeddings(self.net_, self._check_input(X), batch_size=self.batch_size,
                                   progress=self.progress)
 
-    def __sklearn_tags__(self):
-        from sklearn.utils import TransformerTags
+    # ------------------------------------------------------------------ fitted state
+    def _fitted_state(self) -> tuple[dict, dict]:
+        """Everything fitting learned: a JSON-able config and the network's tensors.
 
+        The model file (:mod:`sigxfer.deploy.bundle`) and the report store exactly this; a new
+        fitted attribute is added here and in :meth:`_from_fitted_state`, nowhere else.
+        """
+        self._check_fitted()
+        return fitted_state(self)
+
+    @classmethod
+    def _from_fitted_state(cls, config: dict, tensors: dict, *, source=None):
+        """Rebuild a fitted estimator from :meth:`_fitted_state`'s output (``source``: the file it
+        came from, for messages and for finding an external backbone file next to it)."""
+        return restore_fitted_state(cls, config, tensors, source=source)
+
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
-        # `transform` is a parameter here (the image's name), not sklearn's transform method;
-        # tools that probe hasattr(est, "transform") take us for a transformer. Say what we are not.
-        tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
 
@@ -180,11 +170,13 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
 
     Parameters
     ----------
-    transform : str
-        Image of each signal: ``"spectrogram"``, ``"spectrum"``, ... (see
-        :func:`sigxfer.imaging.list_transforms`).
-    transform_params : dict, optional
-        Parameters of the transform (``{"n_fft": 512, "fmax": 200.0}``).
+    imaging : str, dict or Imager
+        The picture each signal becomes: ``"spectrogram"`` (default), ``"spectrum"``, ``"mel"``,
+        ``"scalogram"``, ``"gaf"``, ``"recurrence"``, ``"waveform"`` (see
+        :func:`sigxfer.imaging.list_transforms`); with parameters ``{"name": "mel", "n_mels": 64}``
+        or ``"mel:n_mels=64"`` (librosa's names). Window lengths the user leaves out follow the
+        series length (:func:`sigxfer.imaging.resolve.imaging_defaults`). A list is reserved for
+        multi-view models; a list of one is accepted.
     backbone : str
         Registered backbone (:func:`sigxfer.backbones.list_backbones`).
     pretrained : bool
@@ -214,6 +206,8 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
     ----------
     classes_ : ndarray
         Class labels, sorted.
+    imager_ : Imager
+        The fitted imager (``net_.imager``).
     net_ : SignalNet
         The fitted imager, backbone and head as one torch module.
     strategy_, history_, sr_, n_channels_, n_timepoints_
@@ -236,7 +230,7 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
                 f"{type(self).__name__} requires y to be passed, but the target y is None; pass labels, "
                 "or a SignalSet loaded from a folder of class folders"
             )
-        arr, names, sr = _signals_and_names(X, sr=self.sr)
+        arr, names, sr = as_signals(X, sr=self.sr)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected; flattened to (n_cases,)",
@@ -295,7 +289,7 @@ class TransferRegressor(RegressorMixin, _TransferBase):
             raise DataError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None; pass one number per case"
             )
-        arr, names, sr = _signals_and_names(X, sr=self.sr)
+        arr, names, sr = as_signals(X, sr=self.sr)
         try:
             y = np.asarray(y, dtype=np.float64)
         except ValueError:

@@ -15,17 +15,16 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from sigxfer._checks import as_signals
 from sigxfer.errors import NotFittedError, ParameterError
 
 
 def _as_array(X) -> np.ndarray:
-    arr = X.X if hasattr(X, "X") else X
-    arr = np.asarray(arr, dtype=np.float32)
-    return arr[:, None, :] if arr.ndim == 2 else arr
+    return as_signals(X).X
 
 
-def _fit_imager(X, *, transform, transform_params, sr, size, channel_mode, batch_size, backbone=None):
-    from sigxfer.imaging import Imager
+def _fit_imager(X, *, imaging, sr, size, channel_mode, batch_size, backbone=None):
+    from sigxfer.imaging.resolve import build_imager, resolve_imaging
 
     stats = {}
     if backbone is not None:
@@ -34,16 +33,15 @@ def _fit_imager(X, *, transform, transform_params, sr, size, channel_mode, batch
         config = get_backbone_config(backbone)
         stats = {"mean": config.mean, "std": config.std}
         size = size or config.input_size
-    imager = Imager(transform, sr=sr, size=size, channel_mode=channel_mode, **stats, **(transform_params or {}))
-    return imager.fit(X, batch_size=batch_size)
+    imager = build_imager(resolve_imaging(imaging)[0], sr=sr, n_timepoints=X.shape[-1], size=size,
+                          channel_mode=channel_mode, **stats)
+    return imager._fit(torch.from_numpy(X), batch_size=batch_size)
 
 
 class _PixelBase(BaseEstimator):
-    def __init__(self, *, transform: str = "spectrogram", transform_params: dict | None = None,
-                 sr: float | None = None, image_size: int = 64, channel_mode: str = "auto",
+    def __init__(self, *, imaging="spectrogram", sr: float | None = None, image_size: int = 64, channel_mode: str = "auto",
                  batch_size: int = 64):
-        self.transform = transform
-        self.transform_params = transform_params
+        self.imaging = imaging
         self.sr = sr
         self.image_size = image_size
         self.channel_mode = channel_mode
@@ -58,7 +56,7 @@ class _PixelBase(BaseEstimator):
 
     def fit(self, X, y):
         arr = _as_array(X)
-        self.imager_ = _fit_imager(arr, transform=self.transform, transform_params=self.transform_params,
+        self.imager_ = _fit_imager(arr, imaging=self.imaging,
                                    sr=getattr(X, "sr", None) or self.sr, size=self.image_size,
                                    channel_mode=self.channel_mode, batch_size=self.batch_size)
         self.model_ = self._make_model().fit(self._pixels(arr), np.asarray(y))
@@ -78,7 +76,7 @@ class PixelNaiveBayes(ClassifierMixin, _PixelBase):
 
     Parameters
     ----------
-    transform, transform_params, sr, channel_mode
+    imaging, sr, channel_mode
         As for :class:`~sigxfer.TransferClassifier`; the scale is fitted on the training signals.
     image_size : int
         Picture side in pixels; 64 keeps 3 x 64 x 64 = 12,288 features (a 224-pixel picture would
@@ -116,7 +114,7 @@ class EmbeddingForest(BaseEstimator):
 
     Parameters
     ----------
-    transform, transform_params, sr, backbone, pretrained, image_size, channel_mode, batch_size, device
+    imaging, sr, backbone, pretrained, image_size, channel_mode, batch_size, device
         As for :class:`~sigxfer.TransferClassifier`.
     n_estimators : int
         Trees in the forest.
@@ -125,13 +123,11 @@ class EmbeddingForest(BaseEstimator):
     progress : bool, optional
     """
 
-    def __init__(self, *, transform: str = "spectrogram", transform_params: dict | None = None,
-                 sr: float | None = None, backbone: str = "efficientnet_lite0", pretrained: bool = True,
+    def __init__(self, *, imaging="spectrogram", sr: float | None = None, backbone: str = "efficientnet_lite0", pretrained: bool = True,
                  image_size: int | None = None, channel_mode: str = "auto", batch_size: int = 32,
                  device: str = "cpu", n_estimators: int = 500, task: str = "classification",
                  random_state: int | None = None, progress: bool | None = None):
-        self.transform = transform
-        self.transform_params = transform_params
+        self.imaging = imaging
         self.sr = sr
         self.backbone = backbone
         self.pretrained = pretrained
@@ -158,7 +154,7 @@ class EmbeddingForest(BaseEstimator):
         if self.task not in ("classification", "regression"):
             raise ParameterError(f"task={self.task!r} must be 'classification' or 'regression'")
         arr = _as_array(X)
-        imager = _fit_imager(arr, transform=self.transform, transform_params=self.transform_params,
+        imager = _fit_imager(arr, imaging=self.imaging,
                              sr=getattr(X, "sr", None) or self.sr, size=self.image_size,
                              channel_mode=self.channel_mode, batch_size=self.batch_size, backbone=self.backbone)
         self.net_ = SignalNet(imager, create_backbone(self.backbone, pretrained=self.pretrained)).to(self.device)

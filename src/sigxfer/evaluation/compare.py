@@ -37,10 +37,11 @@ from sigxfer.evaluation.cv import (
 )
 from sigxfer.evaluation.io import to_csv_text, to_json_text
 from sigxfer.evaluation.metrics import N_BOOTSTRAP
+from sigxfer.imaging.resolve import resolve_imaging
 
 #: Files ``Comparison.save`` writes into its folder.
 RESULT_FILES = ("comparison.csv", "comparison.json")
-CSV_COLUMNS = ["contender", "transform", "metric", "score", "ci_low", "ci_high", "interval", "score_sd",
+CSV_COLUMNS = ["contender", "imaging", "metric", "score", "ci_low", "ci_high", "interval", "score_sd",
                "balanced_accuracy", "macro_f1", "roc_auc", "mae", "rmse", "fit_seconds", "predict_seconds",
                "predict_ms_per_case", "fit_cpu_seconds", "predict_cpu_seconds", "n_train", "n_test", "n_folds",
                "status"]
@@ -56,8 +57,7 @@ class Setup:
     """
 
     task: str
-    transform: str | None
-    transform_params: dict
+    imaging: dict | None
     sr: float | None
     backbone: str
     image_size: int | None
@@ -84,8 +84,8 @@ class Contender:
         ``predict_proba`` + ``classes_`` for classification).
     tasks : tuple of str
         ``"classification"`` and/or ``"regression"``.
-    uses_transform : bool
-        Whether it reads images (run once per transform) or raw signals (run once).
+    uses_imaging : bool
+        Whether it reads images (run once per imaging) or raw signals (run once).
     unavailable : callable
         Returns why the contender cannot run here (a missing package or strategy), or None.
     warm_up : callable, optional
@@ -98,7 +98,7 @@ class Contender:
     description: str
     build: Callable[[Setup], object]
     tasks: tuple[str, ...] = ("classification", "regression")
-    uses_transform: bool = True
+    uses_imaging: bool = True
     unavailable: Callable[[], str | None] = lambda: None
     warm_up: Callable[[Setup], None] | None = None
 
@@ -144,7 +144,7 @@ def _transfer(strategy: str, *, pretrained: bool) -> Callable[[Setup], object]:
         params = dict(setup.params)
         own = {k: params.pop(k) for k in _ESTIMATOR_KEYS if k in params}
         cls = TransferClassifier if setup.task == "classification" else TransferRegressor
-        return cls(transform=setup.transform, transform_params=setup.transform_params,
+        return cls(imaging=setup.imaging,
                    backbone=own.get("backbone", setup.backbone), pretrained=pretrained,
                    strategy={"name": strategy, **params}, sr=setup.sr,
                    image_size=own.get("image_size", setup.image_size),
@@ -158,7 +158,7 @@ def _pixels(setup: Setup):
     from sigxfer.evaluation.baselines import PixelNaiveBayes, PixelRidge
 
     cls = PixelNaiveBayes if setup.task == "classification" else PixelRidge
-    return cls(transform=setup.transform, transform_params=setup.transform_params, sr=setup.sr,
+    return cls(imaging=setup.imaging, sr=setup.sr,
                channel_mode=setup.channel_mode, **setup.params)
 
 
@@ -166,7 +166,7 @@ def _forest(setup: Setup):
     from sigxfer.evaluation.baselines import EmbeddingForest
 
     params = dict(setup.params)
-    return EmbeddingForest(transform=setup.transform, transform_params=setup.transform_params, sr=setup.sr,
+    return EmbeddingForest(imaging=setup.imaging, sr=setup.sr,
                            backbone=params.pop("backbone", setup.backbone),
                            image_size=params.pop("image_size", setup.image_size),
                            channel_mode=params.pop("channel_mode", setup.channel_mode),
@@ -214,7 +214,7 @@ register_contender(Contender(
 register_contender(Contender(
     "embeddings-rf", "random forest (500 trees) on frozen ImageNet-CNN embeddings", _forest))
 register_contender(Contender(
-    "minirocket", "MiniRocket (aeon) on the raw signals, no images", _minirocket, uses_transform=False,
+    "minirocket", "MiniRocket (aeon) on the raw signals, no images", _minirocket, uses_imaging=False,
     unavailable=_aeon_missing, warm_up=_minirocket_warm_up))
 
 
@@ -230,7 +230,7 @@ class Comparison:
     Attributes
     ----------
     rows : list of dict
-        One per contender (and transform): the columns of :data:`CSV_COLUMNS`.
+        One per contender (and imaging): the columns of :data:`CSV_COLUMNS`.
     details : dict
         Per row key (``"linear/spectrogram"``): the full summary (confusion matrix, per-class
         rates, misclassified cases) and, under cross-validation, the per-fold scores.
@@ -281,17 +281,17 @@ class Comparison:
         """The comparison as an aligned text table."""
         cv = self.config.get("splits", {}).get("mode") == "cv"
         metric = self.rows[0]["metric"] if self.rows else "score"
-        head = [("contender", "<"), ("transform", "<"), (metric, "<"), ("95% CI", "<"),
+        head = [("contender", "<"), ("imaging", "<"), (metric, "<"), ("95% CI", "<"),
                 ("fit s", ">"), ("predict s", ">")]
         lines = []
         table = []
         for r in self.rows:
             if r["status"] != "ok":
-                table.append([r["contender"], r["transform"], r["status"], "", "", ""])
+                table.append([r["contender"], r["imaging"], r["status"], "", "", ""])
                 continue
             score = f"{r['score']:.3f}" + (f" ± {r['score_sd']:.3f}" if cv and _finite(r["score_sd"]) else "")
             ci = f"{r['ci_low']:.3f}-{r['ci_high']:.3f}" if _finite(r["ci_low"]) and _finite(r["ci_high"]) else "n/a"
-            table.append([r["contender"], r["transform"], score, ci, f"{r['fit_seconds']:.1f}",
+            table.append([r["contender"], r["imaging"], score, ci, f"{r['fit_seconds']:.1f}",
                           f"{r['predict_seconds']:.2f}"])
         widths = [max(len(h), *(len(row[i]) for row in table)) if table else len(h) for i, (h, _) in enumerate(head)]
         fmt = lambda cells: "  ".join(f"{c:{a}{w}}" for c, (_, a), w in zip(cells, head, widths))  # noqa: E731
@@ -331,29 +331,6 @@ def check_output_dir(out, *, overwrite: bool = False) -> Path:
 
 
 # ------------------------------------------------------------------------------------- running
-def _transform_list(transforms, transform_params) -> list[tuple[str, str, dict]]:
-    """(label, name, params) per transform; items are names or ``{"name": ..., **params}``."""
-    if isinstance(transforms, (str, dict)):
-        transforms = [transforms]
-    out = []
-    for item in transforms:
-        if isinstance(item, str):
-            out.append((item, item, dict(transform_params or {})))
-        elif isinstance(item, dict) and "name" in item:
-            params = {**(transform_params or {}), **{k: v for k, v in item.items() if k != "name"}}
-            label = item["name"] + ("(" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
-                                    if len(item) > 1 else "")
-            out.append((label, item["name"], params))
-        else:
-            raise ParameterError(f"transform {item!r} must be a name or a dict with a 'name' key")
-    if not out:
-        raise ParameterError("transforms is empty; give at least one (e.g. 'spectrogram')")
-    labels = [label for label, _, _ in out]
-    if len(set(labels)) != len(labels):
-        raise ParameterError(f"transforms {labels} repeat one; give each once")
-    return out
-
-
 def _resolve_contenders(contenders, task: str) -> list[Contender]:
     if contenders is None:
         return [get_contender(name) for name in list_contenders(task=task)]
@@ -406,8 +383,8 @@ def _splits(train: SignalSet, test: SignalSet | None, *, test_size, cv, repeats,
                               "test_names": list(te.names)}
 
 
-def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None, transforms="spectrogram",
-            transform_params: dict | None = None, sr: float | None = None, backbone: str = "efficientnet_lite0",
+def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None, imaging="spectrogram",
+            sr: float | None = None, backbone: str = "efficientnet_lite0",
             image_size: int | None = None, channel_mode: str = "auto", contender_params: dict | None = None,
             test_size: float | int = 0.25, cv: int | None = None, repeats: int = 1, groups=None,
             batch_size: int = 32, device: str = "cpu", random_state: int | None = 0,
@@ -428,11 +405,10 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
     contenders : list of str or str, optional
         Names from :func:`list_contenders` (comma-separated string allowed); all available ones
         for the task by default.
-    transforms : str, dict or list
-        Transforms to compare: names, or ``{"name": "spectrogram", "n_fft": 64}``. Image-based
-        contenders run once per transform; MiniRocket once.
-    transform_params : dict, optional
-        Parameters for every transform given by name.
+    imaging : str, dict or list
+        Imagings to compare: names, ``"mel:n_mels=64"`` or ``{"name": "spectrogram", "n_fft": 64}``
+        (see :func:`sigxfer.imaging.resolve.resolve_imaging`). Image-based contenders run once per
+        imaging; MiniRocket once.
     sr : float, optional
         Sample rate when the signals do not carry one.
     backbone, image_size, channel_mode, batch_size, device
@@ -481,7 +457,7 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
     if task == "classification":
         train.check_classification("the training data")
     chosen = _resolve_contenders(contenders, task)
-    transform_list = _transform_list(transforms, transform_params)
+    imaging_list = resolve_imaging(imaging, multi_view=True)
     contender_params = dict(contender_params or {})
     unknown = set(contender_params) - {c.name for c in chosen}
     if unknown:
@@ -495,8 +471,9 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
 
     jobs = []
     for contender in chosen:
-        for label, name, params in (transform_list if contender.uses_transform else [("-", None, {})]):
-            setup = Setup(task=task, transform=name, transform_params=params, sr=sr, backbone=backbone,
+        for label, spec in ([(v.label, v.to_config()) for v in imaging_list] if contender.uses_imaging
+                            else [("-", None)]):
+            setup = Setup(task=task, imaging=spec, sr=sr, backbone=backbone,
                           image_size=image_size, channel_mode=channel_mode, batch_size=batch_size, device=device,
                           random_state=random_state, progress=progress,
                           params=dict(contender_params.get(contender.name, {})))
@@ -521,8 +498,7 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
                  "classes": None if classes is None else classes.tolist()},
         "splits": split_info,
         "contenders": {c.name: c.description for c in chosen},
-        "settings": {"transforms": [{"label": label, "name": name, "params": params}
-                                    for label, name, params in transform_list],
+        "settings": {"imaging": [{"label": v.label, "name": v.name, "params": v.params} for v in imaging_list],
                      "backbone": backbone, "image_size": image_size, "channel_mode": channel_mode,
                      "contender_params": contender_params, "batch_size": batch_size, "device": device,
                      "random_state": random_state, "n_bootstrap": n_bootstrap},
@@ -544,7 +520,7 @@ def _version() -> str:
 def _run_job(contender, label, setup, folds, *, task, classes, cv, n_bootstrap, random_state, say):
     """Fit and score one contender on every fold; (CSV row, details)."""
     metric = PRIMARY[task]
-    row = {"contender": contender.name, "transform": label, "metric": metric, "status": "ok",
+    row = {"contender": contender.name, "imaging": label, "metric": metric, "status": "ok",
            "n_folds": len(folds)}
     records, summaries = [], []
     warm_up_seconds = history = None

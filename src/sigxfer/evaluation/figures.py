@@ -207,7 +207,7 @@ def comparison_figure(rows: list[dict]):
     """Score and 95% interval of each contender, best at the top."""
     ok = [r for r in rows if r.get("status") == "ok" and r.get("score") is not None]
     ok.sort(key=lambda r: r["score"])
-    labels = [r["contender"] + (f" · {r['transform']}" if r["transform"] != "-" else "") for r in ok]
+    labels = [r["contender"] + (f" · {r['imaging']}" if r["imaging"] != "-" else "") for r in ok]
     left = 0.3 + 0.062 * max((len(label) for label in labels), default=10)  # inches for 8-pt labels
     height = 1.0 + 0.4 * max(len(ok), 2)  # inches: 0.65 below the axes for labels, 0.2 above
     width = left + 5.2

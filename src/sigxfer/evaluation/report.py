@@ -121,19 +121,7 @@ def model_config(model) -> dict:
     """What a fitted estimator records about itself, as plain JSON values (as in its model file)."""
     if not hasattr(model, "net_"):
         raise NotFittedError(f"this {type(model).__name__} is not fitted; fit it (or load a model file) first")
-    config = {
-        "estimator": type(model).__name__,
-        "params": model.get_params(deep=False),
-        "imager": model.net_.imager.get_config(),
-        "strategy": getattr(model, "strategy_", None),
-        "history": getattr(model, "history_", None),
-        "sr": getattr(model, "sr_", None),
-        "n_channels": getattr(model, "n_channels_", None),
-        "n_timepoints": getattr(model, "n_timepoints_", None),
-    }
-    if hasattr(model, "classes_"):
-        config["classes"] = model.classes_
-    return _jsonable(config)
+    return model._fitted_state()[0]
 
 
 # ----------------------------------------------------------------------------------- sections
@@ -167,7 +155,7 @@ def _examples(model, signals: SignalSet, per_class: int, classification: bool) -
     if contact_sheet is not None:
         fig = contact_sheet(model.net_.imager, subset.X, y[pick], per_class=per_class)
     else:
-        fig = figures.picture_grid(model.transform_images(subset), y[pick], per_class=per_class)
+        fig = figures.picture_grid(model.to_images(subset), y[pick], per_class=per_class)
     imager = model.net_.imager.get_config()
     note = (f"{imager['transform']} {imager['params']}, {imager['size'][0]}×{imager['size'][1]} pixels, "
             f"fixed scale {[round(v, 3) for v in imager['scale']]} fitted on the training data.")
@@ -283,7 +271,7 @@ def _probability_bars(row: np.ndarray, classes, true_label, pred_label, top: int
 def _gallery(model, signals: SignalSet, indices: np.ndarray, *, pred, proba, classes) -> str:
     if len(indices) == 0:
         return '<p class="note">No case is misclassified.</p>'
-    pictures = model.transform_images(signals[indices])
+    pictures = model.to_images(signals[indices])
     cards = []
     for k, i in enumerate(indices):
         true_label, pred_label = signals.y[i], pred[i]
@@ -301,19 +289,19 @@ def _comparison(comparison) -> str:
     body = []
     for r in rows:
         if r["status"] != "ok":
-            body.append([_e(r["contender"]), _e(r["transform"]), f'<span class="failed">{_e(r["status"])}</span>',
+            body.append([_e(r["contender"]), _e(r["imaging"]), f'<span class="failed">{_e(r["status"])}</span>',
                          "", "", ""])
             continue
         score = _fmt(r["score"]) + (f" ± {_fmt(r.get('score_sd'))}" if cv else "")
-        transform = "raw signal" if r["transform"] == "-" else r["transform"]
-        body.append([_e(r["contender"]), _e(transform), score, _ci([r.get("ci_low"), r.get("ci_high")]),
+        imaging = "raw signal" if r["imaging"] == "-" else r["imaging"]
+        body.append([_e(r["contender"]), _e(imaging), score, _ci([r.get("ci_low"), r.get("ci_high")]),
                      f"{r['fit_seconds']:.1f}", f"{r['predict_seconds']:.2f}"])
     metric = rows[0]["metric"] if rows else "score"
     legend = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in comparison.config.get("contenders", {}).items())
     splits = comparison.config.get("splits", {}).get("description", "")
     interval = _INTERVALS.get(rows[0]["interval"], rows[0]["interval"]) if rows else ""
     return (f'<p class="note">{_e(splits)}; every contender saw the same splits. 95% interval: {_e(interval)}.</p>'
-            + _table(["contender", "transform", metric, "95% CI", "fit s", "predict s"], body, numeric={4, 5})
+            + _table(["contender", "imaging", metric, "95% CI", "fit s", "predict s"], body, numeric={4, 5})
             + _figure_html(figures.comparison_figure(rows), "comparison of contenders")
             + f"<ul>{legend}</ul>")
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sigxfer._checks import as_signals
 from sigxfer.errors import DataError, NotFittedError, ParameterError
 from sigxfer.imaging import functional as Fn
 from sigxfer.imaging.transforms import Transform, create_transform
@@ -147,13 +148,14 @@ class Imager(nn.Module):
         DataError
             ``X`` is not 3-D, is empty, or holds NaN or infinite values.
         """
-        x = self._as_tensor(X, check_channels=False)
-        if x.shape[0] == 0 or x.shape[-1] == 0:
-            raise DataError(f"cannot fit the imager on {tuple(x.shape)} signals; pass at least one case with samples")
-        bad = ~torch.isfinite(x).reshape(x.shape[0], -1).all(dim=1)
-        if bool(bad.any()):
-            case = int(bad.nonzero()[0, 0])
-            raise DataError(f"case {case} holds NaN or infinite values; repair or drop it before fitting")
+        from sigxfer._checks import as_signals
+
+        return self._fit(torch.from_numpy(as_signals(X).X), batch_size=batch_size)
+
+    @torch.no_grad()
+    def _fit(self, x: torch.Tensor, *, batch_size: int = 64) -> Imager:
+        """:meth:`fit` on signals already checked by :func:`sigxfer._checks.as_signals`."""
+        x = self._as_tensor(x, check_channels=False)
         if batch_size < 1:
             raise ParameterError(f"batch_size={batch_size} must be a positive integer")
         self._channel_rule(int(x.shape[1]))  # a channel_mode that cannot apply fails now, not later

@@ -1,0 +1,99 @@
+"""The fitted state of an estimator as JSON config + tensors, and back: the one round trip.
+
+``TransferClassifier._fitted_state`` / ``_from_fitted_state`` call these; the model file only moves
+the bytes (:mod:`sigxfer.deploy.bundle`) and the report reads the same config. A new fitted
+attribute is one edit here, in both directions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sigxfer._json import to_jsonable
+from sigxfer.errors import ModelFileError, SigxferError
+
+
+def fitted_state(model) -> tuple[dict, dict]:
+    """``(config, tensors)`` of a fitted estimator: plain JSON values and CPU tensors."""
+    from sigxfer.backbones.external import file_backbone_spec
+
+    net = model.net_
+    config = {
+        "estimator": type(model).__name__,
+        "params": to_jsonable(model.get_params(deep=False)),
+        "imager": net.imager.get_config(),
+        "backbone": {"name": model.backbone,
+                     # What the weights started from: scratch ignores pretrained=True.
+                     "pretrained": bool(model.pretrained) and model.strategy_.uses_pretrained_weights,
+                     "embedding_dim": int(net.backbone.embedding_dim),
+                     "n_outputs": int(net.head.out_features)},
+        "strategy": to_jsonable(model.strategy_),
+        "history": to_jsonable(model.history_),
+        "metrics": to_jsonable(getattr(model, "metrics_", None)),
+        "sr": model.sr_,
+        "n_channels": model.n_channels_,
+        "n_timepoints": model.n_timepoints_,
+    }
+    spec = file_backbone_spec(net.backbone)
+    if spec is not None:
+        # A backbone from the user's file: record which file (and its sha256) so loading can find
+        # it and refuse a changed one; TorchScript/ONNX bodies are not copied into the model file.
+        config["backbone"]["file"] = spec.to_record()
+    if hasattr(model, "classes_"):
+        config["classes"] = to_jsonable(model.classes_)
+    if hasattr(model, "y_mean_"):
+        config.update(y_mean=to_jsonable(model.y_mean_), y_scale=to_jsonable(model.y_scale_),
+                      y_ndim=model.y_ndim_)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
+    return config, tensors
+
+
+def restore_fitted_state(cls, config: dict, tensors: dict, *, source=None):
+    """A fitted ``cls`` from :func:`fitted_state`'s output; ``source`` names the file in messages."""
+    from sigxfer.backbones import create_backbone
+    from sigxfer.imaging import Imager
+    from sigxfer.learning.network import SignalNet
+    from sigxfer.learning.strategies import resolve_strategy
+
+    where = source if source is not None else "fitted state"
+    if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
+        raise ModelFileError(f"{where}: the weights hold NaN or infinite values; the file is damaged, "
+                             "re-train or restore it")
+    if isinstance(config.get("backbone"), dict) and "file" in config["backbone"]:
+        from sigxfer.backbones.external import restore_file_backbone
+
+        restore_file_backbone(config["backbone"]["file"], model_path=source)
+    try:
+        model = cls(**config["params"])
+        imager = Imager.from_config(config["imager"])
+        backbone = create_backbone(config["backbone"]["name"], pretrained=False)
+        backbone.reset_classifier(config["backbone"]["n_outputs"])
+        net = SignalNet(imager, backbone)
+        net.load_state_dict(tensors, strict=True)
+        model.strategy_ = resolve_strategy(config["strategy"])
+        from sigxfer.imaging.resolve import resolve_imaging
+
+        model.imaging_ = resolve_imaging(model.imaging)
+    except SigxferError as err:
+        raise ModelFileError(f"{where}: cannot rebuild the model ({err})") from None
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(
+            f"{where}: weights do not match the config ({first}); the file is damaged or edited"
+        ) from None
+    net.eval()
+    model.net_ = net.to(model.device)
+    model.history_ = config.get("history")
+    if config.get("metrics") is not None:
+        model.metrics_ = config["metrics"]
+    model.sr_ = config.get("sr")
+    model.n_channels_ = config["n_channels"]
+    model.n_timepoints_ = config["n_timepoints"]
+    if "classes" in config:
+        model.classes_ = np.asarray(config["classes"])
+    if "y_mean" in config:
+        model.y_mean_ = np.asarray(config["y_mean"], dtype=np.float64)
+        model.y_scale_ = np.asarray(config["y_scale"], dtype=np.float64)
+        model.y_ndim_ = config["y_ndim"]
+    return model
