@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 import sys
@@ -179,6 +180,39 @@ def test_register_custom_backbone(monkeypatch, tmp_path):
     with pytest.raises(ParameterError, match="already registered; pass overwrite=True"):
         register_backbone(config)
     register_backbone(config, overwrite=True)
+
+
+def test_a_scheme_builds_its_names_on_first_use(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_SCHEMES", dict(registry._SCHEMES))
+    asked = []
+
+    def tiny_at(name):  # "tiny:48" is tinynet at 48 pixels
+        asked.append(name)
+        register_backbone(dataclasses.replace(get_backbone_config("tinynet"), name=name,
+                                              input_size=int(name.partition(":")[2])))
+
+    registry.register_scheme("tiny", tiny_at)
+    assert create_backbone("tiny:48").config.input_size == 48
+    assert get_backbone_config("tiny:48").input_size == 48 and asked == ["tiny:48"]  # registered once
+    with pytest.raises(ParameterError, match="unknown backbone 'other:48'"):
+        get_backbone_config("other:48")  # a scheme nobody registered is just an unknown name
+    with pytest.raises(ParameterError, match="must be a word"):
+        registry.register_scheme("no scheme", tiny_at)
+    assert "file" in registry._SCHEMES  # the file-backbone module adds its own scheme
+
+
+def test_each_network_module_registers_itself(monkeypatch):
+    import runpy
+
+    from sigxfer.backbones import efficientnet_lite, tiny
+
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    # run_path executes a module's code afresh without replacing the imported module.
+    runpy.run_path(tiny.__file__)
+    assert list_backbones() == ["tinynet"]
+    runpy.run_path(efficientnet_lite.__file__)
+    assert list_backbones() == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "tinynet"]
 
 
 def test_weights_that_do_not_fit_raise_model_file_error(monkeypatch, tmp_path):

@@ -16,8 +16,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import sigxfer
-from sigxfer.backbones import create_backbone, get_backbone_config, list_backbones, register_file_backbone
-from sigxfer.backbones.external import file_backbone_spec, restore_file_backbone, sniff_kind
+from sigxfer.backbones import (
+    create_backbone,
+    get_backbone_config,
+    list_backbones,
+    register_backbone,
+    register_file_backbone,
+)
+from sigxfer.backbones.external import file_backbone_spec, restore_file_backbone
+from sigxfer.backbones.files import sniff_kind
 from sigxfer.backbones.tiny import TinyNet
 from sigxfer.deploy import read_config
 from sigxfer.errors import ModelFileError, ParameterError
@@ -229,6 +236,20 @@ def test_name_taken_unless_same_file_or_overwrite(files, registered):
     register_file_backbone("ext_ts", files["torchscript"], input_size=SIZE)  # same again: fine
     with pytest.raises(ParameterError, match="already registered"):
         register_file_backbone("ext_ts", files["torchscript"], input_size=24)
+
+
+def test_the_registry_entry_is_the_only_record_of_a_file(files, registered):
+    """The spec lives on the registered config: replacing the entry forgets the file."""
+    config = register_file_backbone("ext_replaced", files["torchscript"], input_size=SIZE, overwrite=True)
+    spec = file_backbone_spec("ext_replaced")
+    assert config.origin == spec and spec.kind == "torchscript"
+    assert file_backbone_spec(create_backbone("ext_replaced")) == spec
+    register_backbone(dataclasses.replace(get_backbone_config("tinynet"), name="ext_replaced"), overwrite=True)
+    assert file_backbone_spec("ext_replaced") is None
+    with pytest.raises(ModelFileError, match="registered in this session as another backbone"):
+        restore_file_backbone(spec.to_record(), model_path="m.sigx")
+    assert file_backbone_spec("file:never/registered.onnx") is None  # asking registers nothing
+    assert "file:never/registered.onnx" not in list_backbones()
 
 
 @dataclasses.dataclass

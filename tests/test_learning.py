@@ -22,7 +22,7 @@ from sigxfer.learning.callbacks import Callback
 from sigxfer.learning.domain import DOMAIN_THRESHOLD, domain_distance
 from sigxfer.learning.loop import class_weights, lr_factor, make_loss, validation_split
 from sigxfer.learning.network import SignalNet
-from sigxfer.learning.strategies import Auto, FineTune, LinearProbe, Scratch, list_strategies, resolve_strategy
+from sigxfer.learning import Auto, FineTune, LinearProbe, Scratch, list_strategies, resolve_strategy
 
 FAST = dict(backbone="tinynet", image_size=32, imaging="spectrum", random_state=0, progress=False)
 
@@ -107,6 +107,58 @@ def test_strategies_resolve_by_name_dict_and_object():
 def test_finetune_rejects_bad_parameters(params, match):
     with pytest.raises(ParameterError, match=match):
         resolve_strategy({"name": "finetune", **params})
+
+
+def test_every_strategy_words_a_bad_parameter_alike():
+    cases = [({"name": "finetune", "epochs": -1}, "strategy 'finetune': epochs=-1 must be an integer >= 0"),
+             ({"name": "scratch", "unfreeze": 2}, "strategy 'scratch': unfreeze=2 must be 'all'"),
+             ({"name": "auto", "epochs": -1}, "strategy 'auto': epochs=-1 must be an integer >= 0"),
+             ({"name": "auto", "unfreeze": "all"}, "strategy 'auto': unfreeze='all' must be None or an integer >= 1"),
+             ({"name": "linear", "cv": 1}, "strategy 'linear': cv=1 must be an integer >= 2"),
+             ({"name": "linear", "C": 0}, "strategy 'linear': C=0 must be None or a number > 0")]
+    for config, message in cases:
+        with pytest.raises(ParameterError) as err:
+            resolve_strategy(config)
+        assert str(err.value) == message
+
+
+def test_parameters_are_checked_again_when_fitting(devices):
+    strategy = LinearProbe()
+    strategy.max_iter = 0  # set after construction: the table is read again by fit
+    with pytest.raises(ParameterError, match="max_iter=0 must be an integer >= 1"):
+        fit(strategy, devices)
+
+
+def test_auto_holds_a_finetune_and_stores_a_flat_config():
+    auto = Auto(epochs=5, small_n=50, augment={"snr_db": 20})
+    assert not isinstance(auto, FineTune)
+    assert auto.finetune == FineTune(epochs=5, augment={"snr_db": 20})
+    assert Auto(finetune=FineTune(epochs=5, augment={"snr_db": 20}), small_n=50) == auto
+    assert Auto(finetune={"epochs": 5, "augment": {"snr_db": 20}}, small_n=50) == auto
+    config = auto.get_config()
+    assert "finetune" not in config and config["epochs"] == 5 and config["small_n"] == 50
+    assert json.loads(json.dumps(config)) == config and resolve_strategy(config) == auto
+    with pytest.raises(ParameterError, match="either inside finetune= or directly"):
+        Auto(finetune=FineTune(), epochs=3)
+    with pytest.raises(ParameterError, match=r"auto chooses the stages.*Auto\(unfreeze=2\)"):
+        Auto(finetune=FineTune(unfreeze=2))
+    with pytest.raises(ParameterError, match="must be a FineTune, not Scratch"):
+        Auto(finetune=Scratch())
+    with pytest.raises(ParameterError, match="small_n <= large_n"):
+        Auto(small_n=10, large_n=5)
+    with pytest.raises(ParameterError, match="unexpected keyword argument 'colour'"):
+        resolve_strategy({"name": "auto", "colour": 1})
+
+
+def test_auto_config_of_an_earlier_model_file_still_loads():
+    # What model files wrote while Auto was a subclass of FineTune: one flat dict.
+    stored = {"name": "auto", "unfreeze": 4, "epochs": 6, "head_epochs": 1, "lr": 0.002, "body_lr_factor": 0.1,
+              "weight_decay": 0.01, "warmup_epochs": 1, "patience": 3, "val_size": 0.2, "augment": None,
+              "class_weight": "balanced", "mixup": 0.0, "loss": None, "checkpoint_dir": None, "resume": False,
+              "tensorboard_dir": None, "small_n": 100, "large_n": 1000, "distance_threshold": 0.22, "n_images": 32}
+    auto = resolve_strategy(stored)
+    assert auto.unfreeze == 4 and auto.finetune == FineTune(epochs=6, head_epochs=1, lr=0.002, class_weight="balanced")
+    assert auto.get_config() == stored and list(auto.get_config()) == list(stored)
 
 
 def test_scratch_trains_every_stage_and_unfreeze_beyond_the_stages_is_refused(devices):
@@ -394,7 +446,7 @@ def test_domain_distance_photos_close_noise_far():
     assert noise > 3 * photos
 
 
-def test_auto_records_its_choice_and_the_estimator_prints_it(devices, capsys):
+def test_auto_records_its_choice_and_the_estimator_prints_it(devices, capsys, tmp_path):
     linear = TransferClassifier(**{**FAST, "progress": True}, strategy="auto").fit(devices)
     record = linear.history_["auto"]
     assert record["chosen"] == "linear" and record["n_train"] == len(devices)
@@ -405,6 +457,8 @@ def test_auto_records_its_choice_and_the_estimator_prints_it(devices, capsys):
     assert tuned.history_["auto"]["chosen"] == "finetune-all"
     assert tuned.history_["auto"]["strategy"]["unfreeze"] == "all"
     assert [r["phase"] for r in tuned.history_["epochs"]] == ["head", "body"]
+    loaded = sigxfer.load(sigxfer.save(tuned, tmp_path / "auto.sigx"))
+    assert isinstance(loaded.strategy_, Auto) and loaded.strategy_ == tuned.strategy_
     assert "auto strategy" not in capsys.readouterr().err  # progress=False: quiet
 
 
@@ -469,7 +523,6 @@ def test_masks_blank_the_asked_fraction():
 
 def test_augmentation_is_seeded_and_keeps_shapes():
     aug = Augmenter.from_config({"time_shift": 0.1, "gain_db": 6, "snr_db": 20, "time_mask": 0.1, "freq_mask": 0.1})
-    assert aug.active and not Augmenter.from_config(None).active
     x, images = _signals(), torch.rand(6, 3, 32, 32)
     a = aug.signals(x, np.random.default_rng(5)), aug.images(images, np.random.default_rng(5))
     b = aug.signals(x, np.random.default_rng(5)), aug.images(images, np.random.default_rng(5))

@@ -1,18 +1,201 @@
-"""Checks made once, at the public entry points: user input (:func:`as_signals`).
+"""Checks of user input shared by every layer of sigxfer.
 
-Below these entry points code assumes float32 ``(n_cases, n_channels, n_timepoints)`` arrays
-without NaN and never re-checks them.
+The sections are independent: each needs nothing but :mod:`sigxfer.errors`. Below the public
+entry points that call :func:`as_signals`, code assumes float32 ``(n_cases, n_channels,
+n_timepoints)`` arrays without NaN and never re-checks them.
 """
 
 from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Mapping
 
 from typing import NamedTuple
 
 import numpy as np
 
-from sigxfer.errors import DataError, DataTypeError
+from sigxfer.errors import DataError, DataTypeError, ParameterError
+
+# ============================================================================ parameter constraints
+# A class declares one table ``{parameter: constraint or [constraints]}``; ``check_params`` checks
+# every parameter against it, so every class words its messages the same way:
+#     strategy 'finetune': epochs=-1 must be an integer >= 0
+# A constraint is an :class:`Interval`, an :class:`Options`, a type (``isinstance``), ``None`` (the
+# value None) or a string (that very string, e.g. ``"all"``).
+
+_TYPE_NAMES = {bool: "True or False", dict: "a dict", list: "a list", tuple: "a tuple", str: "a string",
+               os.PathLike: "a path"}
+_CLOSED = ("both", "left", "right", "neither")
 
 
+class Interval:
+    """Numbers between two bounds, as a parameter constraint.
+
+    Parameters
+    ----------
+    kind : {int, float}
+        ``int``: integers only (Python or numpy integers; not ``True``/``False``). ``float``: any
+        real number, integers included, that is finite (NaN and infinities are refused).
+    left, right : number or None
+        Lower and upper bound; None leaves that side unbounded.
+    closed : {"both", "left", "right", "neither"}
+        Which bounds belong to the interval.
+
+    Examples
+    --------
+    >>> Interval(int, 0, None).accepts(3), Interval(int, 0, None).accepts(-1)
+    (True, False)
+    >>> str(Interval(float, 0, 1, closed="left"))
+    'a number in [0, 1)'
+    """
+
+    def __init__(self, kind: type, left: float | None, right: float | None, *, closed: str = "both") -> None:
+        if kind not in (int, float):
+            raise TypeError(f"Interval kind must be int or float, not {kind!r}")
+        if closed not in _CLOSED:
+            raise ValueError(f"Interval closed={closed!r} must be one of {_CLOSED}")
+        if left is not None and right is not None and left > right:
+            raise ValueError(f"Interval left={left} is above right={right}")
+        self.kind, self.left, self.right, self.closed = kind, left, right, closed
+
+    def accepts(self, value) -> bool:
+        """Whether ``value`` is of the interval's kind and lies inside it."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        if self.kind is int and not isinstance(value, numbers.Integral):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.left is not None:
+            if value < self.left or (value == self.left and self.closed in ("right", "neither")):
+                return False
+        if self.right is not None:
+            if value > self.right or (value == self.right and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def __str__(self) -> str:
+        what = "an integer" if self.kind is int else "a number"
+        left_in = self.closed in ("both", "left")
+        right_in = self.closed in ("both", "right")
+        if self.left is not None and self.right is not None:
+            return f"{what} in {'[' if left_in else '('}{self.left}, {self.right}{']' if right_in else ')'}"
+        if self.left is not None:
+            return f"{what} {'>=' if left_in else '>'} {self.left}"
+        if self.right is not None:
+            return f"{what} {'<=' if right_in else '<'} {self.right}"
+        return what if self.kind is int else "a finite number"
+
+    def __repr__(self) -> str:
+        return f"Interval({self.kind.__name__}, {self.left!r}, {self.right!r}, closed={self.closed!r})"
+
+
+class Options:
+    """One of a fixed set of values, as a parameter constraint.
+
+    Parameters
+    ----------
+    *values
+        The allowed values, compared with ``==`` (a bool never counts as 0 or 1).
+
+    Examples
+    --------
+    >>> Options("circular", "zeros").accepts("zeros")
+    True
+    >>> str(Options("mse", "huber"))
+    "one of 'mse', 'huber'"
+    """
+
+    def __init__(self, *values) -> None:
+        if not values:
+            raise ValueError("Options needs at least one value")
+        self.values = values
+
+    def accepts(self, value) -> bool:
+        """Whether ``value`` is one of the options."""
+        for option in self.values:
+            if isinstance(value, bool) != isinstance(option, bool):
+                continue
+            try:
+                if bool(value == option):
+                    return True
+            except (TypeError, ValueError):  # an array compares element by element
+                continue
+        return False
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+    def __repr__(self) -> str:
+        return f"Options({', '.join(repr(v) for v in self.values)})"
+
+
+def _accepts(constraint, value) -> bool:
+    if constraint is None:
+        return value is None
+    if isinstance(constraint, str):
+        return isinstance(value, str) and value == constraint
+    if isinstance(constraint, type):
+        return isinstance(value, constraint)
+    return constraint.accepts(value)
+
+
+def _describe(constraint) -> str:
+    if constraint is None:
+        return "None"
+    if isinstance(constraint, str):
+        return repr(constraint)
+    if isinstance(constraint, type):
+        return _TYPE_NAMES.get(constraint, f"a {constraint.__name__}")
+    return str(constraint)
+
+
+def _describe_all(constraints) -> str:
+    """What a value must be, in words: ``"an integer >= 1 or 'all'"``, ``"None, 'balanced' or a list"``."""
+    if not isinstance(constraints, (list, tuple)):
+        constraints = [constraints]
+    words = [_describe(c) for c in constraints]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def check_params(owner: str, params: Mapping, constraints: Mapping) -> None:
+    """Check each parameter named in ``constraints`` against its constraint(s).
+
+    Parameters
+    ----------
+    owner : str
+        Who the parameters belong to, first in the message, e.g. ``"strategy 'finetune'"``.
+    params : mapping
+        Parameter names and values; every name in ``constraints`` must be there.
+    constraints : mapping
+        ``{name: constraint}`` or ``{name: [constraints]}``; a value passes if any constraint
+        accepts it. Parameters not in the table are not checked.
+
+    Raises
+    ------
+    ParameterError
+        For the first parameter, in table order, that no constraint accepts:
+        ``"<owner>: <name>=<value> must be <what>"``.
+
+    Examples
+    --------
+    >>> table = {"epochs": Interval(int, 0, None), "unfreeze": [Interval(int, 1, None), "all"]}
+    >>> check_params("strategy 'finetune'", {"epochs": 3, "unfreeze": "all"}, table)
+    >>> check_params("strategy 'finetune'", {"epochs": -1, "unfreeze": "all"}, table)
+    Traceback (most recent call last):
+    ...
+    sigxfer.errors.ParameterError: strategy 'finetune': epochs=-1 must be an integer >= 0
+    """
+    for name, allowed in constraints.items():
+        value = params[name]
+        options = allowed if isinstance(allowed, (list, tuple)) else [allowed]
+        if not any(_accepts(c, value) for c in options):
+            raise ParameterError(f"{owner}: {name}={value!r} must be {_describe_all(options)}")
+
+
+# ============================================================================ user signals
 class Signals(NamedTuple):
     """Checked input: ``X`` float32 C-contiguous (n_cases, n_channels, n_timepoints), its case
     names, and the sample rate it carried (or the one given)."""

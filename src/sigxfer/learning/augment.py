@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sigxfer._checks import Interval, Options, check_params
 from sigxfer.errors import ParameterError
 
 SHIFT_MODES = ("circular", "zeros")
@@ -53,6 +54,12 @@ def time_shift(x: torch.Tensor, max_fraction: float, rng: np.random.Generator, *
     Returns
     -------
     Tensor, shape (N, C, T)
+
+    Examples
+    --------
+    >>> x = torch.arange(8.0).view(1, 1, 8)
+    >>> time_shift(x, 0.25, np.random.default_rng(0), mode="zeros").shape
+    torch.Size([1, 1, 8])
     """
     if mode not in SHIFT_MODES:
         raise ParameterError(f"shift_mode={mode!r} is not known; use one of {SHIFT_MODES}")
@@ -68,7 +75,13 @@ def time_shift(x: torch.Tensor, max_fraction: float, rng: np.random.Generator, *
 
 
 def gain(x: torch.Tensor, gain_db: tuple[float, float], rng: np.random.Generator) -> torch.Tensor:
-    """Multiply each signal by ``10 ** (g / 20)``, ``g`` drawn uniformly in dB from ``gain_db``."""
+    """Multiply each signal by ``10 ** (g / 20)``, ``g`` drawn uniformly in dB from ``gain_db``.
+
+    Examples
+    --------
+    >>> gain(torch.ones(1, 1, 4), (20.0, 20.0), np.random.default_rng(0))  # +20 dB: ten times
+    tensor([[[10., 10., 10., 10.]]])
+    """
     g = _uniform(rng, gain_db, x.shape[0])
     return x * _per_case(10.0 ** (g / 20.0), x)
 
@@ -79,6 +92,14 @@ def add_noise(x: torch.Tensor, snr_db: tuple[float, float], rng: np.random.Gener
     The noise of each case and channel is scaled so that its sample power is exactly
     ``mean(x**2) / 10 ** (snr / 10)``: the SNR achieved is the SNR asked for, not just its
     expectation. A silent channel stays silent.
+
+    Examples
+    --------
+    >>> x = torch.sin(torch.linspace(0, 60, 1000)).view(1, 1, -1)
+    >>> noisy = add_noise(x, (10.0, 10.0), np.random.default_rng(0))
+    >>> snr = 10 * torch.log10(x.pow(2).mean() / (noisy - x).pow(2).mean())
+    >>> round(snr.item(), 3)
+    10.0
     """
     n, c, t = x.shape
     snr = _uniform(rng, snr_db, n)
@@ -109,12 +130,25 @@ def mask_time(images: torch.Tensor, fraction: float, rng: np.random.Generator, *
 
     The band's position is drawn uniformly per case; ``fill`` may be a scalar or a tensor that
     broadcasts against (N, 3, H, W), e.g. the normalised value of a black pixel.
+
+    Examples
+    --------
+    >>> masked = mask_time(torch.ones(2, 3, 8, 10), 0.2, np.random.default_rng(0))
+    >>> int((masked == 0).all(dim=(1, 2)).sum(dim=1)[0])  # 2 of the 10 columns
+    2
     """
     return _mask(images, fraction, rng, fill, axis=3)
 
 
 def mask_freq(images: torch.Tensor, fraction: float, rng: np.random.Generator, *, fill=0.0) -> torch.Tensor:
-    """Set a band of ``round(fraction * H)`` adjacent rows (frequency) of each image to ``fill``."""
+    """Set a band of ``round(fraction * H)`` adjacent rows (frequency) of each image to ``fill``.
+
+    Examples
+    --------
+    >>> masked = mask_freq(torch.ones(2, 3, 10, 8), 0.3, np.random.default_rng(0))
+    >>> int((masked == 0).all(dim=(1, 3)).sum(dim=1)[0])  # 3 of the 10 rows
+    3
+    """
     return _mask(images, fraction, rng, fill, axis=2)
 
 
@@ -133,6 +167,13 @@ def mixup(inputs: torch.Tensor, targets: torch.Tensor, alpha: float,
     Returns
     -------
     inputs, targets, lam
+
+    Examples
+    --------
+    >>> inputs, targets = torch.randn(4, 3, 8, 8), torch.eye(2)[[0, 1, 0, 1]]
+    >>> mixed, mixed_targets, lam = mixup(inputs, targets, 0.4, np.random.default_rng(0))
+    >>> bool(torch.allclose(mixed_targets.sum(dim=1), torch.ones(4)))
+    True
     """
     lam = float(rng.beta(alpha, alpha))
     partner = torch.as_tensor(rng.permutation(inputs.shape[0]), device=inputs.device)
@@ -156,15 +197,17 @@ def _bounds(key: str, value, *, symmetric: bool) -> tuple[float, float]:
     raise ParameterError(f"augment {key}={value!r} must be a number or a [low, high] pair with low <= high")
 
 
-def _fraction(key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ParameterError(f"augment {key}={value!r} must be a fraction in [0, 1), e.g. 0.1")
-    return float(value)
-
-
 @dataclass(frozen=True)
 class Augmenter:
-    """Augmentations parsed from a config dict; see :meth:`from_config` for the keys."""
+    """Augmentations parsed from a config dict; see :meth:`from_config` for the keys.
+
+    Examples
+    --------
+    >>> aug = Augmenter.from_config({"time_shift": 0.1, "snr_db": 20, "time_mask": 0.1})
+    >>> rng = np.random.default_rng(0)
+    >>> aug.signals(torch.randn(4, 2, 256), rng).shape, aug.images(torch.rand(4, 3, 32, 32), rng).shape
+    (torch.Size([4, 2, 256]), torch.Size([4, 3, 32, 32]))
+    """
 
     time_shift: float = 0.0
     shift_mode: str = "circular"
@@ -174,6 +217,13 @@ class Augmenter:
     freq_mask: float = 0.0
 
     KEYS = ("time_shift", "shift_mode", "gain_db", "snr_db", "time_mask", "freq_mask")
+    # gain_db and snr_db take a number or a [low, high] pair, which _bounds reads.
+    _parameter_constraints = {
+        "time_shift": Interval(float, 0, 1, closed="left"),
+        "shift_mode": Options(*SHIFT_MODES),
+        "time_mask": Interval(float, 0, 1, closed="left"),
+        "freq_mask": Interval(float, 0, 1, closed="left"),
+    }
 
     @classmethod
     def from_config(cls, config: dict | None) -> Augmenter:
@@ -191,6 +241,20 @@ class Augmenter:
             Additive white noise at this SNR in dB, or uniform in a ``[low, high]`` range.
         ``time_mask``, ``freq_mask``
             Fraction of image columns (time) / rows (frequency) blanked in one band per image.
+
+        Raises
+        ------
+        ParameterError
+            Not a dict, an unknown key, or a value out of range.
+
+        Examples
+        --------
+        >>> Augmenter.from_config({"gain_db": 6}).gain_db
+        (-6.0, 6.0)
+        >>> Augmenter.from_config({"time_mask": 1.5})
+        Traceback (most recent call last):
+        ...
+        sigxfer.errors.ParameterError: augment: time_mask=1.5 must be a number in [0, 1)
         """
         if config is not None and not isinstance(config, dict):
             raise ParameterError(f"augment={config!r} must be a dict such as {{'time_shift': 0.1, 'snr_db': 20}}")
@@ -198,22 +262,17 @@ class Augmenter:
         unknown = sorted(set(config) - set(cls.KEYS))
         if unknown:
             raise ParameterError(f"augment key {unknown[0]!r} is not known; use some of {list(cls.KEYS)}")
-        shift_mode = config.get("shift_mode", "circular")
-        if shift_mode not in SHIFT_MODES:
-            raise ParameterError(f"augment shift_mode={shift_mode!r} is not known; use one of {SHIFT_MODES}")
+        values = {key: config.get(key, default) for key, default in
+                  (("time_shift", 0.0), ("shift_mode", "circular"), ("time_mask", 0.0), ("freq_mask", 0.0))}
+        check_params("augment", values, cls._parameter_constraints)
         return cls(
-            time_shift=_fraction("time_shift", config.get("time_shift", 0.0)),
-            shift_mode=shift_mode,
+            time_shift=float(values["time_shift"]),
+            shift_mode=values["shift_mode"],
             gain_db=None if config.get("gain_db") is None else _bounds("gain_db", config["gain_db"], symmetric=True),
             snr_db=None if config.get("snr_db") is None else _bounds("snr_db", config["snr_db"], symmetric=False),
-            time_mask=_fraction("time_mask", config.get("time_mask", 0.0)),
-            freq_mask=_fraction("freq_mask", config.get("freq_mask", 0.0)),
+            time_mask=float(values["time_mask"]),
+            freq_mask=float(values["freq_mask"]),
         )
-
-    @property
-    def active(self) -> bool:
-        return bool(self.time_shift or self.gain_db or self.snr_db is not None
-                    or self.time_mask or self.freq_mask)
 
     def signals(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Shift, then gain, then noise (so the SNR holds for the gained signal). (N, C, T) -> same."""

@@ -14,7 +14,18 @@ from sigxfer.errors import ParameterError
 
 
 class Callback:
-    """Hooks called by :func:`~sigxfer.learning.loop.train`; every one does nothing by default."""
+    """Hooks called by :func:`~sigxfer.learning.loop.train`; every one does nothing by default.
+
+    Examples
+    --------
+    >>> class StopAfter(Callback):
+    ...     def __init__(self, epochs):
+    ...         self.epochs = epochs
+    ...     def on_epoch_end(self, state, record):
+    ...         state.stop = record["epoch"] + 1 >= self.epochs
+    >>> from sigxfer.learning import FineTune
+    >>> strategy = FineTune(callbacks=[StopAfter(3)])
+    """
 
     def on_train_begin(self, state) -> None:
         """Before the first epoch (also when resuming)."""
@@ -43,6 +54,10 @@ class ProgressBar(Callback):
         Name of the validation metric in the bar (``"acc"``, ``"r2"``).
     total_epochs : int
         Epochs planned over all phases, for the bar's label.
+
+    Examples
+    --------
+    >>> bar = ProgressBar(False, metric="acc", total_epochs=12)  # given to train(callbacks=[...])
     """
 
     def __init__(self, progress: bool | None, *, metric: str, total_epochs: int):
@@ -71,6 +86,10 @@ class EarlyStopping(Callback):
     """End a phase once the validation loss has not fallen for ``patience`` epochs in a row.
 
     The loop itself keeps the best weights and restores them; this only decides when to stop.
+
+    Examples
+    --------
+    >>> stopper = EarlyStopping(patience=3)  # given to train(callbacks=[...])
     """
 
     def __init__(self, patience: int):
@@ -82,7 +101,12 @@ class EarlyStopping(Callback):
 
 
 class CheckpointWriter(Callback):
-    """Save the run after every epoch and at the end (see :mod:`sigxfer.learning.checkpoint`)."""
+    """Save the run after every epoch and at the end (see :mod:`sigxfer.learning.checkpoint`).
+
+    Examples
+    --------
+    >>> writer = CheckpointWriter("run/", fingerprint="ab12", seed=0)  # given to train(callbacks=[...])
+    """
 
     def __init__(self, directory, *, fingerprint: str, seed: int):
         self.directory = Path(directory)
@@ -102,7 +126,12 @@ class CheckpointWriter(Callback):
 
 
 def require_tensorboard():
-    """torch's SummaryWriter, or a ParameterError saying which package to install."""
+    """torch's SummaryWriter, or a ParameterError saying which package to install.
+
+    Examples
+    --------
+    >>> SummaryWriter = require_tensorboard()  # doctest: +SKIP
+    """
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # torch imports the tensorboard package lazily, here
@@ -114,7 +143,17 @@ def require_tensorboard():
 
 
 class TensorBoardLogger(Callback):
-    """Write train/val loss, the validation metric and the learning rate per epoch to ``log_dir``."""
+    """Write train/val loss, the validation metric and the learning rate per epoch to ``log_dir``.
+
+    Raises
+    ------
+    ParameterError
+        The ``tensorboard`` package is not installed.
+
+    Examples
+    --------
+    >>> logger = TensorBoardLogger("runs/", metric="accuracy")  # doctest: +SKIP
+    """
 
     def __init__(self, log_dir, *, metric: str):
         self.writer_class = require_tensorboard()

@@ -39,6 +39,13 @@ _META_KEY = "sigxfer-checkpoint"
 
 
 def checkpoint_path(directory) -> Path:
+    """The checkpoint file in ``directory``.
+
+    Examples
+    --------
+    >>> checkpoint_path("run").name
+    'checkpoint.safetensors'
+    """
     return Path(directory) / FILENAME
 
 
@@ -49,7 +56,18 @@ def _state_json(state: TrainState) -> dict:
 
 
 def save_checkpoint(directory, state: TrainState, *, fingerprint: str, seed: int) -> Path:
-    """Write ``state`` (with ``state.net`` and ``state.optimizer``) to ``directory`` atomically."""
+    """Write ``state`` (with ``state.net`` and ``state.optimizer``) to ``directory`` atomically.
+
+    Returns
+    -------
+    Path
+        The checkpoint file.
+
+    Examples
+    --------
+    >>> save_checkpoint("run/", state, fingerprint="ab12", seed=0)  # doctest: +SKIP
+    PosixPath('run/checkpoint.safetensors')
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"net/{k}": v.detach().cpu().contiguous().clone() for k, v in state.net.state_dict().items()}
@@ -80,7 +98,19 @@ def save_checkpoint(directory, state: TrainState, *, fingerprint: str, seed: int
 
 
 def read_checkpoint_meta(directory) -> dict | None:
-    """The JSON part of the checkpoint in ``directory``, or None if there is none."""
+    """The JSON part of the checkpoint in ``directory``, or None if there is none.
+
+    Raises
+    ------
+    ModelFileError
+        The file is not a sigxfer checkpoint, or one of a newer format.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_checkpoint_meta(tempfile.mkdtemp()) is None
+    True
+    """
     path = checkpoint_path(directory)
     if not path.is_file():
         return None
@@ -104,6 +134,12 @@ def load_checkpoint(directory, net: torch.nn.Module, *, fingerprint: str) -> Tra
     ------
     ParameterError
         The checkpoint belongs to another run (other data, settings or starting weights).
+
+    Examples
+    --------
+    >>> state = load_checkpoint("run/", net, fingerprint="ab12")  # doctest: +SKIP
+    >>> state.epoch  # doctest: +SKIP
+    4
     """
     meta = read_checkpoint_meta(directory)
     if meta is None:

@@ -68,6 +68,14 @@ def domain_distance(backbone: nn.Module, images, *, fraction: float = 1 / 3, bat
     -------
     float
         Mean over layers; NaN if those stages hold no BatchNorm.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> backbone = create_backbone("tinynet")  # a real test uses a pretrained backbone
+    >>> distance = domain_distance(backbone, torch.randn(8, 3, 32, 32))
+    >>> distance >= 0
+    True
     """
     norms, last = _early_stages(backbone, fraction)
     if not norms:

@@ -1,0 +1,127 @@
+"""The linear probe: a frozen backbone and a regularised linear model on its embeddings."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from typing import ClassVar
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
+from sklearn.model_selection import StratifiedKFold
+
+from sigxfer._checks import Interval
+from sigxfer.learning.cache import cached_embeddings, resolve_cache_dir
+from sigxfer.learning.embeddings import extract_embeddings
+from sigxfer.learning.strategies.base import Strategy, register_strategy, set_linear_head
+
+
+@register_strategy
+@dataclasses.dataclass
+class LinearProbe(Strategy):
+    """Frozen backbone; a regularised linear model on its embeddings (the "linear probe").
+
+    Embeddings are standardised, then a logistic regression (classification) or ridge regression
+    (regression) is fitted. With ``C=None`` the regularisation is chosen by stratified
+    cross-validation on the training data only (log-loss for classification). Scaling and model are
+    folded into one ``nn.Linear`` head, so prediction runs the same torch graph as every strategy.
+
+    Parameters
+    ----------
+    C : float, optional
+        Inverse regularisation strength of the logistic regression; chosen by CV when None.
+    Cs : int
+        Number of values of C tried, log-spaced over 1e-4 .. 1e4.
+    cv : int
+        Folds of the cross-validation (reduced to the smallest class count when that is fewer).
+    max_iter : int
+        Iterations of the lbfgs solver.
+    cache_dir : str, optional
+        Folder of an on-disk embedding cache (:mod:`sigxfer.learning.cache`): the same signals,
+        imager and backbone weights are embedded once, and re-fitting with another head, C or
+        fold reads them back. ``None`` uses ``$SIGXFER_CACHE_DIR`` when set, else no cache.
+
+    Examples
+    --------
+    >>> from sigxfer import TransferClassifier
+    >>> model = TransferClassifier(strategy=LinearProbe(C=0.1))
+    >>> LinearProbe(cv=1)
+    Traceback (most recent call last):
+    ...
+    sigxfer.errors.ParameterError: strategy 'linear': cv=1 must be an integer >= 2
+    """
+
+    name: ClassVar[str] = "linear"
+    C: float | None = None
+    Cs: int = 17
+    cv: int = 5
+    max_iter: int = 3000
+    cache_dir: str | None = None
+
+    _parameter_constraints = {
+        "C": [None, Interval(float, 0, None, closed="neither")],
+        "Cs": Interval(int, 1, None),
+        "cv": Interval(int, 2, None),
+        "max_iter": Interval(int, 1, None),
+        "cache_dir": [None, str, os.PathLike],
+    }
+
+    def _check_together(self) -> None:
+        if self.cache_dir is not None:
+            self.cache_dir = os.fspath(self.cache_dir)  # a Path would not survive the JSON model file
+
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None):
+        """Fit the head on the frozen embeddings of ``X``; see :meth:`Strategy.fit`."""
+        self._check()
+        cache_dir = resolve_cache_dir(self.cache_dir)
+        if cache_dir is None:
+            emb, cache = extract_embeddings(net, X, batch_size=batch_size, progress=progress), "off"
+        else:
+            emb, hit = cached_embeddings(net, X, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
+            cache = "hit" if hit else "miss"
+        emb = emb.astype(np.float64)
+        mu = emb.mean(axis=0)
+        sigma = emb.std(axis=0)
+        sigma[sigma < 1e-8] = 1.0  # dead features: leave them at zero instead of dividing by 0
+        z = (emb - mu) / sigma
+        history: dict = {"strategy": self.get_config(), "n_train": int(len(X)), "embedding_cache": cache}
+        if task == "classification":
+            coef, intercept = self._fit_logistic(z, y, n_outputs, random_state, history)
+        else:
+            ridge = RidgeCV(alphas=np.logspace(-5, 5, 21)).fit(z, y)
+            coef = np.atleast_2d(ridge.coef_)
+            intercept = np.atleast_1d(ridge.intercept_)
+            history.update(alpha=float(ridge.alpha_), train_r2=float(ridge.score(z, y)))
+        # Fold the standardisation into the layer: w.(e - mu)/sigma + b = (w/sigma).e + b - w.(mu/sigma)
+        weight = coef / sigma
+        bias = intercept - coef @ (mu / sigma)
+        set_linear_head(net, weight, bias)
+        return history
+
+    def _fit_logistic(self, z, y, n_outputs, random_state, history):
+        counts = np.bincount(y, minlength=n_outputs)
+        folds = min(self.cv, int(counts.min()))
+        if self.C is None and folds >= 2:
+            Cs = np.logspace(-4, 4, self.Cs)
+            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # lbfgs convergence chatter on tiny folds
+                model = LogisticRegressionCV(Cs=Cs, cv=splitter, scoring="neg_log_loss",
+                                             max_iter=self.max_iter).fit(z, y)
+            C = float(np.atleast_1d(model.C_)[0])
+            history.update(C=C, cv_folds=folds, cv_log_loss=float(-np.max(model.scores_[
+                next(iter(model.scores_))].mean(axis=0))))
+        else:
+            C = 1.0 if self.C is None else float(self.C)
+            if self.C is None:
+                history["note"] = "too few cases per class for cross-validation; used C=1.0"
+            model = LogisticRegression(C=C, max_iter=self.max_iter).fit(z, y)
+            history.update(C=C)
+        history["train_accuracy"] = float((model.predict(z) == y).mean())
+        coef, intercept = model.coef_, model.intercept_
+        if coef.shape[0] == 1 and n_outputs == 2:
+            # Binary logistic regression has one logit; softmax([0, z]) equals sigmoid(z).
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([[0.0], intercept])
+        return coef, intercept
