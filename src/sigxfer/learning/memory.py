@@ -1,0 +1,118 @@
+"""Memory a batch will take, estimated before it is allocated, so a too-large setting fails in words.
+
+A 10,000-pixel image on Lite0 asks for about 19 GB a batch; on a machine with no swap that takes the
+machine down rather than raising. :func:`check_batch_memory` measures the backbone's activations
+once on a small probe image (forward hooks), scales them by the pixel count and compares the
+estimate with the memory the system reports available.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+from torch import nn
+
+from sigxfer.errors import ParameterError
+
+#: Side of the probe image whose activations are counted; activations scale with the pixel count.
+PROBE_SIZE = 32
+#: The estimate may use at most this share of the available memory.
+MAX_SHARE = 0.8
+#: Inference keeps a few activations alive at once (input, output, a residual branch).
+_LIVE_ACTIVATIONS = 3
+#: Training keeps every activation for the backward pass, plus gradients of the same size.
+_TRAINING_FACTOR = 2
+
+
+def available_bytes() -> int | None:
+    """Memory the system could give this process now (Linux ``MemAvailable``), or None if unknown.
+
+    Examples
+    --------
+    >>> available_bytes() is None or available_bytes() > 0
+    True
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+_COUNTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _activation_counts(backbone: nn.Module) -> tuple[int, int]:
+    """(largest single activation, sum of all activations) in elements per probe image."""
+    if backbone in _COUNTS:
+        return _COUNTS[backbone]
+    largest, total = 0, 0
+
+    def hook(_module, _inputs, output):
+        nonlocal largest, total
+        if torch.is_tensor(output):
+            largest = max(largest, output.numel())
+            total += output.numel()
+
+    handles = [m.register_forward_hook(hook) for m in backbone.modules() if not list(m.children())]
+    was_training = backbone.training
+    try:
+        backbone.eval()
+        device = next((p.device for p in backbone.parameters()), torch.device("cpu"))
+        with torch.no_grad():
+            backbone.forward_features(torch.zeros(1, 3, PROBE_SIZE, PROBE_SIZE, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+        backbone.train(was_training)
+    _COUNTS[backbone] = (largest, total)
+    return largest, total
+
+
+def estimate_batch_bytes(backbone: nn.Module, image_size, batch_size: int, *, training: bool = False,
+                         n_views: int = 1) -> int:
+    """Bytes one batch of ``batch_size`` images of ``image_size`` pixels will need in ``backbone``.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> net = create_backbone("tinynet", pretrained=False)
+    >>> estimate_batch_bytes(net, 64, 8) < estimate_batch_bytes(net, 128, 8)
+    True
+    """
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    largest, total = _activation_counts(backbone)
+    per_pixel = (total * _TRAINING_FACTOR if training else largest * _LIVE_ACTIVATIONS) / PROBE_SIZE ** 2
+    images = 3 * height * width  # the image tensor itself
+    return int(4 * batch_size * n_views * (per_pixel * height * width + images))
+
+
+def check_batch_memory(backbone: nn.Module, image_size, batch_size: int, *, training: bool = False,
+                       n_views: int = 1, size_name: str = "image_size", batch_name: str = "batch_size") -> None:
+    """Raise before allocating when a batch would not fit in the memory available now.
+
+    Raises
+    ------
+    ParameterError
+        ``"image_size=10000 would need about 19.3 GB for a batch of 32 (20.1 GB available); lower
+        image_size or batch_size"``.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> check_batch_memory(create_backbone("tinynet", pretrained=False), 32, 8)  # fits: no error
+    """
+    available = available_bytes()
+    if available is None:
+        return
+    need = estimate_batch_bytes(backbone, image_size, batch_size, training=training, n_views=n_views)
+    if need > MAX_SHARE * available:
+        side = image_size if isinstance(image_size, int) else "x".join(map(str, image_size))
+        raise ParameterError(
+            f"{size_name}={side} would need about {need / 1e9:.1f} GB for a batch of {batch_size} "
+            f"({available / 1e9:.1f} GB available); lower {size_name} or {batch_name}"
+        )
