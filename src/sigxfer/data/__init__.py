@@ -9,7 +9,7 @@ from sigxfer.data.folders import load_files, load_signals
 from sigxfer.data.formats import read_signal, register_format, signal_suffixes, unregister_format
 from sigxfer.data.signals import SignalSet
 from sigxfer.data.splits import train_test_split_signals
-from sigxfer.data.synth import make_devices
+from sigxfer.data.synth import experiment_like, make_devices, make_digits, make_spectra
 from sigxfer.data.targets import load_targets
 from sigxfer.data.writing import OutputFolderExistsError, write_signals, write_targets
 
@@ -26,5 +26,8 @@ __all__ = [
     "signal_suffixes",
     "OutputFolderExistsError",
     "make_devices",
+    "make_spectra",
+    "experiment_like",
+    "make_digits",
     "train_test_split_signals",
 ]
