@@ -131,9 +131,24 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_synth(args) -> int:
-    from sigxfer.data import make_devices, write_signals
+    from sigxfer.data import make_devices, make_digits, write_signals
+    from sigxfer.data.synth import write_spectra
 
-    signals = make_devices(args.n_per_class, n_timepoints=args.n_timepoints, sr=args.sr, seed=args.seed)
+    if args.what == "spectra":
+        table = write_spectra(args.out, n=args.n, kind=args.kind, n_points=args.n_points, seed=args.seed,
+                              format=args.format, overwrite=args.overwrite)
+        if args.kind == "both":
+            print(f"wrote {args.n} simulated and {args.n} experimental spectra ({args.format}) to {args.out}; "
+                  f"train on --targets {table.parent / 'simulated.csv'}, "
+                  f"evaluate on --targets {table.parent / 'experimental.csv'}")
+        else:
+            print(f"wrote {args.n} {args.kind} spectra ({args.format}) to {args.out}; "
+                  f"train with: sigxfer train {args.out} --targets {table}")
+        return 0
+    if args.what == "digits":
+        signals = make_digits(args.n_per_class, sr=args.sr, duration=args.duration, seed=args.seed)
+    else:
+        signals = make_devices(args.n_per_class, n_timepoints=args.n_timepoints, sr=args.sr, seed=args.seed)
     out = write_signals(signals, args.out, format=args.format, overwrite=args.overwrite)
     print(f"wrote {len(signals)} signals ({args.n_per_class} per class, {args.format}) to {out}")
     return 0
@@ -514,15 +529,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("synth", help="write synthetic signals, one file per signal, a folder per class")
-    p.add_argument("kind", choices=["devices"], help="what to synthesise (seed 000's device signals)")
-    p.add_argument("out", help="output folder (must not exist or be empty)")
-    p.add_argument("--n-per-class", type=int, default=50)
-    p.add_argument("--n-timepoints", type=int, default=1024)
-    p.add_argument("--sr", type=float, default=1024.0)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--format", choices=["npy", "csv"], default="npy")
-    p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("synth", help="write synthetic signals, one file per signal (devices, spectra, digits)")
+    what = p.add_subparsers(dest="what", required=True, metavar="KIND")
+    q = what.add_parser("devices", help="seed 000's device signals: class folders low/ and high/")
+    q.add_argument("out", help="output folder (must not exist or be empty)")
+    q.add_argument("--n-per-class", type=int, default=50)
+    q.add_argument("--n-timepoints", type=int, default=1024)
+    q.add_argument("--sr", type=float, default=1024.0)
+    q.add_argument("--seed", type=int, default=None)
+    q.add_argument("--format", choices=["npy", "csv"], default="npy")
+    q.add_argument("--overwrite", action="store_true")
+    q = what.add_parser("spectra", help="absorption spectra and targets.csv of their disorder (regression)")
+    q.add_argument("out", help="output folder (must not exist or be empty)")
+    q.add_argument("--n", type=int, default=200, help="spectra of each kind (default: 200)")
+    q.add_argument("--kind", choices=["simulated", "experimental", "both"], default="simulated",
+                   help="both: also simulated.csv and experimental.csv, to train on one and evaluate on the other")
+    q.add_argument("--n-points", type=int, default=512)
+    q.add_argument("--seed", type=int, default=None)
+    q.add_argument("--format", choices=["npy", "csv"], default="npy")
+    q.add_argument("--overwrite", action="store_true")
+    q = what.add_parser("digits", help="spoken-digit-like clips: class folders zero/ ... nine/ of wav files")
+    q.add_argument("out", help="output folder (must not exist or be empty)")
+    q.add_argument("--n-per-class", type=int, default=20)
+    q.add_argument("--sr", type=float, default=8000.0)
+    q.add_argument("--duration", type=float, default=1.0, help="seconds per clip")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--format", choices=["wav", "npy"], default="wav")
+    q.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("train", help="fit a classifier on class folders (or a regressor on --targets) and save it")

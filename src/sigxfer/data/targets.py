@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sigxfer.data.io import SIGNAL_SUFFIXES, load_files
+from sigxfer.data.folders import load_files
+from sigxfer.data.formats import guess_delimiter, is_signal_file, suffix_text
 from sigxfer.data.signals import SignalSet
 from sigxfer.errors import DataError, ParameterError
 
@@ -61,6 +62,17 @@ def load_targets(csv_path: str | os.PathLike, *, sr: float | None = None, length
         that is empty or not a finite number, a file listed twice, a short row, or no rows at all.
     ParameterError
         ``target`` is not a column of the table.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> np.save(os.path.join(folder, "a.npy"), np.zeros(8))
+    >>> with open(os.path.join(folder, "targets.csv"), "w") as f:
+    ...     _ = f.write("file,rms\\na.npy,0.25\\n")
+    >>> s = load_targets(os.path.join(folder, "targets.csv"), sr=100.0)
+    >>> s.X.shape, s.y.tolist()
+    ((1, 1, 8), [0.25])
     """
     table = Path(csv_path)
     files, columns, rows = read_targets_table(table)
@@ -88,6 +100,17 @@ def read_targets_table(csv_path: str | os.PathLike) -> tuple[list[Path], list[st
         Column names, the file column first.
     rows : list of (line number, cells)
         The data rows as read, with their 1-based line numbers in the table.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> np.save(os.path.join(folder, "a.npy"), np.zeros(8))
+    >>> with open(os.path.join(folder, "t.csv"), "w") as f:
+    ...     _ = f.write("a.npy;1.5\\n")
+    >>> files, columns, rows = read_targets_table(os.path.join(folder, "t.csv"))
+    >>> [p.name for p in files], columns, rows
+    (['a.npy'], ['file', 'target'], [(1, ['a.npy', '1.5'])])
     """
     table = Path(csv_path)
     if not table.is_file():
@@ -99,7 +122,7 @@ def read_targets_table(csv_path: str | os.PathLike) -> tuple[list[Path], list[st
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
         raise DataError(f"{table}: is empty; write one row per signal file: file,target")
-    delimiter = _delimiter(lines[0][1])
+    delimiter = guess_delimiter(lines[0][1])
     parsed = [(n, [c.strip() for c in cells]) for n, cells in
               zip((n for n, _ in lines), csv.reader([line for _, line in lines], delimiter=delimiter))]
     first_n, first = parsed[0]
@@ -133,8 +156,10 @@ def read_targets_table(csv_path: str | os.PathLike) -> tuple[list[Path], list[st
                 f"{table}: row {lineno} lists {listed}, but {path} does not exist (paths are relative to "
                 f"the table's folder {table.parent}); fix the path or remove the row"
             )
-        if path.suffix.lower() not in SIGNAL_SUFFIXES:
-            raise DataError(f"{table}: row {lineno} lists {listed}, not a .wav, .csv or .npy file; convert or remove it")
+        if not is_signal_file(path):
+            raise DataError(
+                f"{table}: row {lineno} lists {listed}, not a {suffix_text('or')} file; convert or remove it"
+            )
         key = path.resolve()
         if key in seen:
             raise DataError(
@@ -166,11 +191,3 @@ def _is_float(cell: str) -> bool:
         return False
     return True
 
-
-def _delimiter(line: str) -> str:
-    """Comma, unless the first row has none but has semicolons (spreadsheets in some locales) or tabs."""
-    if "," in line:
-        return ","
-    if ";" in line:
-        return ";"
-    return "\t" if "\t" in line else ","

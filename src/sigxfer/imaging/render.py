@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from sigxfer._atomic import new_staging_folder, replace_folder
+from sigxfer._paths import safe_name
 from sigxfer.errors import DataError, OutputExistsError, ParameterError
 
 __all__ = ["contact_sheet", "picture_arrays", "save_pictures"]
 
 _BATCH = 32
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def picture_arrays(imager, X, *, batch_size: int = _BATCH):
@@ -41,7 +41,7 @@ def _file_names(names: list[str]) -> list[PurePosixPath]:
     out, seen = [], set()
     for i, name in enumerate(names):
         parts = [p for p in re.split(r"[\\/]+", str(name)) if p not in ("", ".", "..")]
-        parts = [_UNSAFE.sub("_", p).lstrip(".")[:100] or "_" for p in parts] or [f"case-{i}"]
+        parts = [safe_name(p) for p in parts] or [f"case-{i}"]
         stem = PurePosixPath(*parts)
         if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", stem.suffix or "x") and stem.suffix.lower() != ".png":
             stem = stem.with_suffix("")  # "pump_03.wav" -> "pump_03"

@@ -14,11 +14,12 @@ of half a frequency bin whatever the length, so the problem is equally hard at a
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
 from sigxfer.data.signals import SignalSet
+from sigxfer.data.synth._checks import check_int
 from sigxfer.errors import ParameterError
 
 __all__ = ["make_devices", "DEVICE_BANDS", "DEVICE_AMPLITUDES"]
@@ -95,10 +96,10 @@ def make_devices(
     >>> s.X.shape, s.classes.tolist()
     ((6, 1, 1024), ['high', 'low'])
     """
-    n_per_class = _check_int("n_per_class", n_per_class, minimum=1)
-    n_timepoints = _check_int("n_timepoints", n_timepoints, minimum=64)
-    shift = _check_int("shift", shift, minimum=0)
-    jitter = _check_int("jitter", jitter, minimum=0)
+    n_per_class = check_int("n_per_class", n_per_class, minimum=1)
+    n_timepoints = check_int("n_timepoints", n_timepoints, minimum=64)
+    shift = check_int("shift", shift, minimum=0)
+    jitter = check_int("jitter", jitter, minimum=0)
     if isinstance(noise, bool) or not isinstance(noise, Real) or not np.isfinite(noise) or noise < 0:
         raise ParameterError(f"noise={noise!r} must be a finite number >= 0")
     if isinstance(sr, bool) or not isinstance(sr, Real) or not np.isfinite(sr) or sr <= 0:
@@ -130,8 +131,3 @@ def make_devices(
             names.append(f"{label}-{i:04d}")
     return SignalSet(X, sr=float(sr), y=np.array(labels), names=names)
 
-
-def _check_int(name: str, value, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
