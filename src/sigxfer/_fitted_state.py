@@ -49,6 +49,65 @@ def fitted_state(model) -> tuple[dict, dict]:
     return config, tensors
 
 
+#: The config's shape: key -> accepted JSON types (a tuple: any of them). Checked on every load, so a
+#: made-up or edited config is called damaged in one line instead of failing on a missing key.
+_SCHEMA = {
+    "estimator": str,
+    "params": dict,
+    "imager": dict,
+    "backbone": dict,
+    "strategy": (dict, str),
+    "n_channels": int,
+    "n_timepoints": int,
+    "sr": (int, float, type(None)),
+}
+_IMAGER_SCHEMA = {"transform": str, "params": dict, "size": list, "channel_mode": str, "mean": list,
+                  "std": list, "scale_percentiles": list}
+_BACKBONE_SCHEMA = {"name": str, "n_outputs": int}
+
+
+def _is(value, kinds) -> bool:
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if isinstance(value, bool):  # True is an int to Python, not to this schema
+        return bool in kinds
+    return isinstance(value, kinds) and not (isinstance(value, int) and value < 0)
+
+
+def check_state_config(config, where) -> None:
+    """Refuse a config that does not have the shape :func:`fitted_state` writes.
+
+    Raises
+    ------
+    ModelFileError
+        ``"model.sigx: the file is damaged: its config has no 'imager'; re-train or restore it"``.
+
+    Examples
+    --------
+    >>> check_state_config({"estimator": "TransferClassifier"}, "x.sigx")
+    Traceback (most recent call last):
+    ...
+    sigxfer.errors.ModelFileError: x.sigx: the file is damaged: its config has no 'params'; re-train or restore it
+    """
+    def need(mapping, schema, prefix=""):
+        for key, kinds in schema.items():
+            if key not in mapping:
+                raise ModelFileError(f"{where}: the file is damaged: its config has no '{prefix}{key}'; "
+                                     "re-train or restore it")
+            if not _is(mapping[key], kinds):
+                raise ModelFileError(f"{where}: the file is damaged: '{prefix}{key}' holds {mapping[key]!r:.60}; "
+                                     "re-train or restore it")
+
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{where}: the file is damaged: its config is not a JSON object; re-train or restore it")
+    need(config, _SCHEMA)
+    need(config["imager"], _IMAGER_SCHEMA, "imager.")
+    need(config["backbone"], _BACKBONE_SCHEMA, "backbone.")
+    if config["estimator"] == "TransferClassifier" and not isinstance(config.get("classes"), list):
+        raise ModelFileError(f"{where}: the file is damaged: a classifier without its 'classes'; re-train or restore it")
+    if config["estimator"] == "TransferRegressor" and not all(k in config for k in ("y_mean", "y_scale", "y_ndim")):
+        raise ModelFileError(f"{where}: the file is damaged: a regressor without its target scaling; re-train or restore it")
+
+
 def restore_fitted_state(cls, config: dict, tensors: dict, *, source=None):
     """A fitted ``cls`` from :func:`fitted_state`'s output; ``source`` names the file in messages."""
     from sigxfer.backbones import create_backbone
@@ -57,6 +116,7 @@ def restore_fitted_state(cls, config: dict, tensors: dict, *, source=None):
     from sigxfer.learning.strategies import resolve_strategy
 
     where = source if source is not None else "fitted state"
+    check_state_config(config, where)
     if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
         raise ModelFileError(f"{where}: the weights hold NaN or infinite values; the file is damaged, "
                              "re-train or restore it")

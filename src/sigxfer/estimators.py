@@ -11,19 +11,37 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
-from sigxfer._checks import as_signals
+from sigxfer._checks import Interval, Options, as_signals, check_params
 from sigxfer.backbones import create_backbone, get_backbone_config, reestimate_batchnorm
 from sigxfer.errors import DataError, NotFittedError, ParameterError
 from sigxfer._fitted_state import fitted_state, restore_fitted_state
+from sigxfer.imaging.imager import CHANNEL_MODES
 from sigxfer.imaging.resolve import build_imager, resolve_imaging
+from sigxfer.learning.memory import check_batch_memory
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import resolve_strategy
+
+#: Image sides accepted: below 8 pixels a CNN has nothing to read; above 4096 one image alone
+#: needs gigabytes of activations.
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 4096
 
 
 class _TransferBase(BaseEstimator):
     """Shared constructor, fitting and prediction machinery; see the subclasses' docstrings."""
 
     _task: str = ""
+    #: Checked once at the start of ``fit``, so every message reads the same (see sigxfer._checks).
+    _parameter_constraints = {
+        "backbone": str,
+        "pretrained": bool,
+        "sr": [None, Interval(float, 0, None, closed="neither")],
+        "image_size": [None, Interval(int, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)],
+        "channel_mode": Options(*CHANNEL_MODES),
+        "batch_size": Interval(int, 1, None),
+        "device": str,
+        "random_state": [None, Interval(int, 0, 2**32 - 1)],
+        "progress": [None, bool],
+    }
 
     def __init__(self, *, imaging="spectrogram", backbone: str = "efficientnet_lite0", pretrained: bool = True,
                  strategy="linear", sr: float | None = None, image_size: int | None = None,
@@ -44,15 +62,17 @@ class _TransferBase(BaseEstimator):
     # ------------------------------------------------------------------ building
     def _build_net(self, X: np.ndarray, sr: float | None) -> SignalNet:
         config = get_backbone_config(self.backbone)
-        imager = build_imager(self.imaging_[0], sr=sr, n_timepoints=X.shape[2],
-                              size=self.image_size or config.input_size, channel_mode=self.channel_mode,
-                              mean=config.mean, std=config.std)
-        imager._fit(torch.from_numpy(X), batch_size=self.batch_size)
+        size = self.image_size or config.input_size
+        imager = build_imager(self.imaging_[0], sr=sr, n_timepoints=X.shape[2], size=size,
+                              channel_mode=self.channel_mode, mean=config.mean, std=config.std)
         if self.random_state is not None:
             torch.manual_seed(self.random_state)  # random init and training draw from here
         # A strategy that trains from random weights (scratch) gets them whatever `pretrained` says.
         from_weights = self.strategy_.uses_pretrained_weights
         backbone = create_backbone(self.backbone, pretrained=self.pretrained and from_weights)
+        # Before the first image is made: a size that cannot fit fails in words, not by the OOM killer.
+        check_batch_memory(backbone, size, min(self.batch_size, len(X)), training=not self.strategy_.frozen)
+        imager._fit(torch.from_numpy(X), batch_size=self.batch_size)
         net = SignalNet(imager, backbone).to(self.device)
         if not self.pretrained and from_weights:  # scratch trains its BatchNorm statistics itself
             # A random net's BatchNorm holds 0/1 statistics and gives near-constant features; a
@@ -62,9 +82,11 @@ class _TransferBase(BaseEstimator):
             reestimate_batchnorm(backbone, batches)
         return net
 
+    def _check_params(self) -> None:
+        """The constraints table, then the imaging and strategy: before any signal is touched."""
+        check_params(type(self).__name__, self.get_params(deep=False), self._parameter_constraints)
+
     def _fit_net(self, X, y_train, sr, n_outputs) -> None:
-        if self.batch_size < 1:
-            raise ParameterError(f"batch_size={self.batch_size} must be a positive integer")
         self.imaging_ = resolve_imaging(self.imaging)
         self.strategy_ = resolve_strategy(self.strategy)
         if not get_backbone_config(self.backbone).trainable:
@@ -102,13 +124,24 @@ class _TransferBase(BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
 
     def _check_input(self, X) -> np.ndarray:
+        """The one check of prediction input: layout, channels, length and sample rate."""
         self._check_fitted()
-        arr = as_signals(X).X
-        if arr.shape[1] != self.n_channels_ or arr.shape[2] != self.n_timepoints_:
+        arr, _, sr = as_signals(X)
+        if arr.shape[1] != self.n_channels_:
             raise DataError(
-                f"X holds signals of {arr.shape[1]} channel(s) x {arr.shape[2]} samples but the model was "
-                f"fitted on {self.n_channels_} x {self.n_timepoints_}; load files with "
-                f"length={self.n_timepoints_} (sigxfer.load_files) or crop/pad the arrays"
+                f"X holds signals of {arr.shape[1]} channel(s) but the model was fitted on {self.n_channels_}; "
+                f"pass the same channels in the same order as in training"
+            )
+        if arr.shape[2] != self.n_timepoints_:
+            raise DataError(
+                f"X holds signals of {arr.shape[2]} samples but the model was fitted on {self.n_timepoints_}; "
+                f"load files with length={self.n_timepoints_} (sigxfer.load_files pads or crops by the "
+                "training rule) or cut long recordings into windows (sigxfer predict --window)"
+            )
+        if sr is not None and self.sr_ is not None and not np.isclose(float(sr), float(self.sr_)):
+            raise DataError(
+                f"X was recorded at {float(sr):g} Hz but the model was fitted at {float(self.sr_):g} Hz; "
+                f"resample it to {float(self.sr_):g} Hz (e.g. scipy.signal.resample_poly) or train on {float(sr):g} Hz data"
             )
         return arr
 
@@ -202,6 +235,22 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
     progress : bool, optional
         Progress bars (None: only on a terminal).
 
+    Notes
+    -----
+    A fitted estimator can be pickled (``pickle.dumps``, joblib): that is how scikit-learn's
+    ``joblib`` parallelism and ``multiprocessing`` hand estimators between processes, and it is
+    only for that. Model files never use pickle: :func:`sigxfer.save` writes safetensors weights
+    and a JSON config, and :func:`sigxfer.load` rebuilds the model without running code from the
+    file. Unpickle only what your own process wrote.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(8, 1, 256)).astype("float32")
+    >>> model = TransferClassifier(backbone="tinynet", image_size=32).fit(X, [0, 1] * 4)
+    >>> model.predict(X).shape
+    (8,)
+
     Attributes
     ----------
     classes_ : ndarray
@@ -223,6 +272,7 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         -------
         self
         """
+        self._check_params()
         if y is None:
             y = getattr(X, "y", None)
         if y is None:
@@ -283,6 +333,7 @@ class TransferRegressor(RegressorMixin, _TransferBase):
 
     def fit(self, X, y=None):
         """Fit on signals X and targets y, shape (n_cases,) or (n_cases, n_targets)."""
+        self._check_params()
         if y is None:
             y = getattr(X, "y", None)
         if y is None:

@@ -15,6 +15,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from sigxfer._atomic import atomic_write
+from sigxfer._fitted_state import check_state_config
 from sigxfer._version import __version__
 from sigxfer.errors import ModelFileError, NotFittedError, OutputExistsError, ParameterError
 
@@ -93,13 +94,19 @@ def read_config(path) -> dict:
         config = json.loads(meta[_META_KEY])
     except json.JSONDecodeError:
         raise ModelFileError(f"{path}: its sigxfer config is not valid JSON; the file is damaged, re-train or restore it") from None
-    if config.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: unknown format {config.get('format')!r}; pass a sigxfer model file")
-    if config.get("format_version", 0) > FORMAT_VERSION:
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise ModelFileError(f"{path}: unknown format {found!r}; pass a sigxfer model file")
+    version = config.get("format_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ModelFileError(f"{path}: the file is damaged: its format version is {version!r}; re-train or restore it")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: written by sigxfer {config.get('sigxfer_version')} (format {config['format_version']}); "
             f"this sigxfer reads format {FORMAT_VERSION}: upgrade sigxfer"
         )
+    config = _migrate(config)
+    check_state_config(config, path)
     return config
 
 
@@ -114,7 +121,7 @@ def load(path):
     from sigxfer.estimators import TransferClassifier, TransferRegressor
 
     path = Path(path)
-    config = _migrate(read_config(path))
+    config = read_config(path)
     classes = {"TransferClassifier": TransferClassifier, "TransferRegressor": TransferRegressor}
     if config.get("estimator") not in classes:
         raise ModelFileError(f"{path}: unknown estimator {config.get('estimator')!r}; pass a model file "
