@@ -96,7 +96,7 @@ def test_nan_signal_is_named(devices):
 
 def test_wrong_shapes_raise(fitted, devices):
     _, test = devices
-    with pytest.raises(DataError, match="samples but the model was fitted on 1 x 512"):
+    with pytest.raises(DataError, match="256 samples but the model was fitted on 512; load files with length=512"):
         fitted.predict(test.X[:, :, :256])
     with pytest.raises(DataError, match="Reshape your data"):
         fitted.predict(np.zeros((2, 1, 1, 512)))

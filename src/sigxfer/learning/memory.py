@@ -23,6 +23,9 @@ MAX_SHARE = 0.8
 _LIVE_ACTIVATIONS = 3
 #: Training keeps every activation for the backward pass, plus gradients of the same size.
 _TRAINING_FACTOR = 2
+#: Activations per input pixel of a body that cannot be watched: EfficientNet-Lite0's first layers
+#: (the largest holds 24 values per input pixel) and all of its layers together (about 400).
+_FALLBACK_LARGEST, _FALLBACK_TOTAL = 24, 400
 
 
 def available_bytes() -> int | None:
@@ -58,7 +61,10 @@ def _activation_counts(backbone: nn.Module) -> tuple[int, int]:
             largest = max(largest, output.numel())
             total += output.numel()
 
-    handles = [m.register_forward_hook(hook) for m in backbone.modules() if not list(m.children())]
+    handles = []
+    for m in backbone.modules():
+        if not list(m.children()) and not isinstance(m, torch.jit.ScriptModule):
+            handles.append(m.register_forward_hook(hook))
     was_training = backbone.training
     try:
         backbone.eval()
@@ -69,6 +75,8 @@ def _activation_counts(backbone: nn.Module) -> tuple[int, int]:
         for h in handles:
             h.remove()
         backbone.train(was_training)
+    if largest == 0:  # a body whose layers cannot be watched (TorchScript, ONNX): a CNN's usual share
+        largest, total = _FALLBACK_LARGEST * PROBE_SIZE ** 2, _FALLBACK_TOTAL * PROBE_SIZE ** 2
     _COUNTS[backbone] = (largest, total)
     return largest, total
 
