@@ -1,4 +1,4 @@
-"""sigxfer.evaluation.compare and `sigxfer compare`: identical splits, timings, outputs, refusals."""
+"""sigxfer.evaluation.compare and `sigxfer compare`: identical splits, estimators as contenders, outputs, refusals."""
 
 import csv
 import importlib
@@ -6,26 +6,28 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-from sigxfer import DataError, OutputExistsError, ParameterError, make_devices
+from sigxfer import DataError, OutputExistsError, ParameterError, TransferClassifier, make_devices
 from sigxfer.cli import main
 from sigxfer.data import write_signals
-from sigxfer.evaluation.compare import (
-    CSV_COLUMNS,
-    Comparison,
-    Contender,
-    compare,
-    list_contenders,
-    register_contender,
-)
+from sigxfer.evaluation.baselines import MiniRocket, PixelNaiveBayes, PixelRidge
+from sigxfer.evaluation.compare import compare
+from sigxfer.evaluation.contenders import Contender, list_contenders, register_contender, resolve_contenders
+from sigxfer.evaluation.results import CSV_COLUMNS, Comparison
 
-# The module, not the function `sigxfer.evaluation.compare` that shadows it as a package attribute.
-compare_module = importlib.import_module("sigxfer.evaluation.compare")
+contenders_module = importlib.import_module("sigxfer.evaluation.contenders")
 FAST = dict(backbone="tinynet", image_size=32, progress=False, n_bootstrap=200)
 # A fixed C skips the linear probe's inner cross-validation, the slowest part of a tinynet fit.
 QUICK_PARAMS = {"linear": {"C": 1.0}, "random-linear": {"C": 1.0}, "finetune": {"epochs": 2, "head_epochs": 1},
                 "scratch": {"epochs": 2}, "embeddings-rf": {"n_estimators": 20}, "minirocket": {"n_kernels": 84 * 3}}
+
+
+def _transfer(**params):
+    """A tinynet TransferClassifier: the one place tests build an estimator of sigxfer's."""
+    settings = dict(backbone="tinynet", image_size=32, imaging="spectrum", strategy={"name": "linear", "C": 1.0},
+                    random_state=0, progress=False)
+    return TransferClassifier(**{**settings, **params})
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +43,13 @@ class _Log(list):
 
 
 class _Spy(ClassifierMixin, BaseEstimator):
-    """Predicts the majority class and records which cases it saw."""
+    """Predicts the majority class and records which cases it saw (and, with ``ids``, which object fitted)."""
 
-    def __init__(self, log=None, fail=False):
+    def __init__(self, log=None, fail=False, ids=None, estimate=None):
         self.log = log
         self.fail = fail
+        self.ids = ids
+        self.estimate = estimate
 
     def fit(self, X, y):
         if self.fail:
@@ -53,6 +57,12 @@ class _Spy(ClassifierMixin, BaseEstimator):
         self.classes_, counts = np.unique(y, return_counts=True)
         self.majority_ = self.classes_[np.argmax(counts)]
         self.log.append(("fit", tuple(X.names)))
+        if self.ids is not None:
+            self.ids.append(id(self))
+        if self.estimate is not None:
+            # As automatic selection records it: the cross-validation estimate on the training data.
+            self.history_ = {"selection": {"cv_score": self.estimate + 0.01 * len(X), "cv_ci": [0.5, 1.0],
+                                           "table": []}}
         return self
 
     def predict_proba(self, X):
@@ -67,7 +77,7 @@ def spies(monkeypatch):
     logs = {"spy-a": _Log(), "spy-b": _Log()}
     for name, log in logs.items():
         # monkeypatch restores the registry after the test
-        monkeypatch.setitem(compare_module._CONTENDERS, name,
+        monkeypatch.setitem(contenders_module._CONTENDERS, name,
                             Contender(name, "records its cases", lambda setup, log=log: _Spy(log=log)))
     return logs
 
@@ -136,12 +146,10 @@ def test_compare_all_available_contenders_holdout(devices, tmp_path):
     assert (tmp_path / "cmp" / "comparison.csv").read_text() == before
 
 
-def test_given_test_set_and_failure_isolation(devices, monkeypatch):
-    log = _Log()
-    monkeypatch.setitem(compare_module._CONTENDERS, "broken",
-                        Contender("broken", "always fails", lambda setup: _Spy(log=log, fail=True)))
+def test_given_test_set_and_failure_isolation(devices):
     train, test = devices[::2], devices[1::2]
-    result = compare(train, test, contenders=["pixels-nb", "broken"], imaging="spectrum", **FAST)
+    result = compare(train, test, contenders=["pixels-nb", ("broken", _Spy(log=_Log(), fail=True))],
+                     imaging="spectrum", **FAST)
     ok, broken = result.rows
     assert ok["status"] == "ok" and ok["n_train"] == len(train) and ok["n_test"] == len(test)
     assert broken["status"].startswith("failed: RuntimeError: spy told to fail")
@@ -223,3 +231,138 @@ def test_cli_compare_regression_targets(tmp_path, capsys):
     row = json.loads((out / "comparison.json").read_text())["rows"][0]
     assert row["metric"] == "r2" and row["score"] > 0.5 and row["interval"] == "corrected-t"
     assert "r2" in capsys.readouterr().out
+
+
+# -- estimators as contenders ------------------------------------------------------------------------
+class _Recorder(ClassifierMixin, BaseEstimator):
+    """A meta-estimator (as a scikit-learn pipeline is): fits a clone of ``estimator``, records the cases."""
+
+    def __init__(self, estimator=None, log=None):
+        self.estimator = estimator
+        self.log = log
+
+    def fit(self, X, y):
+        self.log.append(("fit", tuple(X.names)))
+        self.fitted_ = clone(self.estimator).fit(X, y)
+        self.classes_ = self.fitted_.classes_
+        return self
+
+    def predict_proba(self, X):
+        self.log.append(("predict", tuple(X.names)))
+        return self.fitted_.predict_proba(X)
+
+
+class _Flat(ClassifierMixin, BaseEstimator):
+    """Nearest class centroid of the flattened signals (no images): a caller's own tiny estimator."""
+
+    def __init__(self, log=None):
+        self.log = log
+
+    def fit(self, X, y):
+        flat, y = X.X.reshape(len(X), -1), np.asarray(y)
+        self.classes_ = np.unique(y)
+        self.centroids_ = np.stack([flat[y == c].mean(axis=0) for c in self.classes_])
+        self.log.append(("fit", tuple(X.names)))
+        return self
+
+    def predict(self, X):
+        self.log.append(("predict", tuple(X.names)))
+        flat = X.X.reshape(len(X), -1)
+        return self.classes_[np.argmin(((flat[:, None] - self.centroids_[None]) ** 2).sum(-1), axis=1)]
+
+
+def test_estimators_run_beside_named_contenders_on_identical_splits(devices, spies):
+    logs, ids = {"spy": _Log(), "recorder": _Log(), "flat": _Log()}, _Log()
+    spy, transfer, flat = _Spy(log=logs["spy"], ids=ids), _transfer(), _Flat(log=logs["flat"])
+    recorder = _Recorder(estimator=transfer, log=logs["recorder"])
+    own_imaging = PixelNaiveBayes(imaging={"name": "spectrum", "fmax": 64.0}, image_size=16)
+    result = compare(devices, contenders=["spy-a", ("my spy", spy), recorder, flat, own_imaging],
+                     imaging=["spectrum", "spectrogram"], cv=3, random_state=3, **FAST)
+
+    # Registered contenders run once per imaging; a caller's estimator once, with its own settings.
+    assert [(r["contender"], r["imaging"]) for r in result.rows] == [
+        ("spy-a", "spectrum"), ("spy-a", "spectrogram"), ("my spy", ""), ("_Recorder", ""), ("_Flat", ""),
+        ("PixelNaiveBayes", "spectrum:fmax=64.0")]
+    assert all(r["status"] == "ok" and r["n_folds"] == 3 for r in result.rows), result.rows
+    named = spies["spy-a"]
+    assert named[:6] == named[6:] == logs["spy"] == logs["recorder"] == logs["flat"]  # the same folds, in order
+    tested = [names for kind, names in named[:6] if kind == "predict"]
+    assert sorted(sum(map(list, tested), [])) == sorted(devices.names)
+    # Cloned for every split: three distinct fitted objects, none of them the one passed in.
+    assert len(set(ids)) == 3 and id(spy) not in ids
+    assert not hasattr(spy, "classes_") and not hasattr(flat, "centroids_") and not hasattr(transfer, "net_")
+    assert not hasattr(recorder, "fitted_")
+    assert set(result.details) >= {"spy-a/spectrum", "my spy", "_Recorder", "PixelNaiveBayes/spectrum:fmax=64.0"}
+    described = result.config["estimators"]["PixelNaiveBayes"]
+    assert described["class"] == "sigxfer.evaluation.baselines.PixelNaiveBayes"
+    assert described["params"]["image_size"] == 16 and described["params"]["imaging"]["fmax"] == 64.0
+    assert "spy-a" not in result.config["estimators"] and result.config["reference"] is None
+    assert "estimator's own" in result.format_table()
+
+
+def test_contender_labels_are_unique_and_checked(devices):
+    pairs = resolve_contenders([PixelNaiveBayes(), "pixels-nb", PixelNaiveBayes(image_size=16), ("PixelNaiveBayes-1",
+                                PixelNaiveBayes()), PixelNaiveBayes()], task="classification")
+    assert [label for label, _ in pairs] == ["PixelNaiveBayes-2", "pixels-nb", "PixelNaiveBayes-3",
+                                             "PixelNaiveBayes-1", "PixelNaiveBayes-4"]
+    assert [label for label, _ in resolve_contenders({"a": PixelNaiveBayes(), "b": PixelNaiveBayes()},
+                                                     task="classification")] == ["a", "b"]
+    assert [label for label, _ in resolve_contenders(PixelNaiveBayes(), task="classification")] == ["PixelNaiveBayes"]
+    assert resolve_contenders(("mine", PixelNaiveBayes()), task="classification")[0][0] == "mine"
+    assert isinstance(resolve_contenders("pixels-nb, linear", task="classification")[1][1], Contender)
+    with pytest.raises(ParameterError, match="more than once; labels must be unique"):
+        resolve_contenders([("a", PixelNaiveBayes()), ("a", PixelNaiveBayes())], task="classification")
+    with pytest.raises(ParameterError, match="more than once"):
+        resolve_contenders(["pixels-nb", ("pixels-nb", PixelNaiveBayes())], task="classification")
+    with pytest.raises(ParameterError, match="give an instance, e.g. PixelNaiveBayes()"):
+        resolve_contenders([PixelNaiveBayes], task="classification")
+    with pytest.raises(ParameterError, match="not an estimator"):
+        resolve_contenders([("x", 3)], task="classification")
+    with pytest.raises(ParameterError, match="by its name alone"):
+        resolve_contenders([("mine", "linear")], task="classification")
+    with pytest.raises(ParameterError, match="cannot be cloned"):
+        resolve_contenders([type("Bare", (), {"fit": lambda self, X, y: self})()], task="classification")
+    with pytest.raises(ParameterError, match="is a classifier and the targets are numbers"):
+        resolve_contenders([PixelNaiveBayes()], task="regression")
+    with pytest.raises(ParameterError, match="is a regressor and the targets are labels"):
+        resolve_contenders([PixelRidge()], task="classification")
+    with pytest.raises(ParameterError, match="takes its options itself"):
+        compare(devices, contenders=[("mine", PixelNaiveBayes())], contender_params={"mine": {"image_size": 8}},
+                **FAST)
+
+
+class _Rocket(MiniRocket):
+    """A MiniRocket as a caller gives it, made instant: predicts the first class (no aeon needed)."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        proba = np.zeros((len(X), len(self.classes_)))
+        proba[:, 0] = 1.0
+        return proba
+
+
+def test_training_estimates_and_minirocket_bar_in_the_table(devices):
+    estimating = _Spy(log=_Log(), estimate=0.5)
+    result = compare(devices, contenders=[("rocket", _Rocket()), ("estimating", estimating),
+                                          ("plain", _Spy(log=_Log()))], cv=3, **FAST)
+    rocket, est, plain = result.rows
+    assert result.config["reference"] == "rocket" and result.reference() is rocket
+    # Mean over the folds of what each fitted clone estimated of itself (0.5 + 0.01 * n_train).
+    n_train = [f["n_train"] for f in result.details["estimating"]["folds"]]
+    assert est["training_cv"] == pytest.approx(np.mean([0.5 + 0.01 * n for n in n_train]))
+    assert [e["source"] for e in result.details["estimating"]["training_estimates"]] == ["selection"] * 3
+    assert "training_cv" not in plain and "training_cv" not in rocket
+    # A given MiniRocket gets the registered one's untimed warm-up; other estimators none.
+    assert result.details["rocket"]["warm_up_seconds"] is not None
+    assert result.details["plain"]["warm_up_seconds"] is None
+    header, rocket_line, est_line, plain_line = result.format_table().splitlines()[:4]
+    assert "vs rocket" in header and "CV estimate (training)" in header
+    assert "bar" in rocket_line and f"{est['score'] - rocket['score']:+.3f}" in est_line
+    assert f"{est['training_cv']:.3f}" in est_line
+    assert "training_cv" not in CSV_COLUMNS and len(result.to_csv().splitlines()[0].split(",")) == len(CSV_COLUMNS)
+    # Without MiniRocket or estimates, the table keeps its columns.
+    header = compare(devices, contenders=[("plain", _Spy(log=_Log()))], **FAST).format_table().splitlines()[0]
+    assert "vs" not in header and "CV estimate" not in header

@@ -225,3 +225,85 @@ def test_cli_evaluate_cross_validates_a_models_settings(devices, tmp_path, capsy
 
     result = json.loads((tmp_path / "cv.json").read_text())
     assert len(result["folds"]) == 6 and result["summary"]["accuracy"]["ci95"][0] is not None
+
+
+# -- the model's own estimate beside the test score --------------------------------------------------
+def test_training_estimate_reads_the_selection_record_first():
+    from sigxfer.evaluation.scoring import training_estimate
+
+    selection = {"cv_score": 0.8, "cv_ci": [0.7, 0.9], "table": [{"strategy": "linear"}], "metric": "accuracy"}
+    history = {"selection": selection, "cv": {"score": 0.5}, "auto": {"cv_score": 0.4}}
+    assert training_estimate(history) == {"score": 0.8, "ci95": [0.7, 0.9], "metric": "accuracy",
+                                          "source": "selection"}
+    assert training_estimate({"cv": {"score": 0.5, "ci95": [0.4, float("nan")]}}) == {
+        "score": 0.5, "ci95": None, "metric": None, "source": "cv"}
+    assert training_estimate({"cv": 5, "auto": {"chosen": "linear", "cv_score": 0.75}})["source"] == "auto"
+    # Records with no finite score are not estimates: a linear probe's log-loss, a NaN, a flag.
+    for history in (None, {}, {"C": 1.0, "cv_folds": 5, "cv_log_loss": 0.3}, {"selection": {"cv_score": float("nan")}},
+                    {"selection": {"cv_score": True}}, {"auto": {"chosen": "linear"}}):
+        assert training_estimate(history) is None
+
+
+def test_evaluate_shows_the_training_estimate_next_to_the_test_score(devices):
+    from sigxfer.evaluation import evaluate
+    from sigxfer.evaluation.baselines import PixelRidge
+
+    train, test = devices[::2], devices[1::2]
+    model = PixelNaiveBayes(imaging="spectrum", image_size=16).fit(train, train.y)
+    plain = evaluate(model, test, n_bootstrap=50)
+    assert "training_estimate" not in plain and "CV estimate" not in format_summary(plain)
+    assert plain["accuracy"] == pytest.approx(np.mean(model.predict(test) == test.y))
+    model.history_ = {"selection": {"cv_score": 0.875, "cv_ci": [0.75, 0.95], "table": []}}
+    summary = evaluate(model, test, n_bootstrap=50)
+    assert summary["training_estimate"]["score"] == 0.875
+    lines = format_summary(summary).splitlines()
+    assert lines[0].lstrip().startswith("accuracy") and "CV estimate (training) 0.875 (95% CI 0.750-0.950)" in lines[1]
+    assert {k: v for k, v in summary.items() if k != "training_estimate"}.keys() == plain.keys()
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=len(devices))
+    reg = PixelRidge(imaging="spectrum", image_size=16).fit(devices[::2], y[::2])
+    reg.history_ = {"selection": {"cv_score": 0.42, "metric": "r2"}}
+    text = format_summary(evaluate(reg, SignalSet(test.X, sr=test.sr, y=y[1::2]), n_bootstrap=50))
+    assert text.splitlines()[0].lstrip().startswith("R²") and "CV estimate (training) r2 0.420" in text.splitlines()[1]
+    with pytest.raises(DataError, match="labelled data"):
+        evaluate(model, SignalSet(test.X, sr=test.sr))
+    with pytest.raises(ParameterError, match="must be a SignalSet"):
+        evaluate(model, test.X)
+
+
+# -- documentation ---------------------------------------------------------------------------------
+_DOCTESTED = ("baselines", "compare", "contenders", "cv", "figures", "io", "metrics", "report", "report_sections",
+              "results", "scoring")
+
+
+@pytest.mark.parametrize("name", _DOCTESTED)
+def test_docstring_examples_run(name, one_thread):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"sigxfer.evaluation.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_every_public_function_of_evaluation_has_examples():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import sigxfer.evaluation as package
+
+    missing = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"sigxfer.evaluation.{info.name}")
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and "Examples" not in (obj.__doc__ or ""):
+                missing.append(f"{module.__name__}.{name}")
+    from sigxfer.evaluation.results import Comparison
+
+    missing += [f"Comparison.{name}" for name, f in vars(Comparison).items() if not name.startswith("_")
+                and inspect.isfunction(getattr(f, "__func__", f)) and "Examples" not in (f.__doc__ or "")]
+    assert missing == []

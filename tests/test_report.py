@@ -110,6 +110,29 @@ def test_confusion_cells_link_to_their_cases(report_html, model, split):
         assert f'href="#case-{i}"' in report_html  # linked from its confusion cell
 
 
+def test_report_shows_the_training_estimate_and_the_minirocket_bar(model, split):
+    import copy
+
+    from sigxfer.evaluation.results import Comparison
+
+    with_estimate = copy.copy(model)  # shares the fitted network; only the history differs
+    with_estimate.history_ = dict(model.history_, selection={"cv_score": 0.8125, "cv_ci": [0.6, 0.9], "table": []})
+    row = {"imaging": "spectrum", "metric": "accuracy", "ci_low": 0.5, "ci_high": 0.9, "interval": "wilson",
+           "fit_seconds": 1.0, "predict_seconds": 0.1, "status": "ok"}
+    comparison = Comparison(rows=[dict(row, contender="linear", score=0.875, training_cv=0.8125),
+                                  dict(row, contender="minirocket", imaging="-", score=0.75)],
+                            details={}, config={"reference": "minirocket", "splits": {"description": "given split"}})
+    text = build_report(with_estimate, split[1], comparison=comparison, n_bootstrap=50)
+    scores = text[text.index('<section id="scores">'):text.index('<section id="confusion">')]
+    assert "CV estimate (training)" in scores and "0.812" in scores and "0.600–0.900" in scores
+    header = text[text.index("<header>"):text.index("</header>")]
+    assert "CV estimate (training) 0.812" in header
+    table = text[text.index('<section id="comparison">'):text.index('<section id="config">')]
+    assert "vs minirocket" in table and "+0.125" in table and ">bar<" in table and ">0.812<" in table
+    plain = build_report(model, split[1], n_bootstrap=50)
+    assert "CV estimate" not in plain
+
+
 def test_report_for_a_regressor_and_an_epoch_history(split):
     train, test = split
     rng = np.random.default_rng(0)

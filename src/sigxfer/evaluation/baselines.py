@@ -83,6 +83,13 @@ class PixelNaiveBayes(ClassifierMixin, _PixelBase):
         give 150,528 nearly redundant ones, with the same verdict at 12 times the memory).
     batch_size : int
         Signals imaged at a time.
+
+    Examples
+    --------
+    >>> from sigxfer import make_devices
+    >>> signals = make_devices(6, seed=0)
+    >>> PixelNaiveBayes(imaging="spectrum", image_size=16).fit(signals, signals.y).predict(signals[:2]).shape
+    (2,)
     """
 
     def _make_model(self):
@@ -101,7 +108,18 @@ class PixelNaiveBayes(ClassifierMixin, _PixelBase):
 
 
 class PixelRidge(RegressorMixin, _PixelBase):
-    """Ridge regression (alpha by efficient leave-one-out) on the raw pixels of each picture."""
+    """Ridge regression (alpha by efficient leave-one-out) on the raw pixels of each picture.
+
+    Parameters as for :class:`PixelNaiveBayes`.
+
+    Examples
+    --------
+    >>> from sigxfer import make_devices
+    >>> signals = make_devices(6, seed=0)
+    >>> targets = np.linspace(0.0, 1.0, len(signals))
+    >>> PixelRidge(imaging="spectrum", image_size=16).fit(signals, targets).predict(signals[:3]).shape
+    (3,)
+    """
 
     def _make_model(self):
         from sklearn.linear_model import RidgeCV
@@ -121,6 +139,15 @@ class EmbeddingForest(BaseEstimator):
     task : {"classification", "regression"}
     random_state : int, optional
     progress : bool, optional
+
+    Examples
+    --------
+    >>> from sigxfer import make_devices
+    >>> signals = make_devices(6, seed=0)
+    >>> forest = EmbeddingForest(imaging="spectrum", backbone="tinynet", image_size=32, n_estimators=10,
+    ...                          progress=False).fit(signals, signals.y)
+    >>> forest.predict_proba(signals[:2]).shape
+    (2, 2)
     """
 
     def __init__(self, *, imaging="spectrogram", sr: float | None = None, backbone: str = "efficientnet_lite0", pretrained: bool = True,
@@ -177,7 +204,13 @@ class EmbeddingForest(BaseEstimator):
 
 
 def minirocket_available() -> bool:
-    """Whether aeon (and so MiniRocket) is installed."""
+    """Whether aeon (and so MiniRocket) is installed.
+
+    Examples
+    --------
+    >>> minirocket_available() in (True, False)
+    True
+    """
     try:
         import aeon  # noqa: F401
     except ImportError:
@@ -195,6 +228,13 @@ class MiniRocket(BaseEstimator):
         Convolution kernels (aeon's default 10,000).
     n_jobs : int
     random_state : int, optional
+
+    Examples
+    --------
+    >>> from sigxfer import make_devices
+    >>> signals = make_devices(6, seed=0)
+    >>> MiniRocket(n_kernels=84, random_state=0).fit(signals, signals.y).predict(signals[:2]).shape  # doctest: +SKIP
+    (2,)
     """
 
     def __init__(self, *, task: str = "classification", n_kernels: int = 10_000, n_jobs: int = 1,

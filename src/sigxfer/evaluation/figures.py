@@ -15,7 +15,13 @@ BLUE, ORANGE, GREEN, RED, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7
 
 
 def new_figure(width: float, height: float, dpi: int = 100):
-    """A Figure on an Agg canvas (never a GUI window, never pyplot's global state)."""
+    """A Figure on an Agg canvas (never a GUI window, never pyplot's global state).
+
+    Examples
+    --------
+    >>> new_figure(4, 3).get_size_inches().tolist()
+    [4.0, 3.0]
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -25,14 +31,26 @@ def new_figure(width: float, height: float, dpi: int = 100):
 
 
 def png_bytes(fig) -> bytes:
-    """The figure as PNG at its own dpi (so pixel positions computed on it stay valid)."""
+    """The figure as PNG at its own dpi (so pixel positions computed on it stay valid).
+
+    Examples
+    --------
+    >>> png_bytes(new_figure(1, 1))[1:4]
+    b'PNG'
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=fig.dpi)
     return buffer.getvalue()
 
 
 def picture_png(picture: np.ndarray, *, min_side: int = 96) -> bytes:
-    """One picture (3, H, W) in [0, 1] as PNG, enlarged (nearest pixel) to at least ``min_side``."""
+    """One picture (3, H, W) in [0, 1] as PNG, enlarged (nearest pixel) to at least ``min_side``.
+
+    Examples
+    --------
+    >>> picture_png(np.zeros((3, 8, 8)))[1:4]
+    b'PNG'
+    """
     from PIL import Image
 
     rgb = np.clip(np.asarray(picture).transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -55,6 +73,10 @@ def dataset_figure(X: np.ndarray, y: np.ndarray, *, sr: float | None, max_classe
         Class labels (or None for unlabelled data).
     sr : float, optional
         Sample rate in Hz; the time axis is in samples without it.
+
+    Examples
+    --------
+    >>> fig = dataset_figure(np.zeros((4, 1, 32)), np.array(["a", "a", "b", "b"]), sr=32.0)
     """
     classes, counts = (np.unique(y, return_counts=True) if y is not None
                        else (np.array(["all"]), np.array([len(X)])))
@@ -93,6 +115,11 @@ def picture_grid(pictures: np.ndarray, y: np.ndarray, *, per_class: int = 4):
     """Pictures (n, 3, H, W) in [0, 1]: one row per class, ``per_class`` columns.
 
     Used when :func:`sigxfer.imaging.render.contact_sheet` is not available.
+
+    Examples
+    --------
+    >>> len(picture_grid(np.zeros((4, 3, 8, 8)), np.array(["a", "a", "b", "b"]), per_class=2).axes)
+    4
     """
     classes = np.unique(y)
     fig = new_figure(1.5 * per_class + 1.0, 1.5 * len(classes) + 0.3)
@@ -115,6 +142,12 @@ def training_figure(epochs: list[dict], *, best_epoch: int | None = None):
 
     Each entry holds ``epoch``, ``phase``, ``train_loss``, ``val_loss``, ``val_metric``, ``lr``
     (any may be missing or None). Phases (head, body) are shaded.
+
+    Examples
+    --------
+    >>> epochs = [{"epoch": 1, "phase": "head", "train_loss": 0.9}, {"epoch": 2, "phase": "body", "train_loss": 0.5}]
+    >>> len(training_figure(epochs, best_epoch=2).axes)
+    3
     """
     def series(key):
         return np.array([np.nan if e.get(key) is None else float(e[key]) for e in epochs])
@@ -169,6 +202,12 @@ def confusion_figure(cm, classes, *, max_side: float = 9.0):
     cells : dict
         ``(i, j) -> (x0, y0, x1, y1)`` of each cell in the PNG's pixels (origin top-left), for an
         HTML image map whose areas link to the cases in each cell.
+
+    Examples
+    --------
+    >>> fig, cells = confusion_figure([[3, 1], [0, 4]], ["a", "b"])
+    >>> sorted(cells)
+    [(0, 0), (0, 1), (1, 0), (1, 1)]
     """
     cm = np.asarray(cm)
     k = len(classes)
@@ -203,11 +242,23 @@ def confusion_figure(cm, classes, *, max_side: float = 9.0):
     return fig, cells
 
 
-def comparison_figure(rows: list[dict]):
-    """Score and 95% interval of each contender, best at the top."""
+def comparison_figure(rows: list[dict], *, reference: dict | None = None):
+    """Score and 95% interval of each contender, best at the top.
+
+    ``rows`` are a :class:`~sigxfer.evaluation.results.Comparison`'s; ``reference`` (one of
+    them, MiniRocket's) is drawn as a dashed line: the bar to clear.
+
+    Examples
+    --------
+    >>> fig = comparison_figure([{"contender": "linear", "imaging": "mel", "metric": "accuracy", "score": 0.9,
+    ...                           "ci_low": 0.8, "ci_high": 0.95, "status": "ok"}])
+    >>> len(fig.axes)
+    1
+    """
     ok = [r for r in rows if r.get("status") == "ok" and r.get("score") is not None]
     ok.sort(key=lambda r: r["score"])
-    labels = [r["contender"] + (f" · {r['imaging']}" if r["imaging"] != "-" else "") for r in ok]
+    labels = [r["contender"] + (f" · {r['imaging']}" if r.get("imaging") not in ("-", "", None) else "")
+              for r in ok]
     left = 0.3 + 0.062 * max((len(label) for label in labels), default=10)  # inches for 8-pt labels
     height = 1.0 + 0.4 * max(len(ok), 2)  # inches: 0.65 below the axes for labels, 0.2 above
     width = left + 5.2
@@ -221,6 +272,9 @@ def comparison_figure(rows: list[dict]):
     colours = [BLUE if r["contender"] in ("linear", "finetune") else GREY for r in ok]
     ax.errorbar(score, y, xerr=[np.maximum(low, 0), np.maximum(high, 0)], fmt="none", ecolor="#444", capsize=3, lw=1)
     ax.scatter(score, y, c=colours, zorder=3)
+    if reference is not None and reference.get("score") is not None:
+        ax.axvline(reference["score"], color=ORANGE, ls="--", lw=1, label=f"{reference['contender']} (the bar)")
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel(f"{ok[0]['metric'] if ok else 'score'} with 95% interval (blue: transfer)")
     ax.grid(axis="x", alpha=0.3)
@@ -228,7 +282,13 @@ def comparison_figure(rows: list[dict]):
 
 
 def regression_figure(true, predicted):
-    """Predicted against true values, with the identity line (first target when several)."""
+    """Predicted against true values, with the identity line (first target when several).
+
+    Examples
+    --------
+    >>> len(regression_figure([1.0, 2.0, 3.0], [1.1, 1.9, 3.2]).axes)
+    1
+    """
     t = np.asarray(true, dtype=float).reshape(len(true), -1)[:, 0]
     p = np.asarray(predicted, dtype=float).reshape(len(predicted), -1)[:, 0]
     fig = new_figure(5, 5)

@@ -24,17 +24,37 @@ def _plain(value):
 
 
 def to_json_text(obj) -> str:
-    """Indented, strictly valid JSON (no NaN) of ``obj``."""
+    """Indented, strictly valid JSON (no NaN) of ``obj``.
+
+    Examples
+    --------
+    >>> print(to_json_text({"score": float("nan")}), end="")
+    {
+      "score": null
+    }
+    """
     return json.dumps(_plain(obj), indent=2, default=str, allow_nan=False) + "\n"
 
 
 def write_json(obj, path, *, overwrite: bool = False):
-    """Write ``obj`` as indented JSON, atomically; refuses to replace a file unless ``overwrite``."""
+    """Write ``obj`` as indented JSON, atomically; refuses to replace a file unless ``overwrite``.
+
+    Examples
+    --------
+    >>> write_json({"accuracy": 0.9}, "metrics.json")  # doctest: +SKIP
+    PosixPath('metrics.json')
+    """
     return atomic_write_text(path, to_json_text(obj), overwrite=overwrite)
 
 
 def to_csv_text(rows: list[dict], columns: list[str]) -> str:
-    """CSV text: a header of ``columns``, one line per row; missing values and NaN are empty."""
+    """CSV text: a header of ``columns``, one line per row; missing values and NaN are empty.
+
+    Examples
+    --------
+    >>> to_csv_text([{"name": "a", "score": 0.5}, {"name": "b"}], ["name", "score"]).splitlines()
+    ['name,score', 'a,0.5', 'b,']
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -53,5 +73,11 @@ def to_csv_text(rows: list[dict], columns: list[str]) -> str:
 
 
 def write_csv(rows: list[dict], columns: list[str], path, *, overwrite: bool = False):
-    """Write rows as CSV (see :func:`to_csv_text`), atomically; refuses to replace a file unless ``overwrite``."""
+    """Write rows as CSV (see :func:`to_csv_text`), atomically; refuses to replace a file unless ``overwrite``.
+
+    Examples
+    --------
+    >>> write_csv([{"name": "a", "score": 0.5}], ["name", "score"], "scores.csv")  # doctest: +SKIP
+    PosixPath('scores.csv')
+    """
     return atomic_write_text(path, to_csv_text(rows, columns), overwrite=overwrite)

@@ -24,6 +24,12 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
 
     Preferred to the normal approximation on small test sets: it never leaves [0, 1] and stays
     sensible at 0 and 100% (30/30 correct gives about 0.89–1.0, not 1.0 ± 0).
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(30, 30)
+    >>> round(low, 3), high
+    (0.886, 1.0)
     """
     if n == 0:
         return (float("nan"), float("nan"))
@@ -39,7 +45,13 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
 
 
 def bootstrap_interval(values: np.ndarray, *, confidence: float = 0.95) -> list[float]:
-    """Percentile interval of bootstrap replicates, ignoring replicates that are NaN."""
+    """Percentile interval of bootstrap replicates, ignoring replicates that are NaN.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in bootstrap_interval([np.nan, *np.linspace(0.0, 1.0, 101)])]
+    [0.025, 0.975]
+    """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -122,6 +134,12 @@ def classification_summary(y_true, y_pred, *, classes, proba=None, names=None,
         ``{"class", "precision", "recall", "f1", "support"}``), ``classes``, ``confusion_matrix``
         (rows true, columns predicted), ``misclassified`` (list of ``{"index", "name", "true",
         "predicted", "probability"}``).
+
+    Examples
+    --------
+    >>> s = classification_summary(["a", "a", "b", "b"], ["a", "b", "b", "b"], classes=["a", "b"], n_bootstrap=0)
+    >>> s["accuracy"], s["confusion_matrix"], s["misclassified"][0]["name"]
+    (0.75, [[1, 1], [0, 2]], 'case-1')
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
@@ -231,6 +249,12 @@ def regression_summary(y_true, y_pred, *, names=None, n_bootstrap: int = N_BOOTS
         ``n``, ``mae``, ``rmse``, ``r2``, each with ``_ci95``; ``true`` and ``predicted`` (lists,
         for predicted-vs-true plots); ``worst`` (list of ``{"index", "name", "true", "predicted",
         "error"}``).
+
+    Examples
+    --------
+    >>> s = regression_summary([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 5.0], n_bootstrap=0)
+    >>> s["mae"], s["r2"], s["worst"][0]["index"]
+    (0.25, 0.8, 3)
     """
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
@@ -264,6 +288,33 @@ def regression_summary(y_true, y_pred, *, names=None, n_bootstrap: int = N_BOOTS
 
 
 # ---------------------------------------------------------------------------------- text
+#: How a model's own cross-validation estimate from training is labelled wherever it is shown.
+ESTIMATE_LABEL = "CV estimate (training)"
+
+
+def format_estimate(estimate: dict | None, *, digits: int = 3) -> str:
+    """``"0.910 (95% CI 0.840-0.960)"``, led by the metric's name when the estimate states one; "" for None.
+
+    ``estimate`` is the dict of :func:`sigxfer.evaluation.scoring.training_estimate`.
+
+    Examples
+    --------
+    >>> format_estimate({"score": 0.91, "ci95": [0.84, 0.96], "metric": "accuracy", "source": "selection"})
+    'accuracy 0.910 (95% CI 0.840-0.960)'
+    >>> format_estimate(None)
+    ''
+    """
+    if not estimate:
+        return ""
+    text = f"{estimate['score']:.{digits}f}"
+    if estimate.get("metric"):
+        text = f"{estimate['metric']} {text}"
+    ci = estimate.get("ci95")
+    if ci:
+        text += f" (95% CI {ci[0]:.{digits}f}-{ci[1]:.{digits}f})"
+    return text
+
+
 def _ci(pair) -> str:
     if pair is None or any(v is None or not math.isfinite(v) for v in pair):
         return "n/a"
@@ -277,14 +328,27 @@ def _short(value) -> str:
 def format_summary(summary: dict, *, title: str = "", max_wrong: int = 10) -> str:
     """A readable block of text: scores with intervals, confusion matrix, misclassified files.
 
-    Takes the dict of :func:`classification_summary` or :func:`regression_summary`.
+    Takes the dict of :func:`classification_summary` or :func:`regression_summary`; a
+    ``training_estimate`` in it (see :func:`sigxfer.evaluation.scoring.evaluate`) is printed
+    under the headline score.
+
+    Examples
+    --------
+    >>> s = classification_summary(["a", "a", "b", "b"], ["a", "b", "b", "b"], classes=["a", "b"], n_bootstrap=0)
+    >>> print(format_summary(s).splitlines()[0])
+      accuracy 0.750  (95% CI 0.301-0.954, n=4)  balanced 0.750
     """
     lines = [title] if title else []
+    estimate = format_estimate(summary.get("training_estimate"))
+    estimate = f"  {ESTIMATE_LABEL} {estimate}, on the training data; the score above is on unseen cases" \
+        if estimate else ""
     if "r2" in summary:
         for key, label in (("r2", "R²"), ("mae", "MAE"), ("rmse", "RMSE")):
             value = summary[key]
             text = f"{value:.4g}" if value is not None else "n/a"
             lines.append(f"  {label:<5}{text:>10}  (95% CI {_ci(summary[key + '_ci95'])}, bootstrap)")
+        if estimate:
+            lines.insert(len(lines) - 2, estimate)
         lines.append(f"  n={summary['n']}")
         worst = summary.get("worst", [])[:max_wrong]
         if worst:
@@ -295,6 +359,8 @@ def format_summary(summary: dict, *, title: str = "", max_wrong: int = 10) -> st
     lo, hi = summary["accuracy_ci95"]
     lines.append(f"  accuracy {summary['accuracy']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={summary['n']})"
                  f"  balanced {summary['balanced_accuracy']:.3f}")
+    if estimate:
+        lines.append(estimate)
     if "macro_f1" in summary:
         auc = summary.get("roc_auc")
         auc_text = f"  ROC AUC {auc:.3f} ({_ci(summary['roc_auc_ci95'])})" if auc is not None else ""
