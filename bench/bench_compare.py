@@ -90,7 +90,7 @@ def table(results: list[dict]) -> str:
         ref = next((r for r in rows if r["contender"] == "minirocket" and r["status"] == "ok"), None)
         for r in rows:
             if r["status"] != "ok":
-                lines.append(f"| {result['dataset']} | {r['contender']} | {r['transform']} | {r['status']} | | | | | |")
+                lines.append(f"| {result['dataset']} | {r['contender']} | {r['imaging']} | {r['status']} | | | | | |")
                 continue
             delta = f"{r['score'] - ref['score']:+.3f}" if ref else "n/a"
             ratio = f"{r['fit_cpu_seconds'] / ref['fit_cpu_seconds']:.1f}×" if ref else "n/a"
