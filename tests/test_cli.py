@@ -64,13 +64,13 @@ def test_evaluate_prints_and_writes_json(dataset, model_path, capsys):
 
 def test_predict_csv_and_json(dataset, model_path, capsys):
     files = sorted(str(p) for p in (dataset / "data").rglob("*.npy"))[:3]
-    assert main(["predict", str(model_path), *files]) == 0
+    assert main(["predict", str(model_path), *files, "--proba"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "file,predicted,p_high,p_low"
+    assert lines[0] == "file,start_s,end_s,prediction,p_high,p_low,padded"
     assert len(lines) == 4
     for line in lines[1:]:
-        name, label, p1, p2 = line.split(",")
-        assert label in {"high", "low"}
+        name, start, end, label, p1, p2, padded = line.split(",")
+        assert label in {"high", "low"} and (start, padded) == ("0", "0")
         assert float(p1) + float(p2) == pytest.approx(1.0, abs=1e-5)
     assert main(["predict", str(model_path), *files, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)

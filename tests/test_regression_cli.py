@@ -82,12 +82,13 @@ def test_predict_prints_file_and_prediction(trained, capsys):
     files = sorted((root / "test" / "signals").glob("*.npy"))
     code = main(["predict", str(model), *map(str, files)])
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert code == 0 and rows[0] == ["file", "prediction"] and len(rows) == 21
+    assert code == 0 and rows[0] == ["file", "start_s", "end_s", "prediction", "padded"] and len(rows) == 21
     assert [r[0] for r in rows[1:]] == [str(f) for f in files]
-    pred = np.array([float(r[1]) for r in rows[1:]])
+    pred = np.array([float(r[3]) for r in rows[1:]])
     assert np.corrcoef(pred, truth)[0, 1] > 0.8
     code = main(["predict", str(model), str(files[0]), "--format", "json"])
-    assert code == 0 and set(json.loads(capsys.readouterr().out)[0]) == {"file", "prediction"}
+    assert code == 0 and set(json.loads(capsys.readouterr().out)[0]) == {"file", "start_s", "end_s", "prediction",
+                                                                          "padded"}
 
 
 def test_other_target_column(trained, capsys):

@@ -125,8 +125,19 @@ def _add_group_options(p: argparse.ArgumentParser) -> None:
 def _cmd_demo(args) -> int:
     from sigxfer.demo import run_demo
 
-    run_demo(args.out, n_per_class=args.n_per_class, seed=args.seed, backbone=args.backbone,
-             overwrite=args.overwrite, progress=not args.quiet)
+    if args.kind == "stream":
+        return _cmd_demo_stream(args)
+    run_demo(args.out or "demo-output", n_per_class=args.n_per_class or 60, seed=args.seed,
+             backbone=args.backbone, overwrite=args.overwrite, progress=not args.quiet)
+    return 0
+
+
+def _cmd_demo_stream(args) -> int:
+    from sigxfer.deploy.stream_demo import run_stream_demo
+
+    run_stream_demo(args.out, duration_s=args.duration_s, seed=args.seed, backbone=args.backbone,
+                    n_per_class=args.n_per_class or 40, realtime=args.realtime, speed=args.speed,
+                    overwrite=args.overwrite, progress=not args.quiet)
     return 0
 
 
@@ -406,44 +417,33 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from sigxfer.data import load_files
-    from sigxfer.deploy import load
+    from sigxfer.deploy.predict import predict_files, write_predictions
 
-    model = load(args.model)
-    signals = load_files(args.files, sr=args.sr or model.sr_, length=model.n_timepoints_)
-    if not hasattr(model, "classes_"):
-        return _print_predictions(model, signals, args.format)
-    proba = model.predict_proba(signals)
-    classes = [str(c) for c in model.classes_]
-    pred = [classes[i] for i in proba.argmax(axis=1)]
-    if args.format == "json":
-        rows = [{"file": n, "predicted": p, "probability": dict(zip(classes, map(float, row)))}
-                for n, p, row in zip(signals.names, pred, proba)]
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["file", "predicted", *[f"p_{c}" for c in classes]])
-        for n, p, row in zip(signals.names, pred, proba):
-            writer.writerow([n, p, *[f"{v:.6f}" for v in row]])
+    rows = predict_files(args.model, args.files, window=args.window, hop=args.hop, proba=args.proba, sr=args.sr,
+                         batch_size=args.batch_size)
+    errors = write_predictions(rows, args.output, format=args.format, overwrite=args.overwrite,
+                               on_error=lambda row: print(f"sigxfer: error: {row['error']}", file=sys.stderr))
+    if args.output:
+        print(f"wrote {args.output}")
+    return 1 if errors else 0
+
+
+def _cmd_export(args) -> int:
+    from sigxfer.deploy.onnx import export_onnx
+
+    path = export_onnx(args.model, args.output, embeddings=args.embeddings, overwrite=args.overwrite,
+                       opset=args.opset)
+    print(f"wrote {path} (input 'signals'; run it with onnxruntime, see examples/onnx_predict.py)")
     return 0
 
 
-def _print_predictions(model, signals, fmt: str) -> int:
-    """A regressor's predictions on stdout: CSV ``file,prediction`` (one column per target) or JSON."""
-    pred = model.predict(signals)
-    values = pred.reshape(len(pred), -1)
-    columns = ["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])]
-    if fmt == "json":
-        rows = [{"file": n, "prediction": row[0] if len(row) == 1 else row}
-                for n, row in zip(signals.names, values.tolist())]
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["file", *columns])
-        for n, row in zip(signals.names, values):
-            writer.writerow([n, *[f"{v:.6g}" for v in row]])
+def _cmd_stream(args) -> int:
+    from sigxfer.deploy.stream import stream
+
+    stream(args.model, args.source, hop=args.hop, smooth=args.smooth, threshold=args.threshold,
+           background=args.background, json_lines=args.json_lines, timestamps=args.timestamps, realtime=args.realtime,
+           speed=args.speed, poll=args.poll, idle_timeout=args.idle_timeout,
+           echo=lambda text: print(text, flush=True))
     return 0
 
 
@@ -520,9 +520,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sigxfer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="synthesise device signals, train, evaluate, save, predict")
-    p.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
-    p.add_argument("--n-per-class", type=int, default=60)
+    p = sub.add_parser("demo", help="synthesise device signals, train, evaluate, save, predict "
+                                     "(`demo stream`: count gestures in a live accelerometer stream)")
+    p.add_argument("kind", nargs="?", choices=["devices", "stream"], default="devices",
+                   help="devices (default): seed 000's device signals; stream: live gesture counting")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: demo-output; `demo stream` writes nothing without it)")
+    p.add_argument("--n-per-class", type=int, default=None, help="signals per class (default: 60; stream: 40)")
+    p.add_argument("--duration", "--duration-s", dest="duration_s", type=float, default=120.0,
+                   help="stream: seconds of signal (default: 120)")
+    p.add_argument("--realtime", action="store_true", help="stream: play the signal at real time")
+    p.add_argument("--speed", type=float, default=1.0, help="stream: real-time factor with --realtime")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backbone", default="efficientnet_lite0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -624,12 +632,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("predict", help="predict files with a saved model (CSV or JSON on stdout)")
+    p = sub.add_parser("predict", help="predict every window of recordings (files or folders) with a saved model")
     p.add_argument("model")
-    p.add_argument("files", nargs="+")
-    p.add_argument("--sr", type=float, default=None)
-    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("files", nargs="+", help="signal files and folders")
+    p.add_argument("--window", type=float, default=None, metavar="S",
+                   help="window in seconds (default: the model's input length)")
+    p.add_argument("--hop", type=float, default=None, metavar="S", help="seconds between windows (default: --window)")
+    p.add_argument("--proba", action="store_true", help="add a probability column per class")
+    p.add_argument("--sr", type=float, default=None, help="sample rate of .csv/.npy files (default: the model's)")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per forward pass (default: the model's)")
+    p.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv")
+    p.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
+    p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="write a saved model as ONNX that takes the raw signal")
+    p.add_argument("model")
+    p.add_argument("-o", "--output", required=True, help="ONNX file to write, e.g. model.onnx")
+    p.add_argument("--embeddings", action="store_true", help="output backbone embeddings instead")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset, 14-20 (default: 17)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("stream", help="classify a live signal; print class events as they happen")
+    p.add_argument("model")
+    p.add_argument("--source", default="stdin", metavar="stdin|FILE|serial:PORT[@BAUD]|wav:FILE",
+                   help="comma-separated samples on stdin or appended to FILE, a serial port, or a WAV file")
+    p.add_argument("--hop", type=float, default=None, metavar="S", help="seconds between predictions")
+    p.add_argument("--smooth", type=int, default=1, metavar="K", help="average the last K windows")
+    p.add_argument("--threshold", type=float, default=None, metavar="P", help="least probability for a class to hold")
+    p.add_argument("--background", default=None, metavar="CLASS", help="class that holds no events, e.g. idle")
+    p.add_argument("--json", "--json-lines", dest="json_lines", action="store_true",
+                   help="events, notices and the summary as JSON lines")
+    p.add_argument("--timestamps", action="store_true", help="text sources: the first column is time in seconds")
+    p.add_argument("--realtime", action="store_true", help="wav: play at real time (default: as fast as possible)")
+    p.add_argument("--speed", type=float, default=1.0, help="wav: real-time factor with --realtime")
+    p.add_argument("--poll", type=float, default=0.1, metavar="S", help="FILE: seconds between looks for new lines")
+    p.add_argument("--idle-timeout", type=float, default=None, metavar="S",
+                   help="FILE: stop after S seconds without new lines")
+    p.set_defaults(func=_cmd_stream)
 
     p = sub.add_parser("render", help="write the images the network would see as PNG files")
     p.add_argument("data")
