@@ -50,7 +50,7 @@ def rss_mib() -> float:
 
 def fit(sr: float, backbone: str, n_per_class: int) -> TransferClassifier:
     train = make_gestures(n_per_class, sr=sr, seed=0)
-    return TransferClassifier(transform=IMAGING, transform_params=IMAGING_PARAMS, backbone=backbone,
+    return TransferClassifier(imaging={"name": IMAGING, **IMAGING_PARAMS}, backbone=backbone,
                               random_state=0, progress=False).fit(train)
 
 

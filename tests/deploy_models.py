@@ -12,7 +12,7 @@ def fit_model(signals, y=None, *, imaging="spectrogram", params=None, regressor=
     estimator = TransferRegressor if regressor else TransferClassifier
     settings = dict(backbone="tinynet", image_size=32, random_state=0, progress=False)
     settings.update(kwargs)
-    return estimator(transform=imaging, transform_params=params, **settings).fit(signals, y)
+    return estimator(imaging={"name": imaging, **(params or {})}, **settings).fit(signals, y)
 
 
 class Trap:

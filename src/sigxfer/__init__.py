@@ -5,7 +5,7 @@ and a new head learns the task::
 
     import sigxfer
     signals = sigxfer.load_signals("data/")          # one folder per class
-    model = sigxfer.TransferClassifier(transform="spectrum").fit(signals)
+    model = sigxfer.TransferClassifier(imaging="spectrum").fit(signals)
     sigxfer.save(model, "model.sigx")
 """
 

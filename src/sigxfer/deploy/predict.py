@@ -177,14 +177,16 @@ def _read(file: Path, model, rate: float) -> np.ndarray:
 
 def _expand(paths: Iterable) -> Iterator[Path]:
     """Files as given; folders replaced by the signal files under them, sorted (hidden ones skipped)."""
-    from sigxfer.data.io import SIGNAL_SUFFIXES
+    from sigxfer.data.formats import signal_suffixes
+
+    suffixes = signal_suffixes()
 
     for given in paths:
         p = Path(given)
         if not p.is_dir():
             yield p  # a missing or unreadable file becomes an error row when read
             continue
-        found = sorted((f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SIGNAL_SUFFIXES
+        found = sorted((f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes
                         and not any(part.startswith(".") for part in f.relative_to(p).parts)),
                        key=lambda f: f.relative_to(p).parts)
         if not found:

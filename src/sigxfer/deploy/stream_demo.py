@@ -98,7 +98,7 @@ def _run(tmp, *, duration_s, seed, backbone, n_per_class, hop, smooth, threshold
     held_out = make_gestures(max(n_per_class // 2, 5), seed=seed + 1)
     echo(f"1. {len(train)} labelled windows of 3-axis acceleration ({train.n_timepoints} samples at "
          f"{train.sr:g} Hz) -> {IMAGING} {IMAGING_PARAMS} -> {backbone} -> linear probe")
-    model = TransferClassifier(transform=IMAGING, transform_params=IMAGING_PARAMS, backbone=backbone,
+    model = TransferClassifier(imaging={"name": IMAGING, **IMAGING_PARAMS}, backbone=backbone,
                                strategy="linear", image_size=image_size, random_state=seed, progress=progress)
     model.fit(train)
     accuracy = float((model.predict(held_out) == held_out.y).mean())

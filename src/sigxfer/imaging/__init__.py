@@ -5,7 +5,7 @@ ONNX), :mod:`.drawing` (resizing and drawing), :mod:`.functional` (the signal ma
 :mod:`.transforms` and :mod:`.encodings` (modules around it), :mod:`.imager` (scale, channels,
 normalisation).
 
-Transforms (the ``transform=`` names): ``spectrum``, ``spectrogram``, ``mel``, ``scalogram``
+Imagings (the ``imaging=`` names): ``spectrum``, ``spectrogram``, ``mel``, ``scalogram``
 (:mod:`.transforms`) and ``gaf``, ``recurrence``, ``waveform`` (:mod:`.encodings`). Writing
 pictures to disk and contact sheets live in :mod:`.render`, imported on demand (it needs Pillow
 and matplotlib).

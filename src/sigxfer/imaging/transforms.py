@@ -44,7 +44,7 @@ def register_transform(cls: type[Transform]) -> type[Transform]:
 
 
 def list_transforms() -> list[str]:
-    """Names accepted by ``transform=``."""
+    """Names accepted by ``imaging=`` (and by :class:`~sigxfer.imaging.Imager`)."""
     return sorted(_TRANSFORMS)
 
 
