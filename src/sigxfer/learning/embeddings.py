@@ -114,11 +114,11 @@ def extract_embeddings(net: SignalNet, X, *, batch_size: int | None = None, engi
     dim = int(net.backbone.embedding_dim)
     if n == 0:
         return out if out is not None else np.zeros((0, dim), dtype=np.float32)
+    ctx = distributed.distributed_context()  # joined first: ranks then agree on the engine
     X, chosen = resolve_engine(net, X, engine=engine, precision=precision, batch_size=batch_size, n_cases=n,
                                cache_dir=cache_dir)
     if record is not None:
         record.update(chosen.record)
-    ctx = distributed.distributed_context()
     if ctx.enabled and is_array(X) and out is None and start == 0 and on_batch is None:
         part = distributed.shard(n, ctx)
         local = chosen.embed(X[part], progress=progress and ctx.is_main, desc=desc)

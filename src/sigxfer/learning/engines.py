@@ -57,7 +57,7 @@ CALIBRATION_BUDGET_SECONDS = 8.0
 #: bf16 is tried only where a bf16 matrix product runs at least this much faster than fp32.
 BF16_MIN_SPEEDUP = 1.5
 BATCH_GRID = (4, 8, 16, 32)
-#: Batch of the engine comparison, and of an uncalibrated run when no batch size is given.
+#: Batch of the engine comparison (an uncalibrated run without batch_size uses DEFAULT_BATCH_SIZE).
 CALIBRATION_BATCH = 8
 
 __all__ = ["CALIBRATION_MIN_CASES", "Engine", "EngineSpec", "Features", "TorchEngine", "bf16_speedup",
@@ -104,12 +104,12 @@ def bf16_speedup(device: torch.device | str = "cpu") -> float:
     return _BF16_SPEEDUP[key]
 
 
-def _measure(engine: Engine, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+def _measure(engine: Engine, x: torch.Tensor, *, min_reps: int = 2) -> tuple[torch.Tensor, float]:
     """Features of ``x`` and cases per second, after one warm-up run (kernel selection, caches)."""
     with torch_threads(engine.spec.threads):
         out = engine.run(x)
         start, reps = time.perf_counter(), 0
-        while reps < 2 or (time.perf_counter() - start < 0.1 and reps < 50):
+        while reps < min_reps or (time.perf_counter() - start < 0.1 and reps < 50):
             engine.run(x)
             reps += 1
         return out, len(x) * reps / (time.perf_counter() - start)
@@ -147,6 +147,8 @@ def _candidates(engine: str, precision: str, memory_format: str, *, device: torc
             kinds.remove("onnxruntime")
     precisions = [precision] if precision != "auto" else ["fp32", "bf16"] if bf16 else ["fp32"]
     formats = [memory_format] if memory_format != "auto" else ["channels_last", "contiguous"]
+    if frozen_file and memory_format == "auto":
+        formats = ["contiguous"]  # the file's runtime takes plain arrays; a layout change buys nothing
     specs = []
     for kind in kinds:
         for prec in precisions:
@@ -155,7 +157,8 @@ def _candidates(engine: str, precision: str, memory_format: str, *, device: torc
                     specs.append(EngineSpec(kind, prec, None))
                 continue
             # bf16 pays only with the layout oneDNN's bf16 kernels use; NCHW is not worth timing.
-            fmts = ["channels_last"] if prec == "bf16" and memory_format == "auto" else formats
+            # Compiling costs tens of seconds a layout: only the one oneDNN prefers is worth it.
+            fmts = ["channels_last"] if (prec == "bf16" or kind == "compile") and memory_format == "auto" else formats
             specs.extend(EngineSpec(kind, prec, fmt) for fmt in fmts)
     return specs
 
@@ -272,7 +275,7 @@ def _reference(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 
 def _verify(chosen: Engine, model: nn.Module, x: torch.Tensor, record: dict) -> None:
-    ref, _ = _reference(model, x)
+    ref = TorchEngine(model, EngineSpec("torch", "fp32", "contiguous", len(x))).run(x)
     cos = cosine(chosen.run(x), ref)
     record["cosine"] = round(cos, 7)
     need = TOLERANCE[chosen.spec.precision]
@@ -331,6 +334,15 @@ def _calibrate(model, specs, sample, record, *, n, batch_size, threads, cache_di
     record["calibrated"] = True
     b0 = batch_size or CALIBRATION_BATCH
     cal = _Calibration(model, sample, record, cache_dir)
+    default = dataclasses.replace(specs[0], batch_size=b0, threads=threads)
+    if calibrate is None and n is not None and default.engine == "torch" and default.precision == "fp32":
+        # One timed batch of the engine an uncalibrated run uses: is the run long enough to pay?
+        built = TorchEngine(model, default)
+        _, rate = _measure(built, sample[:b0], min_reps=1)
+        if n / rate < CALIBRATION_MIN_SECONDS:
+            record["candidates"].append(_entry(default, rate, None, True, "default, not compared"))
+            record["calibrated"] = False
+            return built, f"{n} cases take about {n / rate:.1f} s (< {CALIBRATION_MIN_SECONDS:g} s): not worth calibrating"
     ref_spec = EngineSpec("torch", "fp32", "contiguous", b0, threads)
     cal.ref, ref_rate = _reference(model, sample[:b0])
     record["candidates"].append(_entry(ref_spec, ref_rate, 1.0, True, "reference"))
@@ -343,8 +355,6 @@ def _calibrate(model, specs, sample, record, *, n, batch_size, threads, cache_di
             cal.offer(TorchEngine(model, spec), ref_rate)
         else:
             cal.attempt(spec)
-        if calibrate is None and cal.best is not None and n is not None and n / cal.best_rate < CALIBRATION_MIN_SECONDS:
-            return cal.best, f"{n} cases take under {CALIBRATION_MIN_SECONDS:g} s: not worth calibrating further"
     compile_specs = [s for s in specs if s.engine == "compile"]
     best_spec = cal.best.spec if cal.best is not None else ref_spec
     if allow_compile and not compile_specs and n is not None and n / max(cal.best_rate, 1e-9) > COMPILE_MIN_SECONDS:
