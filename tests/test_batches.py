@@ -147,3 +147,18 @@ def test_bad_arguments_are_refused():
         list(iter_batches(iter([X, np.zeros((2, 1, 5), np.float32)]), 2))
     with pytest.raises(DataError, match="neither an array"):
         list(iter_batches("signals.npy", 2))
+
+
+def test_signalnet_outputs_and_images_go_through_the_iterator():
+    from sigxfer.backbones import create_backbone
+    from sigxfer.imaging import Imager
+    from sigxfer.learning.network import SignalNet
+
+    X = np.random.default_rng(0).standard_normal((7, 1, 256)).astype(np.float32)
+    net = SignalNet(Imager("spectrum", sr=256.0, size=32).fit(X), create_backbone("tinynet")).eval()
+    images = list(net.iter_images(X, 3))
+    assert [len(i) for i in images] == [3, 3, 1]
+    assert all(i.is_contiguous(memory_format=torch.channels_last) for i in images)
+    with torch.no_grad():
+        want = net(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(net.outputs(X, 3), want, rtol=1e-4, atol=1e-5)

@@ -310,3 +310,27 @@ def test_measured_costs_plan_epochs(net):
     assert affordable_epochs(costs, 1, 1e9) >= 1
     with pytest.raises(ParameterError, match="image_size=4"):
         measure_costs(net, 4)
+
+
+def test_mixed_precision_is_for_gpus_unless_asked():
+    from sigxfer.learning.loop import autocast_dtype, default_batch_size
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, "auto") is None and autocast_dtype(cpu, False) is None
+    assert autocast_dtype(cpu, True) is torch.bfloat16
+    assert default_batch_size("cpu") == 32 and default_batch_size("cuda") == 128
+    with pytest.raises(ParameterError, match="amp='fp16'"):
+        autocast_dtype(cpu, "fp16")
+
+
+def test_bf16_training_on_request_stays_close_to_fp32(X):
+    y = np.arange(len(X)) % 2
+    losses = []
+    for amp in (False, True):
+        net = make_net(X)
+        torch.manual_seed(0)
+        net.backbone.reset_classifier(2)
+        state = train(net, X, y, phases=[Phase("body", 1, [([net.backbone], 1e-3)])], task="classification",
+                      batch_size=8, seed=0, amp=amp)
+        losses.append(state.history[-1]["train_loss"])
+    assert losses[1] == pytest.approx(losses[0], rel=0.05)

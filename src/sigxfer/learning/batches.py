@@ -39,12 +39,24 @@ class _Failure:
 
 
 def is_array(X) -> bool:
-    """Whether ``X`` is indexed as one array of cases rather than iterated as chunks."""
+    """Whether ``X`` is indexed as one array of cases rather than iterated as chunks.
+
+    Examples
+    --------
+    >>> is_array(np.zeros((3, 1, 8))), is_array(iter([np.zeros((3, 1, 8))]))
+    (True, False)
+    """
     return isinstance(X, (np.ndarray, torch.Tensor))
 
 
 def n_cases_of(X) -> int | None:
-    """Number of cases of an array; None for a chunk iterable (its length is not known up front)."""
+    """Number of cases of an array; None for a chunk iterable (its length is not known up front).
+
+    Examples
+    --------
+    >>> n_cases_of(np.zeros((3, 1, 8)))
+    3
+    """
     return int(len(X)) if is_array(X) else None
 
 

@@ -107,7 +107,13 @@ def _active() -> bool:
 
 
 def broadcast_object(obj):
-    """Rank 0's ``obj`` on every rank (``obj`` itself in a single process); picklable values only."""
+    """Rank 0's ``obj`` on every rank (``obj`` itself in a single process); picklable values only.
+
+    Examples
+    --------
+    >>> broadcast_object({"engine": "torch"})
+    {'engine': 'torch'}
+    """
     if not _active():
         return obj
     holder = [obj]
@@ -116,19 +122,37 @@ def broadcast_object(obj):
 
 
 def shard(n: int, ctx: DistributedContext) -> slice:
-    """This rank's contiguous share of ``n`` cases (near-equal; lower ranks get the extra ones)."""
+    """This rank's contiguous share of ``n`` cases (near-equal; lower ranks get the extra ones).
+
+    Examples
+    --------
+    >>> [shard(10, DistributedContext(rank, 3)) for rank in range(3)]
+    [slice(0, 4, None), slice(4, 7, None), slice(7, 10, None)]
+    """
     base, extra = divmod(n, ctx.world_size)
     start = ctx.rank * base + min(ctx.rank, extra)
     return slice(start, start + base + (ctx.rank < extra))
 
 
 def batch_share(idx: np.ndarray, ctx: DistributedContext) -> np.ndarray:
-    """This rank's part of one global batch of case indices."""
+    """This rank's part of one global batch of case indices.
+
+    Examples
+    --------
+    >>> batch_share(np.array([7, 3, 5, 1, 0]), DistributedContext(1, 2)).tolist()
+    [1, 0]
+    """
     return np.array_split(idx, ctx.world_size)[ctx.rank] if ctx.enabled else idx
 
 
 def gather_rows(local: np.ndarray, n: int, ctx: DistributedContext) -> np.ndarray:
-    """The rows of every rank's :func:`shard`, in rank order: all ``n`` rows, on every rank."""
+    """The rows of every rank's :func:`shard`, in rank order: all ``n`` rows, on every rank.
+
+    Examples
+    --------
+    >>> gather_rows(np.ones((4, 2)), 4, DistributedContext()).shape  # a single process has them all
+    (4, 2)
+    """
     if not ctx.enabled:
         return local
     size = shard(n, DistributedContext(0, ctx.world_size)).stop  # the largest shard
@@ -142,7 +166,13 @@ def gather_rows(local: np.ndarray, n: int, ctx: DistributedContext) -> np.ndarra
 
 
 def all_reduce_sum(value: float, ctx: DistributedContext) -> float:
-    """Sum of ``value`` over ranks."""
+    """Sum of ``value`` over ranks.
+
+    Examples
+    --------
+    >>> all_reduce_sum(2.5, DistributedContext())
+    2.5
+    """
     if not ctx.enabled:
         return value
     t = torch.tensor([value], dtype=torch.float64, device=ctx.device)
@@ -151,7 +181,14 @@ def all_reduce_sum(value: float, ctx: DistributedContext) -> float:
 
 
 def wrap(module: nn.Module, ctx: DistributedContext) -> nn.Module:
-    """``module`` under DistributedDataParallel over its trainable parameters (itself if single)."""
+    """``module`` under DistributedDataParallel over its trainable parameters (itself if single).
+
+    Examples
+    --------
+    >>> layer = nn.Linear(2, 2)
+    >>> wrap(layer, DistributedContext()) is layer
+    True
+    """
     if not ctx.enabled:
         return module
     from torch.nn.parallel import DistributedDataParallel
@@ -231,6 +268,12 @@ def sync_batchnorm(module: nn.Module, ctx: DistributedContext) -> int:
 
     Weights, statistics and trainability carry over; :func:`unsync_batchnorm` swaps them back
     so the model file and the ONNX export see plain BatchNorm2d. A no-op in a single process.
+
+    Examples
+    --------
+    >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    >>> sync_batchnorm(model, DistributedContext(0, 2, 0, "gloo")), unsync_batchnorm(model)
+    (1, 1)
     """
     return _swap_batchnorm(module, _to_synced(ctx)) if ctx.enabled else 0
 

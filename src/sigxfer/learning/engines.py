@@ -57,6 +57,8 @@ CALIBRATION_BUDGET_SECONDS = 8.0
 #: bf16 is tried only where a bf16 matrix product runs at least this much faster than fp32.
 BF16_MIN_SPEEDUP = 1.5
 BATCH_GRID = (4, 8, 16, 32)
+#: The same on a GPU, which needs large batches to fill; the comparison runs at the first.
+GPU_BATCH_GRID = (64, 128, 256)
 #: Batch of the engine comparison (an uncalibrated run without batch_size uses DEFAULT_BATCH_SIZE).
 CALIBRATION_BATCH = 8
 
@@ -65,7 +67,13 @@ __all__ = ["CALIBRATION_MIN_CASES", "Engine", "EngineSpec", "Features", "TorchEn
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Least cosine similarity between matching rows of ``a`` and ``b`` (1.0 for two zero rows)."""
+    """Least cosine similarity between matching rows of ``a`` and ``b`` (1.0 for two zero rows).
+
+    Examples
+    --------
+    >>> cosine(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[2.0, 0.0], [1.0, 0.0]]))
+    0.7071067811865475
+    """
     a, b = a.double(), b.double()
     num = (a * b).sum(dim=1)
     den = a.norm(dim=1) * b.norm(dim=1)
@@ -107,7 +115,10 @@ def bf16_speedup(device: torch.device | str = "cpu") -> float:
 def _measure(engine: Engine, x: torch.Tensor, *, min_reps: int = 2) -> tuple[torch.Tensor, float]:
     """Features of ``x`` and cases per second, after one warm-up run (kernel selection, caches)."""
     with torch_threads(engine.spec.threads):
+        start = time.perf_counter()
         out = engine.run(x)
+        if time.perf_counter() - start > 1.0:
+            min_reps = 1  # a slow machine (or a busy one): one timed run is already a second's worth
         start, reps = time.perf_counter(), 0
         while reps < min_reps or (time.perf_counter() - start < 0.1 and reps < 50):
             engine.run(x)
@@ -188,7 +199,7 @@ def choose_engine(model: nn.Module, sample_X, *, n_cases: int | None = None, eng
         A SignalNet (inputs are signals (n, c, t)) or a backbone (inputs are images (n, 3, H, W)),
         in eval mode; its weights are read as they are now (an ONNX engine is a snapshot).
     sample_X : array-like or iterable of arrays
-        Real inputs; the first :data:`BATCH_GRID` ``[-1]`` cases are used (repeated if fewer).
+        Real inputs; the first ``max(BATCH_GRID)`` cases are used (repeated if fewer).
     n_cases : int, optional
         Size of the run to come (defaults to ``len(sample_X)`` for an array). Runs under
         :data:`CALIBRATION_MIN_CASES` cases, or shorter than :data:`CALIBRATION_MIN_SECONDS` at
@@ -200,8 +211,8 @@ def choose_engine(model: nn.Module, sample_X, *, n_cases: int | None = None, eng
     memory_format : {"auto", "channels_last", "contiguous"}
         Layout of the images for the torch kinds.
     batch_size, threads : int, optional
-        Fix them; otherwise measured on a small grid (:data:`BATCH_GRID`; half the threads too on
-        machines of 4 threads or more).
+        Fix them; otherwise measured on a small grid (:data:`BATCH_GRID`, :data:`GPU_BATCH_GRID`
+        on a GPU; half the threads too on        machines of 4 threads or more).
     cache_dir : str or Path, optional
         Where exported ONNX graphs are kept (``$SIGXFER_CACHE_DIR`` when None; else in memory).
     calibrate : bool, optional
@@ -246,14 +257,15 @@ def choose_engine(model: nn.Module, sample_X, *, n_cases: int | None = None, eng
     small = n is not None and n < CALIBRATION_MIN_CASES
     if calibrate is False or (calibrate is None and (small or explicit or frozen_file)):
         sample = _sample(sample_X, CALIBRATION_BATCH)
-        spec = dataclasses.replace(specs[0], batch_size=batch_size or DEFAULT_BATCH_SIZE, threads=threads)
+        default_batch = DEFAULT_BATCH_SIZE if device.type != "cuda" else GPU_BATCH_GRID[0]
+        spec = dataclasses.replace(specs[0], batch_size=batch_size or default_batch, threads=threads)
         why = ("asked for" if explicit else "calibration off" if calibrate is False
                else "a frozen file body" if frozen_file else f"{n} cases < {CALIBRATION_MIN_CASES}")
         chosen = build_engine(model, spec, example=sample[:2], cache_dir=cache_dir)
         if spec.engine != "torch" or spec.precision != "fp32":
             _verify(chosen, model, sample, record)
     else:
-        sample = _sample(sample_X, BATCH_GRID[-1])
+        sample = _sample(sample_X, max(_grid(device)))
         chosen, why = _calibrate(model, specs, sample, record, n=n, batch_size=batch_size, threads=threads,
                                  cache_dir=cache_dir, calibrate=calibrate, started=started,
                                  allow_compile=engine in ("auto", "compile") and not frozen_file)
@@ -267,6 +279,10 @@ def choose_engine(model: nn.Module, sample_X, *, n_cases: int | None = None, eng
                   calibration_seconds=round(time.perf_counter() - started, 3))
     chosen.record = {**chosen.record, **record}
     return chosen
+
+
+def _grid(device: torch.device) -> tuple[int, ...]:
+    return GPU_BATCH_GRID if device.type == "cuda" else BATCH_GRID
 
 
 def _reference(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -332,7 +348,8 @@ class _Calibration:
 def _calibrate(model, specs, sample, record, *, n, batch_size, threads, cache_dir, calibrate, started,
                allow_compile) -> tuple[Engine, str]:
     record["calibrated"] = True
-    b0 = batch_size or CALIBRATION_BATCH
+    grid = _grid(device_of(split_model(model)[1]))
+    b0 = batch_size or (CALIBRATION_BATCH if grid == BATCH_GRID else grid[0])
     cal = _Calibration(model, sample, record, cache_dir)
     default = dataclasses.replace(specs[0], batch_size=b0, threads=threads)
     if calibrate is None and n is not None and default.engine == "torch" and default.precision == "fp32":
@@ -363,7 +380,7 @@ def _calibrate(model, specs, sample, record, *, n, batch_size, threads, cache_di
         cal.attempt(dataclasses.replace(spec, batch_size=b0, threads=threads))
     if cal.best is None:
         cal.offer(TorchEngine(model, ref_spec), ref_rate)
-    for b in ([] if batch_size is not None else [b for b in BATCH_GRID if b != b0]):
+    for b in ([] if batch_size is not None else [b for b in grid if b != b0]):
         if time.perf_counter() - started > CALIBRATION_BUDGET_SECONDS:
             break
         cal.attempt(dataclasses.replace(cal.best.spec, batch_size=b))

@@ -31,6 +31,19 @@ from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.network import SignalNet
 
 LOSSES = {"classification": ("cross_entropy",), "regression": ("mse", "huber")}
+#: Training batch of :func:`default_batch_size`: a GPU with mixed precision fills only with more.
+BATCH_SIZE = {"cpu": 32, "cuda": 128}
+
+
+def default_batch_size(device) -> int:
+    """Cases per training step when the caller gives none: 32 on CPU, 128 on a GPU.
+
+    Examples
+    --------
+    >>> default_batch_size("cpu")
+    32
+    """
+    return BATCH_SIZE.get(torch.device(device).type, BATCH_SIZE["cpu"])
 
 
 @dataclass

@@ -34,7 +34,14 @@ _RECENT_MAX = 2
 
 
 def graph_key(pre: nn.Module | None, body: nn.Module, case_shape: tuple[int, ...]) -> str:
-    """Cache key of the feature graph of ``pre`` + ``body`` for cases of ``case_shape``."""
+    """Cache key of the feature graph of ``pre`` + ``body`` for cases of ``case_shape``.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> len(graph_key(None, create_backbone("tinynet"), (3, 32, 32)))
+    64
+    """
     import onnxruntime
 
     from sigxfer._version import __version__
@@ -51,7 +58,14 @@ def graph_key(pre: nn.Module | None, body: nn.Module, case_shape: tuple[int, ...
 
 
 def export_graph(pre: nn.Module | None, body: nn.Module, example: torch.Tensor) -> bytes:
-    """The ONNX bytes of ``body.forward_features(pre(x))``, batch axis dynamic."""
+    """The ONNX bytes of ``body.forward_features(pre(x))``, batch axis dynamic.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> export_graph(None, create_backbone("tinynet"), torch.zeros(2, 3, 32, 32))[:2] != b""
+    True
+    """
     modules = [m for part in (pre, body) if part is not None for m in part.modules()]
     modes = [m.training for m in modules]
     wrapper = Features(pre, body).eval()
@@ -85,6 +99,13 @@ def open_graph(pre, body, example: torch.Tensor, *, threads: int, cache_dir=None
     """An InferenceSession of the feature graph, from the cache when there; ``(session, where)``.
 
     ``where`` is ``"cache"``, ``"exported"`` (and stored) or ``"memory"`` (no cache folder).
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> session, where = open_graph(None, create_backbone("tinynet"), torch.zeros(2, 3, 32, 32), threads=1)
+    >>> where, session.get_inputs()[0].name
+    ('memory', 'inputs')
     """
     folder = resolve_cache_dir(cache_dir)
     key = graph_key(pre, body, tuple(example.shape[1:]))

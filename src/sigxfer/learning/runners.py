@@ -40,7 +40,14 @@ class EngineSpec:
 
 
 def split_model(model: nn.Module) -> tuple[nn.Module | None, nn.Module]:
-    """``(pre, body)``: a SignalNet's imager and backbone, or ``(None, backbone)`` for a bare backbone."""
+    """``(pre, body)``: a SignalNet's imager and backbone, or ``(None, backbone)`` for a bare backbone.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> split_model(create_backbone("tinynet"))[0] is None
+    True
+    """
     if hasattr(model, "imager") and hasattr(model, "backbone"):
         return model.imager, model.backbone
     if hasattr(model, "forward_features"):
@@ -63,6 +70,7 @@ class Features(nn.Module):
 
 
 def device_of(module: nn.Module) -> torch.device:
+    """Device of ``module``'s first parameter (or buffer); CPU for a module with neither."""
     tensor = next(iter(module.parameters()), None)
     if tensor is None:
         tensor = next(iter(module.buffers()), None)
@@ -71,6 +79,7 @@ def device_of(module: nn.Module) -> torch.device:
 
 @contextlib.contextmanager
 def torch_threads(threads: int | None):
+    """Run the block with ``threads`` intra-op threads (None: as they are), then restore the count."""
     before = torch.get_num_threads()
     if threads is not None and threads != before:
         torch.set_num_threads(threads)
@@ -182,7 +191,17 @@ class TorchEngine(Engine):
 
 def build_engine(model: nn.Module, spec: EngineSpec, *, example: torch.Tensor | None = None,
                  cache_dir=None) -> Engine:
-    """The engine ``spec`` for ``model``; ``example`` (a batch of inputs) fixes an ONNX graph's case shape."""
+    """The engine ``spec`` for ``model``, built as asked (no measurement, no tolerance check).
+
+    ``example`` (a batch of inputs) fixes an ONNX graph's case shape; ``cache_dir`` keeps the graph.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> engine = build_engine(create_backbone("tinynet"), EngineSpec("torch", "fp32", "contiguous", 8))
+    >>> tuple(engine.run(torch.zeros(3, 3, 32, 32)).shape)
+    (3, 16)
+    """
     if spec.engine == "onnxruntime":
         from sigxfer.learning.onnx_engine import OnnxEngine  # onnx and onnxruntime are optional
 
