@@ -285,11 +285,6 @@ def _grid(device: torch.device) -> tuple[int, ...]:
     return GPU_BATCH_GRID if device.type == "cuda" else BATCH_GRID
 
 
-def _reference(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """fp32 eager NCHW features of ``x`` (the yardstick of every engine) and their speed."""
-    return _measure(TorchEngine(model, EngineSpec("torch", "fp32", "contiguous", len(x))), x)
-
-
 def _verify(chosen: Engine, model: nn.Module, x: torch.Tensor, record: dict) -> None:
     ref = TorchEngine(model, EngineSpec("torch", "fp32", "contiguous", len(x))).run(x)
     cos = cosine(chosen.run(x), ref)
@@ -313,36 +308,33 @@ def _entry(spec: EngineSpec, rate: float | None, cos: float | None, accepted: bo
 
 
 class _Calibration:
-    """The candidates tried so far, the best one, and reference features computed on demand."""
+    """The candidates tried so far, the best of them, and the reference features they are held to."""
 
-    def __init__(self, model, sample, record, cache_dir):
-        self.model, self.sample, self.record, self.cache_dir = model, sample, record, cache_dir
-        self.ref = torch.zeros(0)
+    def __init__(self, model, sample, record, cache_dir, ref: torch.Tensor):
+        self.model, self.sample, self.record, self.cache_dir, self.ref = model, sample, record, cache_dir, ref
         self.best, self.best_rate = None, 0.0
 
-    def reference(self, k: int) -> torch.Tensor:
-        if len(self.ref) < k:
-            self.ref, _ = _reference(self.model, self.sample)  # all of it: the grid asks for more
-        return self.ref[:k]
-
-    def offer(self, built: Engine, rate: float) -> None:
-        if rate > self.best_rate:
+    def judge(self, built: Engine, feats: torch.Tensor, rate: float, note: str = "") -> bool:
+        """Record a timed candidate; keep it if within tolerance and the fastest. Whether it was kept."""
+        spec = built.spec
+        k = min(len(feats), len(self.ref))  # the reference covers the first batch of the sample
+        cos = cosine(feats[:k], self.ref[:k])
+        ok = cos >= TOLERANCE[spec.precision]
+        self.record["candidates"].append(_entry(spec, rate, cos, ok, note if ok else f"cosine below {TOLERANCE[spec.precision]}"))
+        if ok and rate > self.best_rate:
             self.best, self.best_rate = built, rate
+            return True
+        return False
 
-    def attempt(self, spec: EngineSpec) -> None:
-        """Build and time ``spec``; keep it if its features are within tolerance and it is the fastest."""
+    def attempt(self, spec: EngineSpec) -> bool:
+        """Build and time ``spec``, then :meth:`judge` it; a failure only removes the candidate."""
         try:
             built = build_engine(self.model, spec, example=self.sample[:2], cache_dir=self.cache_dir)
             feats, rate = _measure(built, self.sample[:spec.batch_size])
-        except Exception as err:  # any failure (export, a missing kernel) only removes the candidate
+        except Exception as err:  # export, a missing kernel, ...
             self.record["candidates"].append(_entry(spec, None, None, False, f"{type(err).__name__}: {err}"[:200]))
-            return
-        cos = cosine(feats, self.reference(spec.batch_size))
-        ok = cos >= TOLERANCE[spec.precision]
-        note = "" if ok else f"cosine below {TOLERANCE[spec.precision]}"
-        self.record["candidates"].append(_entry(spec, rate, cos, ok, note))
-        if ok:
-            self.offer(built, rate)
+            return False
+        return self.judge(built, feats, rate)
 
 
 def _calibrate(model, specs, sample, record, *, n, batch_size, threads, cache_dir, calibrate, started,
@@ -350,43 +342,60 @@ def _calibrate(model, specs, sample, record, *, n, batch_size, threads, cache_di
     record["calibrated"] = True
     grid = _grid(device_of(split_model(model)[1]))
     b0 = batch_size or (CALIBRATION_BATCH if grid == BATCH_GRID else grid[0])
-    cal = _Calibration(model, sample, record, cache_dir)
-    default = dataclasses.replace(specs[0], batch_size=b0, threads=threads)
-    if calibrate is None and n is not None and default.engine == "torch" and default.precision == "fp32":
-        # One timed batch of the engine an uncalibrated run uses: is the run long enough to pay?
-        built = TorchEngine(model, default)
-        _, rate = _measure(built, sample[:b0], min_reps=1)
-        if n / rate < CALIBRATION_MIN_SECONDS:
-            record["candidates"].append(_entry(default, rate, None, True, "default, not compared"))
+    specs = [dataclasses.replace(s, batch_size=b0, threads=threads) for s in specs]
+    first = TorchEngine(model, specs[0]) if specs[0].engine == "torch" else None
+    if first is not None:
+        # The engine an uncalibrated run uses, timed first: is the run long enough to pay for more?
+        first_feats, first_rate = _measure(first, sample[:b0], min_reps=1)
+        if calibrate is None and n is not None and n / first_rate < CALIBRATION_MIN_SECONDS:
+            record["candidates"].append(_entry(specs[0], first_rate, None, True, "default, not compared"))
             record["calibrated"] = False
-            return built, f"{n} cases take about {n / rate:.1f} s (< {CALIBRATION_MIN_SECONDS:g} s): not worth calibrating"
+            return first, (f"{n} cases take about {n / first_rate:.1f} s (< {CALIBRATION_MIN_SECONDS:g} s): "
+                           "not worth calibrating")
     ref_spec = EngineSpec("torch", "fp32", "contiguous", b0, threads)
-    cal.ref, ref_rate = _reference(model, sample[:b0])
-    record["candidates"].append(_entry(ref_spec, ref_rate, 1.0, True, "reference"))
+    ref, ref_rate = _measure(TorchEngine(model, ref_spec), sample[:b0], min_reps=1)
+    record["candidates"].append(_entry(ref_spec, ref_rate, 1.0, ref_spec in specs, "reference"))
     record["reference_images_per_s"] = round(ref_rate, 2)
+    cal = _Calibration(model, sample, record, cache_dir, ref)
     for spec in specs:
-        spec = dataclasses.replace(spec, batch_size=b0, threads=threads)
-        if spec.engine == "compile":
-            continue  # decided below, once the others are timed
-        if spec == ref_spec:
-            cal.offer(TorchEngine(model, spec), ref_rate)
+        if spec.engine == "compile" or spec == ref_spec:
+            continue  # compile is decided below, once the others are timed; the reference is timed
+        if first is not None and spec == first.spec:
+            cal.judge(first, first_feats, first_rate)
         else:
             cal.attempt(spec)
+    if ref_spec in specs and ref_rate > cal.best_rate:
+        cal.best, cal.best_rate = TorchEngine(model, ref_spec), ref_rate
     compile_specs = [s for s in specs if s.engine == "compile"]
     best_spec = cal.best.spec if cal.best is not None else ref_spec
     if allow_compile and not compile_specs and n is not None and n / max(cal.best_rate, 1e-9) > COMPILE_MIN_SECONDS:
-        compile_specs = [EngineSpec("compile", best_spec.precision, best_spec.memory_format or "channels_last")]
+        compile_specs = [EngineSpec("compile", best_spec.precision, best_spec.memory_format or "channels_last",
+                                    b0, threads)]
     for spec in compile_specs:
-        cal.attempt(dataclasses.replace(spec, batch_size=b0, threads=threads))
+        cal.attempt(spec)
     if cal.best is None:
-        cal.offer(TorchEngine(model, ref_spec), ref_rate)
-    for b in ([] if batch_size is not None else [b for b in grid if b != b0]):
-        if time.perf_counter() - started > CALIBRATION_BUDGET_SECONDS:
-            break
-        cal.attempt(dataclasses.replace(cal.best.spec, batch_size=b))
+        cal.best, cal.best_rate = TorchEngine(model, ref_spec), ref_rate
+    if batch_size is None:
+        _tune_batch(cal, grid, b0, started)
     n_threads = torch.get_num_threads()
     if threads is None and n_threads >= 4 and time.perf_counter() - started <= CALIBRATION_BUDGET_SECONDS:
         cal.attempt(dataclasses.replace(cal.best.spec, threads=n_threads // 2))
     record["images_per_s"] = round(cal.best_rate, 2)
     record["speedup_over_reference"] = round(cal.best_rate / ref_rate, 2)
     return cal.best, f"fastest of {len(record['candidates'])} measured settings within tolerance"
+
+
+def _tune_batch(cal: _Calibration, grid: tuple[int, ...], b0: int, started: float) -> None:
+    """Walk the batch grid from ``b0`` up while the speed rises, else down; within the time budget."""
+    up = [b for b in grid if b > b0]
+    down = [b for b in reversed(grid) if b < b0]
+    for steps in (up, down):
+        improved = False
+        for b in steps:
+            if time.perf_counter() - started > CALIBRATION_BUDGET_SECONDS or cal.best.spec.engine == "compile":
+                return  # a compiled engine recompiles for every batch size: keep the one it has
+            if not cal.attempt(dataclasses.replace(cal.best.spec, batch_size=b)):
+                break
+            improved = True
+        if improved:
+            return
