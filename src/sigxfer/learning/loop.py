@@ -25,10 +25,25 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from torch import nn
 
 from sigxfer.errors import ParameterError
+from sigxfer.learning import distributed
 from sigxfer.learning.augment import Augmenter, mixup as mix
+from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.network import SignalNet
 
 LOSSES = {"classification": ("cross_entropy",), "regression": ("mse", "huber")}
+#: Training batch of :func:`default_batch_size`: a GPU with mixed precision fills only with more.
+BATCH_SIZE = {"cpu": 32, "cuda": 128}
+
+
+def default_batch_size(device) -> int:
+    """Cases per training step when the caller gives none: 32 on CPU, 128 on a GPU.
+
+    Examples
+    --------
+    >>> default_batch_size("cpu")
+    32
+    """
+    return BATCH_SIZE.get(torch.device(device).type, BATCH_SIZE["cpu"])
 
 
 @dataclass
@@ -170,14 +185,33 @@ def _score(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate(net: SignalNet, X: np.ndarray, y: torch.Tensor, *, task: str, loss_fn, batch_size: int) -> dict:
+def evaluate(net: SignalNet, X: np.ndarray, y: torch.Tensor, *, task: str, loss_fn, batch_size: int,
+             memory_format: str | None = "channels_last", amp: str | bool = "auto") -> dict:
     """Loss and metric of ``net`` (in eval mode) on ``X``, ``y``."""
     net.eval()
     device = next(net.parameters()).device
-    out = torch.cat([net(torch.as_tensor(X[i:i + batch_size], device=device)).float()
-                     for i in range(0, len(X), batch_size)])
+    autocast = autocast_dtype(device, amp)
+    outs = []
+    for _, images in iter_batches(X, batch_size, device=device, transform=net.imager, memory_format=memory_format):
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            outs.append(net.backbone(images).float())
+    out = torch.cat(outs)
     y = y.to(device)
     return {"val_loss": float(loss_fn(out, y)), "val_metric": _score(task, out, y)}
+
+
+def autocast_dtype(device: torch.device, amp) -> torch.dtype | None:
+    """Mixed precision of training passes: on a GPU by default (bf16 where supported, else fp16).
+
+    On CPU only when asked (``amp=True``: bf16, which pays on CPUs with bf16 units alone).
+    """
+    if amp not in ("auto", True, False):
+        raise ParameterError(f"amp={amp!r} must be 'auto', True or False")
+    if amp is False or (amp == "auto" and device.type != "cuda"):
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16
 
 
 def _set_trainable(net: nn.Module, phase: Phase) -> None:
@@ -214,11 +248,71 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarr
     return np.array_split(rng.permutation(n), max(1, math.ceil(n / batch_size)))
 
 
+def _phase_optimizer(state: TrainState, phase: Phase, weight_decay: float) -> torch.optim.Optimizer:
+    optimizer = state.optimizer = _optimizer(phase, weight_decay)
+    if state.optimizer_state is not None:
+        optimizer.load_state_dict({"state": state.optimizer_state,
+                                   "param_groups": optimizer.state_dict()["param_groups"]})
+        state.optimizer_state = None
+    return optimizer
+
+
+class _Step:
+    """One optimisation step on a batch: augment and image it whole, learn on this rank's share.
+
+    Every rank draws the whole batch's randomness (as one process would), so augmentation and
+    mixup are the same with any number of processes; each rank then runs the backbone on its part
+    and weights its loss by that part's size, which makes DDP's averaged gradient the whole batch's.
+    """
+
+    def __init__(self, net: SignalNet, *, task, loss_fn, augmenter, mixup, memory_format, amp, ctx):
+        self.net, self.task, self.loss_fn, self.augmenter, self.mixup, self.ctx = net, task, loss_fn, augmenter, mixup, ctx
+        device = next(net.parameters()).device
+        self.autocast = autocast_dtype(device, amp)
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler("cuda") if self.autocast == torch.float16 else None
+        self.fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
+        # Images are normalised; masks fill with the normalised value of a black (silent) pixel.
+        self.fill = (0.0 - net.imager.mean) / net.imager.std
+        self.body: nn.Module = net.backbone
+
+    def __call__(self, signals: torch.Tensor, target: torch.Tensor, optimizer, rng) -> float:
+        net, augmenter = self.net, self.augmenter
+        with torch.no_grad():  # the imager has no weights; augmentation needs no gradient
+            if augmenter is not None:
+                signals = augmenter.signals(signals, rng)
+            images = net.imager(signals)
+            if augmenter is not None:
+                images = augmenter.images(images, rng, fill=self.fill)
+            if self.mixup > 0:
+                if self.task == "classification":
+                    target = F.one_hot(target, net.head.out_features).float()
+                images, target, _ = mix(images, target, self.mixup, rng)
+        n = len(images)
+        share = distributed.batch_share(np.arange(n), self.ctx)
+        images, target = images[share].contiguous(memory_format=self.fmt), target[share]
+        with torch.autocast(self.device_type, dtype=self.autocast, enabled=self.autocast is not None):
+            batch_loss = self.loss_fn(self.body(images).float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        scaled = batch_loss * (len(share) * self.ctx.world_size / n) if self.ctx.enabled else batch_loss
+        if self.scaler is not None:
+            self.scaler.scale(scaled).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            scaled.backward()
+            optimizer.step()
+        if not self.ctx.enabled:
+            return batch_loss.item()
+        return distributed.all_reduce_sum(batch_loss.item() * len(share), self.ctx) / n
+
+
 def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], task: str,
           X_val: np.ndarray | None = None, y_val: np.ndarray | None = None, batch_size: int = 32,
           weight_decay: float = 0.01, loss: str = "cross_entropy", weights: np.ndarray | None = None,
           augmenter: Augmenter | None = None, mixup: float = 0.0, seed: int = 0,
-          callbacks=(), state: TrainState | None = None) -> TrainState:
+          callbacks=(), state: TrainState | None = None, memory_format: str | None = "channels_last",
+          amp: str | bool = "auto") -> TrainState:
     """Train ``net`` in place through ``phases``; return the final :class:`TrainState`.
 
     Parameters
@@ -234,7 +328,7 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
     X_val, y_val : ndarray, optional
         Validation split. Without it nothing is scored and the last weights are kept.
     batch_size, weight_decay : int, float
-        Cases per step; AdamW's decoupled weight decay.
+        Cases per step (across all processes under ``torchrun``); AdamW's decoupled weight decay.
     loss : str
         ``"cross_entropy"`` (classification), ``"mse"`` or ``"huber"`` (regression).
     weights : ndarray, optional
@@ -249,85 +343,90 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
         Called in order at each hook.
     state : TrainState, optional
         Where to start from (a loaded checkpoint); a fresh run by default.
+    memory_format : {"channels_last", "contiguous"}, optional
+        Layout of the images through the backbone; channels_last is oneDNN's and cuDNN's fast one.
+    amp : "auto", True or False
+        Mixed precision (autocast): "auto" uses it on a GPU only (bf16, or fp16 with loss scaling).
+
+    Under ``torchrun`` (:mod:`sigxfer.learning.distributed`) every process runs this with the
+    same arguments, each training on its share of every batch under DistributedDataParallel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigxfer.backbones import create_backbone
+    >>> from sigxfer.imaging import Imager
+    >>> X = np.random.default_rng(0).standard_normal((8, 1, 256)).astype(np.float32)
+    >>> net = SignalNet(Imager("spectrum", sr=256.0, size=32).fit(X), create_backbone("tinynet"))
+    >>> net.backbone.reset_classifier(2)
+    >>> phase = Phase("head", 1, [([net.backbone.classifier], 1e-3)])
+    >>> state = train(net, X, np.arange(8) % 2, phases=[phase], task="classification", batch_size=4)
+    >>> len(state.history)
+    1
     """
     device = next(net.parameters()).device
     state = state if state is not None else TrainState()
     state.net = net
-    loss_fn = make_loss(task, loss, weights)
+    step = _Step(net, task=task, loss_fn=make_loss(task, loss, weights), augmenter=augmenter, mixup=mixup,
+                 memory_format=memory_format, amp=amp, ctx=distributed.distributed_context())
     targets = torch.as_tensor(y, dtype=torch.long if task == "classification" else torch.float32)
     val_targets = None if y_val is None else torch.as_tensor(y_val, dtype=targets.dtype)
-    n_outputs = net.head.out_features
-    # Images are normalised; masks fill with the normalised value of a black (silent) pixel.
-    fill = (0.0 - net.imager.mean) / net.imager.std
     steps = len(_batches(len(X), batch_size, np.random.default_rng(0)))
     state.n_batches = steps
-    for cb in callbacks:
-        cb.on_train_begin(state)
-    for index, phase in enumerate(phases):
-        if index < state.phase_index:
-            continue  # done before the checkpoint this run resumed from
-        if index > state.phase_index or state.phase_epoch == 0:
-            state.start_phase(index)
-        state.phase = phase
-        _set_trainable(net, phase)
-        optimizer = state.optimizer = _optimizer(phase, weight_decay)
-        if state.optimizer_state is not None:
-            optimizer.load_state_dict({"state": state.optimizer_state,
-                                       "param_groups": optimizer.state_dict()["param_groups"]})
-            state.optimizer_state = None
-        total = phase.epochs * steps
-        warmup = min(phase.warmup_epochs * steps, total // 2)
-        while state.phase_epoch < phase.epochs and not state.stop:
-            epoch = state.epoch + 1
-            rng = np.random.default_rng([seed, epoch])
-            torch.manual_seed(int(rng.integers(2**62)))  # dropout
-            _set_modes(net, phase)
-            for cb in callbacks:
-                cb.on_epoch_begin(state)
-            started, loss_sum = time.perf_counter(), 0.0
-            for b, idx in enumerate(_batches(len(X), batch_size, rng)):
-                for group in optimizer.param_groups:
-                    group["lr"] = group["base_lr"] * lr_factor(state.phase_epoch * steps + b, total, warmup)
-                signals = torch.as_tensor(X[idx], device=device)
-                target = targets[idx].to(device)
-                with torch.no_grad():  # the imager has no weights; augmentation needs no gradient
-                    if augmenter is not None:
-                        signals = augmenter.signals(signals, rng)
-                    images = net.imager(signals)
-                    if augmenter is not None:
-                        images = augmenter.images(images, rng, fill=fill)
-                    if mixup > 0:
-                        if task == "classification":
-                            target = F.one_hot(target, n_outputs).float()
-                        images, target, _ = mix(images, target, mixup, rng)
-                batch_loss = loss_fn(net.backbone(images), target)
-                optimizer.zero_grad(set_to_none=True)
-                batch_loss.backward()
-                optimizer.step()
-                value = batch_loss.item()
-                loss_sum += value * len(idx)
+    distributed.sync_batchnorm(net.backbone, step.ctx)  # whole-batch statistics across processes
+    try:
+        for cb in callbacks:
+            cb.on_train_begin(state)
+        for index, phase in enumerate(phases):
+            if index < state.phase_index:
+                continue  # done before the checkpoint this run resumed from
+            if index > state.phase_index or state.phase_epoch == 0:
+                state.start_phase(index)
+            state.phase = phase
+            _set_trainable(net, phase)
+            optimizer = _phase_optimizer(state, phase, weight_decay)
+            step.body = distributed.wrap(net.backbone, step.ctx)  # per phase: DDP syncs what learns
+            total = phase.epochs * steps
+            warmup = min(phase.warmup_epochs * steps, total // 2)
+            while state.phase_epoch < phase.epochs and not state.stop:
+                epoch = state.epoch + 1
+                rng = np.random.default_rng([seed, epoch])
+                torch.manual_seed(int(rng.integers(2**62)))  # dropout
+                _set_modes(net, phase)
                 for cb in callbacks:
-                    cb.on_batch_end(state, value)
-            record = {"epoch": epoch, "phase": phase.name, "train_loss": loss_sum / len(X),
-                      "val_loss": None, "val_metric": None}
-            if X_val is not None and len(X_val):
-                record.update(evaluate(net, X_val, val_targets, task=task, loss_fn=loss_fn, batch_size=batch_size))
-            for group in optimizer.param_groups:
-                record.setdefault("lr" if group["spec"] == 0 else "body_lr", group["lr"])
-            record["seconds"] = round(time.perf_counter() - started, 3)
-            state.phase_epoch, state.epoch = state.phase_epoch + 1, epoch
-            state.history.append(record)
-            if record["val_loss"] is not None and record["val_loss"] < state.best_loss:
-                state.best_loss, state.best_epoch, state.wait = record["val_loss"], epoch, 0
-                state.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                state.wait += 1
-            for cb in callbacks:
-                cb.on_epoch_end(state, record)
-        if state.stop and phase.name not in state.stopped_phases:
-            state.stopped_phases.append(phase.name)
-        if state.best_state is not None:
-            net.load_state_dict(state.best_state)
+                    cb.on_epoch_begin(state)
+                started, loss_sum = time.perf_counter(), 0.0
+                order = _batches(len(X), batch_size, rng)
+                for b, (idx, signals) in enumerate(iter_batches(X, indices=order, device=device)):
+                    for group in optimizer.param_groups:
+                        group["lr"] = group["base_lr"] * lr_factor(state.phase_epoch * steps + b, total, warmup)
+                    value = step(signals, targets[idx].to(device), optimizer, rng)
+                    loss_sum += value * len(idx)
+                    for cb in callbacks:
+                        cb.on_batch_end(state, value)
+                record = {"epoch": epoch, "phase": phase.name, "train_loss": loss_sum / len(X),
+                          "val_loss": None, "val_metric": None}
+                if X_val is not None and len(X_val):
+                    record.update(evaluate(net, X_val, val_targets, task=task, loss_fn=step.loss_fn,
+                                           batch_size=batch_size, memory_format=memory_format, amp=amp))
+                for group in optimizer.param_groups:
+                    record.setdefault("lr" if group["spec"] == 0 else "body_lr", group["lr"])
+                record["seconds"] = round(time.perf_counter() - started, 3)
+                state.phase_epoch, state.epoch = state.phase_epoch + 1, epoch
+                state.history.append(record)
+                if record["val_loss"] is not None and record["val_loss"] < state.best_loss:
+                    state.best_loss, state.best_epoch, state.wait = record["val_loss"], epoch, 0
+                    state.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                else:
+                    state.wait += 1
+                for cb in callbacks:
+                    cb.on_epoch_end(state, record)
+            if state.stop and phase.name not in state.stopped_phases:
+                state.stopped_phases.append(phase.name)
+            if state.best_state is not None:
+                net.load_state_dict(state.best_state)
+    finally:
+        distributed.unsync_batchnorm(net.backbone)
     state.phase_index, state.finished = len(phases), True
     if state.best_state is None:
         state.best_epoch = state.epoch
