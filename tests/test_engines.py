@@ -33,8 +33,8 @@ def make_net(X, backbone="tinynet", size=32):
 
 
 def classifier(**params):
-    """The estimator under test, built in one place (its imaging parameter is being renamed)."""
-    return TransferClassifier(**{"backbone": "tinynet", "image_size": 32, "transform": "spectrum",
+    """The estimator under test, built in one place ."""
+    return TransferClassifier(**{"backbone": "tinynet", "image_size": 32, "imaging": "spectrum",
                                  "random_state": 0, "progress": False, **params})
 
 

@@ -37,7 +37,7 @@ class _TransferBase(BaseEstimator):
         "sr": [None, Interval(float, 0, None, closed="neither")],
         "image_size": [None, Interval(int, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)],
         "channel_mode": Options(*CHANNEL_MODES),
-        "batch_size": Interval(int, 1, None),
+        "batch_size": [None, Interval(int, 1, None)],
         "device": str,
         "random_state": [None, Interval(int, 0, 2**32 - 1)],
         "progress": [None, bool],
@@ -45,7 +45,7 @@ class _TransferBase(BaseEstimator):
 
     def __init__(self, *, imaging="spectrogram", backbone: str = "efficientnet_lite0", pretrained: bool = True,
                  strategy="linear", sr: float | None = None, image_size: int | None = None,
-                 channel_mode: str = "auto", batch_size: int = 32, device: str = "cpu",
+                 channel_mode: str = "auto", batch_size: int | None = None, device: str = "cpu",
                  random_state: int | None = None, progress: bool | None = None):
         self.imaging = imaging
         self.backbone = backbone
@@ -71,14 +71,13 @@ class _TransferBase(BaseEstimator):
         from_weights = self.strategy_.uses_pretrained_weights
         backbone = create_backbone(self.backbone, pretrained=self.pretrained and from_weights)
         # Before the first image is made: a size that cannot fit fails in words, not by the OOM killer.
-        check_batch_memory(backbone, size, min(self.batch_size, len(X)), training=not self.strategy_.frozen)
-        imager._fit(torch.from_numpy(X), batch_size=self.batch_size)
+        check_batch_memory(backbone, size, min(self._train_batch_size, len(X)), training=not self.strategy_.frozen)
+        imager._fit(torch.from_numpy(X), batch_size=self._train_batch_size)
         net = SignalNet(imager, backbone).to(self.device)
         if not self.pretrained and from_weights:  # scratch trains its BatchNorm statistics itself
             # A random net's BatchNorm holds 0/1 statistics and gives near-constant features; a
             # fair "no transfer" baseline re-estimates them on the training images.
-            batches = (net.imager(torch.as_tensor(X[i:i + self.batch_size], device=self.device))
-                       for i in range(0, len(X), self.batch_size))
+            batches = net.iter_images(X, self._train_batch_size)
             reestimate_batchnorm(backbone, batches)
         return net
 
@@ -104,7 +103,10 @@ class _TransferBase(BaseEstimator):
         self.net_ = self._build_net(X, sr)
         self.history_ = self.strategy_.fit(
             self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
-            random_state=self.random_state, batch_size=self.batch_size, progress=self.progress)
+            random_state=self.random_state,
+            # Frozen passes let the engine calibration choose when the user set no batch size.
+            batch_size=self.batch_size if self.strategy_.frozen else self._train_batch_size,
+            progress=self.progress)
         if "auto" in self.history_ and (self.progress or (self.progress is None and sys.stderr.isatty())):
             print(f"auto strategy: {self.history_['auto']['chosen']}: {self.history_['auto']['reason']}",
                   file=sys.stderr)
@@ -118,6 +120,13 @@ class _TransferBase(BaseEstimator):
     def imager_(self):
         """The fitted :class:`~sigxfer.imaging.Imager` (the first stage of ``net_``)."""
         return self.net_.imager
+
+    @property
+    def _train_batch_size(self) -> int:
+        """Signals per pass where a fixed number is needed (training, imaging, prediction)."""
+        from sigxfer.learning.loop import default_batch_size
+
+        return self.batch_size or default_batch_size(self.device)
 
     def _check_fitted(self):
         if not hasattr(self, "net_"):
@@ -149,9 +158,7 @@ class _TransferBase(BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         arr = self._check_input(X)
         self.net_.eval()
-        out = [self.net_(torch.as_tensor(arr[i:i + self.batch_size], device=self.device)).float().cpu()
-               for i in range(0, len(arr), self.batch_size)]
-        return torch.cat(out).numpy()
+        return self.net_.outputs(arr, self._train_batch_size)
 
     @torch.no_grad()
     def to_images(self, X) -> np.ndarray:
@@ -226,8 +233,10 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         Image side in pixels; the backbone's input size by default.
     channel_mode : str
         How channels become R, G, B (see :class:`~sigxfer.imaging.Imager`).
-    batch_size : int
-        Signals per forward pass.
+    batch_size : int, optional
+        Signals per forward pass. None (default): frozen passes (linear probe, ``embed``) take
+        the batch size their engine calibration measures fastest; training and prediction use 32
+        on CPU (128 on a GPU).
     device : str
         Torch device (``"cpu"``, ``"cuda"``).
     random_state : int, optional

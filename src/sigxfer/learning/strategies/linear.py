@@ -75,10 +75,13 @@ class LinearProbe(Strategy):
         """Fit the head on the frozen embeddings of ``X``; see :meth:`Strategy.fit`."""
         self._check()
         cache_dir = resolve_cache_dir(self.cache_dir)
+        record: dict = {}  # the extraction engine chosen by calibration, and its measured speed
         if cache_dir is None:
-            emb, cache = extract_embeddings(net, X, batch_size=batch_size, progress=progress), "off"
+            emb = extract_embeddings(net, X, batch_size=batch_size, progress=progress, record=record)
+            cache = "off"
         else:
-            emb, hit = cached_embeddings(net, X, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
+            emb, hit = cached_embeddings(net, X, cache_dir=cache_dir, batch_size=batch_size, progress=progress,
+                                         record=record)
             cache = "hit" if hit else "miss"
         emb = emb.astype(np.float64)
         mu = emb.mean(axis=0)
@@ -86,6 +89,8 @@ class LinearProbe(Strategy):
         sigma[sigma < 1e-8] = 1.0  # dead features: leave them at zero instead of dividing by 0
         z = (emb - mu) / sigma
         history: dict = {"strategy": self.get_config(), "n_train": int(len(X)), "embedding_cache": cache}
+        if record:
+            history["engine"] = record
         if task == "classification":
             coef, intercept = self._fit_logistic(z, y, n_outputs, random_state, history)
         else:
