@@ -5,11 +5,14 @@ Everything downstream of this package sees float32 arrays shaped
 per case; only this package (and ``deploy``) touches files.
 """
 
+from sigxfer.data.datasets import concat_signals, load_dataset, load_dataset_splits
+from sigxfer.data.groups import groups_from_pattern, load_groups
 from sigxfer.data.io import load_files, load_signals, read_signal, write_signals
 from sigxfer.data.signals import SignalSet
 from sigxfer.data.splits import train_test_split_signals
 from sigxfer.data.synth import make_devices
 from sigxfer.data.targets import load_targets
+from sigxfer.data.tasks import task_of
 
 __all__ = [
     "SignalSet",
@@ -20,4 +23,10 @@ __all__ = [
     "write_signals",
     "make_devices",
     "train_test_split_signals",
+    "concat_signals",
+    "load_dataset",
+    "load_dataset_splits",
+    "load_groups",
+    "groups_from_pattern",
+    "task_of",
 ]

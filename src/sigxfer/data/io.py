@@ -39,7 +39,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from sigxfer._atomic import new_staging_folder, replace_folder
+from sigxfer._atomic import check_output, install_folder, new_staging_folder
 from sigxfer.data.signals import SignalSet, _is_classification
 from sigxfer.errors import DataError, OutputExistsError, ParameterError
 
@@ -59,7 +59,8 @@ SIGNAL_SUFFIXES = (".wav", ".csv", ".npy")
 META_NAME = "sigxfer.json"
 #: Above this many files a progress bar is shown (when writing to a terminal).
 PROGRESS_THRESHOLD = 200
-_WRITTEN_BY = "sigxfer.data.write_signals"
+#: The writer named in the manifest of a folder write_signals wrote.
+OWNER = "write_signals"
 _PAD_MODES = ("zero", "edge")
 _FORMATS = ("npy", "csv", "wav")
 
@@ -551,7 +552,7 @@ def write_signals(
     overwrite : bool, default=False
         Replace ``out_dir`` if it holds an earlier :func:`write_signals` output. The old folder
         is removed only once the new one is complete. A folder that write_signals did not write is
-        never replaced.
+        never replaced, and only the files its manifest lists are (files added since are kept).
 
     Returns
     -------
@@ -616,10 +617,9 @@ def write_signals(
             "n_cases": signals.n_cases,
             "format": fmt,
             "labels": labels,
-            "written_by": _WRITTEN_BY,
         }
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        replace_folder(tmp, out)
+        install_folder(tmp, out, owner=OWNER)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -668,29 +668,11 @@ def _json_value(label):
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise OutputFolderExistsError(f"{out} is a file; choose a folder name that does not exist")
-    if not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise OutputFolderExistsError(
-            f"{out} exists and is not empty; pass overwrite=True (--overwrite) or choose another folder"
-        )
-    meta, _ = _read_meta_quietly(out)
-    if meta.get("written_by") != _WRITTEN_BY:
-        raise OutputFolderExistsError(
-            f"{out} was not written by sigxfer (no {META_NAME} from write_signals), so overwrite=True will not "
-            "replace it; choose another folder or delete it yourself"
-        )
-
-
-def _read_meta_quietly(folder: Path) -> tuple[dict, Path | None]:
+    """The project's output rule (:func:`sigxfer._atomic.check_output`), raised as this module's error."""
     try:
-        return _read_meta(folder)
-    except DataError:
-        return {}, None
+        check_output(out, overwrite=overwrite, kind="folder", owner=OWNER)
+    except OutputExistsError as err:
+        raise OutputFolderExistsError(str(err)) from None
 
 
 def _write_one(target: Path, signal: np.ndarray, sr: float | None, fmt: str) -> None:

@@ -17,6 +17,7 @@ import datetime as _dt
 import math
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,7 +26,8 @@ import numpy as np
 
 from sigxfer.data.signals import SignalSet
 from sigxfer.data.splits import cv_splits, train_test_split_signals
-from sigxfer.errors import DataError, OutputExistsError, ParameterError
+from sigxfer.data.tasks import task_of
+from sigxfer.errors import DataError, ParameterError
 from sigxfer.evaluation.cv import (
     FOLD_METRICS,
     PRIMARY,
@@ -33,14 +35,14 @@ from sigxfer.evaluation.cv import (
     fold_record,
     score_fold,
     summarize_folds,
-    task_of,
 )
 from sigxfer.evaluation.io import to_csv_text, to_json_text
 from sigxfer.evaluation.metrics import N_BOOTSTRAP
 from sigxfer.imaging.resolve import resolve_imaging
 
-#: Files ``Comparison.save`` writes into its folder.
+#: Files ``Comparison.save`` writes into its folder, and the writer its manifest names.
 RESULT_FILES = ("comparison.csv", "comparison.json")
+OWNER = "compare"
 CSV_COLUMNS = ["contender", "imaging", "metric", "score", "ci_low", "ci_high", "interval", "score_sd",
                "balanced_accuracy", "macro_f1", "roc_auc", "mae", "rmse", "fit_seconds", "predict_seconds",
                "predict_ms_per_case", "fit_cpu_seconds", "predict_cpu_seconds", "n_train", "n_test", "n_folds",
@@ -304,30 +306,26 @@ class Comparison:
     def save(self, out, *, overwrite: bool = False) -> list[Path]:
         """Write ``comparison.csv`` and ``comparison.json`` into the folder ``out``, atomically.
 
+        ``out`` is marked as sigxfer's; ``overwrite`` replaces only an earlier comparison there
+        (see :func:`sigxfer._atomic.check_output`).
+
         Raises
         ------
         OutputExistsError
-            ``out`` holds results already and ``overwrite`` is False.
+            ``out`` is not empty and ``overwrite`` is False, or holds files that are not a comparison's.
         """
-        from sigxfer._atomic import atomic_write_text
+        from sigxfer._atomic import check_output, install_folder, new_staging_folder
 
-        out = check_output_dir(out, overwrite=overwrite)
-        return [atomic_write_text(out / "comparison.csv", self.to_csv(), overwrite=overwrite),
-                atomic_write_text(out / "comparison.json", to_json_text(self.to_dict()), overwrite=overwrite)]
-
-
-def check_output_dir(out, *, overwrite: bool = False) -> Path:
-    """Refuse (before any work) a results folder that holds results, unless ``overwrite``."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} is a file; give a folder for the comparison results")
-    existing = [name for name in RESULT_FILES if (out / name).exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"{out} holds results already ({', '.join(existing)}); pass overwrite=True (--overwrite) "
-            "or choose another folder"
-        )
-    return out
+        out = Path(out)
+        check_output(out, overwrite=overwrite, kind="folder", owner=OWNER)
+        tmp = new_staging_folder(out)
+        try:
+            (tmp / RESULT_FILES[0]).write_text(self.to_csv(), encoding="utf-8")
+            (tmp / RESULT_FILES[1]).write_text(to_json_text(self.to_dict()), encoding="utf-8")
+            install_folder(tmp, out, owner=OWNER)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return [out / name for name in RESULT_FILES]
 
 
 # ------------------------------------------------------------------------------------- running
@@ -359,7 +357,7 @@ def _machine() -> dict:
             "python": platform.python_version(), "torch": torch.__version__}
 
 
-def _splits(train: SignalSet, test: SignalSet | None, *, test_size, cv, repeats, groups, random_state):
+def _splits(train: SignalSet, test: SignalSet | None, *, stratify, test_size, cv, repeats, groups, random_state):
     """[(repeat, fold, train_set, test_set)] and a description of the splitting."""
     if test is not None:
         if cv is not None:
@@ -369,25 +367,28 @@ def _splits(train: SignalSet, test: SignalSet | None, *, test_size, cv, repeats,
         return [(0, 0, train, test)], {"mode": "given", "description": f"given split: {len(train)} train, "
                                        f"{len(test)} test", "test_names": list(test.names)}
     if cv is not None:
-        pairs = cv_splits(train, n_splits=cv, n_repeats=repeats, random_state=random_state, groups=groups)
+        pairs = cv_splits(train, n_splits=cv, n_repeats=repeats, random_state=random_state, groups=groups,
+                          stratify=stratify)
         folds = [(i // cv, i % cv, train[a], train[b]) for i, (a, b) in enumerate(pairs)]
-        kind = "stratified " if task_of(train.y) == "classification" else ""
+        kind = "stratified " if stratify else ""
         return folds, {"mode": "cv", "cv": cv, "repeats": repeats, "grouped": groups is not None,
                        "description": f"{repeats} x {cv}-fold {kind}cross-validation on {len(train)} cases"
                                       f"{', group-aware' if groups is not None else ''}",
                        "test_names": [list(f[3].names) for f in folds]}
-    tr, te = train_test_split_signals(train, test_size=test_size, random_state=random_state, groups=groups)
+    tr, te = train_test_split_signals(train, test_size=test_size, random_state=random_state, groups=groups,
+                                      stratify=stratify)
     return [(0, 0, tr, te)], {"mode": "holdout", "test_size": test_size, "grouped": groups is not None,
                               "description": f"held-out split: {len(tr)} train, {len(te)} test"
                                              f"{', group-aware' if groups is not None else ''}",
                               "test_names": list(te.names)}
 
 
-def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None, imaging="spectrogram",
+def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None, task: str | None = None,
+            imaging="spectrogram",
             sr: float | None = None, backbone: str = "efficientnet_lite0",
             image_size: int | None = None, channel_mode: str = "auto", contender_params: dict | None = None,
             test_size: float | int = 0.25, cv: int | None = None, repeats: int = 1, groups=None,
-            batch_size: int = 32, device: str = "cpu", random_state: int | None = 0,
+            stratify: bool = True, batch_size: int = 32, device: str = "cpu", random_state: int | None = 0,
             progress: bool | None = None, n_bootstrap: int = N_BOOTSTRAP, out=None, overwrite: bool = False,
             echo: Callable[[str], None] | None = None) -> Comparison:
     """Train and score every contender on identical splits.
@@ -405,6 +406,9 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
     contenders : list of str or str, optional
         Names from :func:`list_contenders` (comma-separated string allowed); all available ones
         for the task by default.
+    task : {"classification", "regression"}, optional
+        By default read from ``train.y`` (see :func:`sigxfer.data.task_of`); give it for
+        whole-number targets (ages, counts) to regress.
     imaging : str, dict or list
         Imagings to compare: names, ``"mel:n_mels=64"`` or ``{"name": "spectrogram", "n_fft": 64}``
         (see :func:`sigxfer.imaging.resolve.resolve_imaging`). Image-based contenders run once per
@@ -423,6 +427,8 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
         Repeated k-fold cross-validation (``cv=5, repeats=3``).
     groups : array-like, optional
         Group id per case of ``train``; no group spans training and test data.
+    stratify : bool
+        Keep the class proportions in every split (classification only).
     random_state : int, optional
         Seeds the splits and every contender.
     progress : bool, optional
@@ -442,14 +448,20 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
     """
     say = echo or (lambda _line: None)
     if out is not None:
-        check_output_dir(out, overwrite=overwrite)
+        from sigxfer._atomic import check_output
+
+        check_output(out, overwrite=overwrite, kind="folder", owner=OWNER)  # before any training
     for name, value in (("train", train), ("test", test)):
         if value is not None and not isinstance(value, SignalSet):
             raise ParameterError(f"{name} must be a SignalSet (sigxfer.load_signals), not {type(value).__name__}")
     if train.y is None or (test is not None and test.y is None):
         raise DataError("comparison needs labels or targets; load a folder of class folders or pass y=")
-    task = task_of(train.y)
-    if test is not None and task_of(test.y) != task:
+    task = task_of(train.y, task=task)
+    try:
+        same = test is None or task_of(test.y, task=task) == task
+    except DataError:
+        same = False
+    if not same:
         raise DataError("train holds labels and test holds numbers (or the other way round); use one kind")
     if test is not None and (test.n_channels, test.n_timepoints) != (train.n_channels, train.n_timepoints):
         raise DataError(f"test signals are {test.n_channels} x {test.n_timepoints} but train signals are "
@@ -464,8 +476,8 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
         raise ParameterError(f"contender_params names {sorted(unknown)}, which are not among the contenders "
                              f"{[c.name for c in chosen]}")
     sr = train.sr or sr
-    folds, split_info = _splits(train, test, test_size=test_size, cv=cv, repeats=repeats, groups=groups,
-                                random_state=random_state)
+    folds, split_info = _splits(train, test, stratify=stratify and task == "classification", test_size=test_size,
+                                cv=cv, repeats=repeats, groups=groups, random_state=random_state)
     everything = [train] if test is None else [train, test]
     classes = (np.unique(np.concatenate([s.y for s in everything])) if task == "classification" else None)
 
