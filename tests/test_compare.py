@@ -198,7 +198,7 @@ def test_cli_compare_end_to_end(devices, tmp_path, capsys):
     data_json = json.loads((out / "comparison.json").read_text())
     assert data_json["config"]["splits"]["grouped"] is True and len(data_json["rows"]) == 4
     assert main(["compare", *args]) == 1
-    assert "holds results already" in capsys.readouterr().err
+    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
     assert main(["compare", str(data), "-o", str(tmp_path / "x"), "--contender-param", "oops"]) == 1
     assert "NAME.KEY=VALUE" in capsys.readouterr().err
     assert main(["compare", str(data), "-o", str(tmp_path / "y"), "--imaging", "nope"]) == 1

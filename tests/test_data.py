@@ -175,7 +175,8 @@ def test_round_trip_keeps_int_labels_and_sanitises_names(tmp_path):
 def test_unlabelled_write_goes_flat_and_load_files_reads_it(tmp_path):
     s = SignalSet(np.arange(12.0).reshape(3, 4), sr=50.0)
     out = write_signals(s, tmp_path / "flat", format="csv")
-    assert sorted(p.name for p in out.iterdir()) == ["case-0.csv", "case-1.csv", "case-2.csv", "sigxfer.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".sigxfer-manifest.json", "case-0.csv", "case-1.csv",
+                                                    "case-2.csv", "sigxfer.json"]
     back = load_files(out)
     assert back.sr == 50.0 and back.y is None
     np.testing.assert_array_equal(back.X, s.X)
@@ -442,7 +443,8 @@ def test_overwrite_replaces_earlier_output(tmp_path, small_set):
     with pytest.raises(DataError, match="overwrite=True"):
         write_signals(small_set[:2], out)
     write_signals(small_set[:2], out, format="npy", overwrite=True)
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.*")) == ["a/s0.npy", "a/s1.npy", "sigxfer.json"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.*")) == [".sigxfer-manifest.json", "a/s0.npy",
+                                                                          "a/s1.npy", "sigxfer.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
 
 

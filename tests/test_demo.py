@@ -57,6 +57,6 @@ def test_demo_writes_its_outputs_and_predicts_from_the_file(demo):
 def test_demo_never_overwrites_without_being_asked(demo):
     out, _, _ = demo
     before = (out / "metrics.json").read_bytes()
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
         run_demo(out, n_per_class=4, progress=False, echo=lambda *_: None)
     assert (out / "metrics.json").read_bytes() == before

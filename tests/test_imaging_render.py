@@ -44,10 +44,16 @@ def test_never_overwrites_unless_asked(fitted, tmp_path):
     (out / "keep.txt").write_text("mine")
     with pytest.raises(OutputExistsError, match=r"pics exists and is not empty; pass overwrite=True"):
         save_pictures(imager, x, [f"c{i}" for i in range(5)], out)
-    assert (out / "keep.txt").read_text() == "mine"
-    paths = save_pictures(imager, x, [f"c{i}" for i in range(5)], out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == [f"c{i}.png" for i in range(5)] == [p.name for p in paths]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pics"]
+    # A folder sigxfer did not write is the user's: overwrite=True does not replace it either.
+    with pytest.raises(OutputExistsError, match=r"pics was not written by sigxfer"):
+        save_pictures(imager, x, [f"c{i}" for i in range(5)], out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
+    out = tmp_path / "ours"
+    save_pictures(imager, x, [f"c{i}" for i in range(5)], out)
+    paths = save_pictures(imager, x[:2], ["c0", "d1"], out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == [".sigxfer-manifest.json", "c0.png", "d1.png"]
+    assert [p.name for p in paths] == ["c0.png", "d1.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours", "pics"]
     empty = tmp_path / "empty"
     empty.mkdir()
     assert len(save_pictures(imager, x[:2], ["a", "b"], empty)) == 2  # an empty folder is fine

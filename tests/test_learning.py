@@ -14,7 +14,7 @@ import sigxfer
 from sigxfer import OutputExistsError, ParameterError, TransferClassifier, TransferRegressor, make_devices
 from sigxfer.backbones import create_backbone, get_backbone_config
 from sigxfer.cli import build_parser, main
-from sigxfer.cli import _strategy as strategy_from_args
+from sigxfer.cli.options import strategy_from_args
 from sigxfer.imaging import Imager
 from sigxfer.learning import cache as cache_module
 from sigxfer.learning.augment import Augmenter, add_noise, gain, mask_freq, mask_time, mixup, time_shift

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sigxfer._atomic import new_staging_folder, replace_folder
+from sigxfer._atomic import check_output, install_folder, new_staging_folder
 from sigxfer.data import load_files, load_signals, make_devices, train_test_split_signals, write_signals
 from sigxfer.deploy import load, save
-from sigxfer.errors import OutputExistsError
 from sigxfer.estimators import TransferClassifier
 from sigxfer.evaluation import classification_summary, format_summary
 from sigxfer.evaluation.io import write_json
+from sigxfer.workflows.models import describe_weights
 
 TRANSFORMS = ("spectrum", "spectrogram")
 # The device bands sit at 30-160 Hz of a 512 Hz band, and the classes differ by 4 Hz: show the
@@ -33,12 +33,8 @@ TRANSFORM_PARAMS = {
     "spectrum": {"fmax": 200.0, "db": False},
     "spectrogram": {"n_fft": 1024, "hop_length": 128, "fmax": 200.0},
 }
-
-
-def _prepare_out(out: Path, overwrite: bool) -> Path:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise OutputExistsError(f"{out} exists and is not empty; pass --overwrite or choose another --out")
-    return new_staging_folder(out)
+#: The writer named in the manifest of a demo's output folder.
+OWNER = "run_demo"
 
 
 def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, seed: int = 0,
@@ -52,7 +48,7 @@ def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, see
         Output folder: ``data/`` (the signals), ``fresh/`` (a new batch), ``model.sigx``,
         ``metrics.json``, ``predictions.csv`` and ``examples-<imaging>.png``. Built in a
         temporary folder and moved into place at the end; an existing non-empty folder is refused
-        unless ``overwrite``.
+        unless ``overwrite``, which replaces only an earlier demo's files (never a user's).
     n_per_class : int
         Signals per class (30% are held out for testing).
     n_fresh : int
@@ -70,7 +66,10 @@ def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, see
     from sigxfer.imaging.render import contact_sheet  # matplotlib: imported only when used
 
     out = Path(out)
-    tmp = _prepare_out(out, overwrite)
+    replacing = check_output(out, overwrite=overwrite, kind="folder", owner=OWNER)
+    if replacing:
+        echo(f"replacing the {len(replacing)} files of the earlier demo in {out} (other files there are kept)")
+    tmp = new_staging_folder(out)
     try:
         t_start = time.perf_counter()
         echo(f"1. synthesising {n_per_class} 'low' and {n_per_class} 'high' device signals (seed {seed})")
@@ -85,7 +84,7 @@ def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, see
         results, models = [], {}
         for transform in TRANSFORMS:
             for pretrained in (True, False):
-                weights = "ImageNet" if pretrained else "random (BN re-estimated)"
+                weights = describe_weights(backbone) if pretrained else "random (BN re-estimated)"
                 echo(f"2. {transform} {TRANSFORM_PARAMS[transform]} images -> {backbone} ({weights}) -> linear probe")
                 t0 = time.perf_counter()
                 model = TransferClassifier(imaging={"name": transform, **TRANSFORM_PARAMS[transform]},
@@ -138,12 +137,14 @@ def run_demo(out="demo-output", *, n_per_class: int = 60, n_fresh: int = 10, see
             "seconds": time.perf_counter() - t_start,
         }
         write_json(report, tmp / "metrics.json")
-        echo("\n   imaging       weights      accuracy (95% CI)      fit")
+        label = describe_weights(backbone)
+        width = max(12, len(label) + 1)
+        echo(f"\n   imaging       {'weights':<{width}} accuracy (95% CI)      fit")
         for r in results:
             lo, hi = r["test"]["accuracy_ci95"]
-            echo(f"   {r['imaging']:<13} {'ImageNet' if r['pretrained'] else 'random':<12} "
+            echo(f"   {r['imaging']:<13} {label if r['pretrained'] else 'random':<{width}} "
                  f"{r['test']['accuracy']:.3f} ({lo:.3f}-{hi:.3f})   {r['fit_seconds']:.1f} s")
-        replace_folder(tmp, out)
+        install_folder(tmp, out, owner=OWNER)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -13,6 +13,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from sigxfer.data.tasks import task_of
 from sigxfer.errors import DataError, ParameterError
 
 __all__ = ["SignalSet"]
@@ -240,14 +241,8 @@ class SignalSet:
 
 
 def _is_classification(y: np.ndarray) -> bool:
-    """True when ``y`` holds class labels (str, bool, int, or floats that are all whole numbers)."""
-    if y.dtype.kind in "OUSbiu":
-        return True
-    if y.dtype.kind == "f":
-        # Whole-number floats (0.0, 1.0) are labels that passed through a float array.
-        finite = np.isfinite(y)
-        return bool(finite.all() and np.all(y == np.round(y)))
-    return False
+    """True when ``y`` holds class labels, by the one rule of :func:`sigxfer.data.tasks.task_of`."""
+    return task_of(y) == "classification"
 
 
 def _as_signal_array(X) -> np.ndarray:

@@ -40,7 +40,8 @@ def train_test_split_signals(
         Seed; the same seed gives the same split.
     stratify : bool, default=True
         Keep the class proportions on both sides. Applies only when ``y`` holds class labels
-        (regression targets and unlabelled sets are split at random).
+        (regression targets and unlabelled sets are split at random); False splits at random
+        and does not check that every class is on both sides (for whole-number targets).
     groups : array-like of shape (n_cases,) or None, default=None
         A group id per case (machine, subject, session). No group ends up on both sides.
 
@@ -61,8 +62,9 @@ def train_test_split_signals(
         raise ParameterError(f"train_test_split_signals needs a SignalSet, not {type(signals).__name__}")
     n = signals.n_cases
     n_test = _n_test(test_size, n)
-    labels = signals.y if signals.y is not None and _is_classification(signals.y) else None
-    strat = labels if stratify else None
+    # stratify=False also covers whole-number regression targets (ages, counts): not classes to check.
+    labels = signals.y if stratify and signals.y is not None and _is_classification(signals.y) else None
+    strat = labels
     indices = np.arange(n)
 
     if groups is None:
@@ -173,6 +175,7 @@ def cv_splits(
         Seed; the same seed gives the same folds.
     stratify : bool, default=True
         Keep class proportions in every fold (class labels only; targets are split at random).
+        False splits at random and does not check classes (for whole-number targets).
     groups : array-like of shape (n_cases,) or None, default=None
         A group id per case (recording, machine, subject). A group never spans train and test.
 
@@ -196,8 +199,9 @@ def cv_splits(
         if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
             raise ParameterError(f"{name}={value!r} must be an integer of at least {low}")
     n = signals.n_cases
-    labels = signals.y if signals.y is not None and _is_classification(signals.y) else None
-    strat = labels if stratify else None
+    # stratify=False also covers whole-number regression targets (ages, counts): not classes to check.
+    labels = signals.y if stratify and signals.y is not None and _is_classification(signals.y) else None
+    strat = labels
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != (n,):

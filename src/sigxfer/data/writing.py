@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sigxfer._atomic import new_staging_folder, replace_folder
+from sigxfer._atomic import check_output, install_folder, new_staging_folder
 from sigxfer._paths import safe_name
 from sigxfer.data.folders import META_NAME, PROGRESS_THRESHOLD, read_meta
 from sigxfer.data.formats import get_format, is_signal_file, writable_formats
@@ -27,7 +27,8 @@ __all__ = ["write_signals", "write_targets", "OutputFolderExistsError", "TARGETS
 
 #: File name of the table :func:`write_targets` writes.
 TARGETS_NAME = "targets.csv"
-_WRITTEN_BY = "sigxfer.data.write_signals"
+#: The writer named in the manifest of a folder write_signals (or write_targets) wrote.
+OWNER = "write_signals"
 
 
 class OutputFolderExistsError(OutputExistsError, DataError):
@@ -250,10 +251,9 @@ def _write_folder(signals: SignalSet, out_dir, fmt: str, plan: list[Path], *, la
             "n_cases": signals.n_cases,
             "format": fmt,
             "labels": labels,
-            "written_by": _WRITTEN_BY,
         }
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        replace_folder(tmp, out)
+        install_folder(tmp, out, owner=OWNER)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -295,22 +295,8 @@ def _json_value(label):
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise OutputFolderExistsError(f"{out} is a file; choose a folder name that does not exist")
-    if not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise OutputFolderExistsError(
-            f"{out} exists and is not empty; pass overwrite=True (--overwrite) or choose another folder"
-        )
+    """The project's output rule (:func:`sigxfer._atomic.check_output`), raised as this module's error."""
     try:
-        meta, _ = read_meta(out)
-    except DataError:
-        meta = {}
-    if meta.get("written_by") != _WRITTEN_BY:
-        raise OutputFolderExistsError(
-            f"{out} was not written by sigxfer (no {META_NAME} from write_signals), so overwrite=True will not "
-            "replace it; choose another folder or delete it yourself"
-        )
+        check_output(out, overwrite=overwrite, kind="folder", owner=OWNER)
+    except OutputExistsError as err:
+        raise OutputFolderExistsError(str(err)) from None

@@ -14,10 +14,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from sigxfer._atomic import atomic_write
+from sigxfer._atomic import atomic_write, check_output
 from sigxfer._fitted_state import check_state_config
 from sigxfer._version import __version__
-from sigxfer.errors import ModelFileError, NotFittedError, OutputExistsError, ParameterError
+from sigxfer.errors import ModelFileError, NotFittedError, ParameterError
 
 FORMAT = "sigxfer-model"
 #: 2: the estimators name the picture ``imaging`` (format 1: ``transform`` + ``transform_params``).
@@ -55,10 +55,7 @@ def save(model, path, *, overwrite: bool = False) -> Path:
     Path
     """
     path = Path(path)
-    if path.is_dir():
-        raise ParameterError(f"{path} is a folder; give a file name such as {path / 'model.sigx'}")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite=True (--overwrite) or choose another name")
+    check_output(path, overwrite=overwrite)
     if not hasattr(model, "_fitted_state"):
         raise ParameterError(f"{type(model).__name__} is not a sigxfer estimator; save a TransferClassifier or TransferRegressor")
     if not hasattr(model, "net_"):

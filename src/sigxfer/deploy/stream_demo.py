@@ -67,12 +67,11 @@ def run_stream_demo(out=None, *, duration_s: float = 120.0, seed: int = 0, backb
     >>> result["counted"], result["truth"]                             # doctest: +SKIP
     (4, 4)
     """
-    from sigxfer._atomic import new_staging_folder, replace_folder
-    from sigxfer.errors import OutputExistsError
+    from sigxfer._atomic import check_output, install_folder, new_staging_folder
 
     out = Path(out) if out is not None else None
-    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise OutputExistsError(f"{out} exists and is not empty; pass --overwrite or choose another --out")
+    if out is not None:
+        check_output(out, overwrite=overwrite, kind="folder", owner="stream-demo")
     tmp = new_staging_folder(out) if out is not None else None
     try:
         result = _run(tmp, duration_s=duration_s, seed=seed, backbone=backbone, n_per_class=n_per_class, hop=hop,
@@ -80,7 +79,7 @@ def run_stream_demo(out=None, *, duration_s: float = 120.0, seed: int = 0, backb
                       image_size=image_size, progress=progress, echo=echo)
         if tmp is not None:
             (tmp / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-            replace_folder(tmp, out)
+            install_folder(tmp, out, owner="stream-demo")
             echo(f"wrote {out}/ (model.sigx, stream.wav, events.jsonl, result.json)")
     except BaseException:
         if tmp is not None:

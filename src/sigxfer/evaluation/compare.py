@@ -124,7 +124,7 @@ def _machine() -> dict:
             "python": platform.python_version(), "torch": torch.__version__}
 
 
-def _splits(train: SignalSet, test: SignalSet | None, *, test_size, cv, repeats, groups, random_state):
+def _splits(train: SignalSet, test: SignalSet | None, *, stratify, test_size, cv, repeats, groups, random_state):
     """[(repeat, fold, train_set, test_set)] and a description of the splitting."""
     if test is not None:
         if cv is not None:
@@ -134,28 +134,34 @@ def _splits(train: SignalSet, test: SignalSet | None, *, test_size, cv, repeats,
         return [(0, 0, train, test)], {"mode": "given", "description": f"given split: {len(train)} train, "
                                        f"{len(test)} test", "test_names": list(test.names)}
     if cv is not None:
-        pairs = cv_splits(train, n_splits=cv, n_repeats=repeats, random_state=random_state, groups=groups)
+        pairs = cv_splits(train, n_splits=cv, n_repeats=repeats, random_state=random_state, groups=groups,
+                          stratify=stratify)
         folds = [(i // cv, i % cv, train[a], train[b]) for i, (a, b) in enumerate(pairs)]
-        kind = "stratified " if task_of(train.y) == "classification" else ""
+        kind = "stratified " if stratify else ""
         return folds, {"mode": "cv", "cv": cv, "repeats": repeats, "grouped": groups is not None,
                        "description": f"{repeats} x {cv}-fold {kind}cross-validation on {len(train)} cases"
                                       f"{', group-aware' if groups is not None else ''}",
                        "test_names": [list(f[3].names) for f in folds]}
-    tr, te = train_test_split_signals(train, test_size=test_size, random_state=random_state, groups=groups)
+    tr, te = train_test_split_signals(train, test_size=test_size, random_state=random_state, groups=groups,
+                                      stratify=stratify)
     return [(0, 0, tr, te)], {"mode": "holdout", "test_size": test_size, "grouped": groups is not None,
                               "description": f"held-out split: {len(tr)} train, {len(te)} test"
                                              f"{', group-aware' if groups is not None else ''}",
                               "test_names": list(te.names)}
 
 
-def _check_data(train, test) -> str:
+def _check_data(train, test, task=None) -> str:
     for name, value in (("train", train), ("test", test)):
         if value is not None and not isinstance(value, SignalSet):
             raise ParameterError(f"{name} must be a SignalSet (sigxfer.load_signals), not {type(value).__name__}")
     if train.y is None or (test is not None and test.y is None):
         raise DataError("comparison needs labels or targets; load a folder of class folders or pass y=")
-    task = task_of(train.y)
-    if test is not None and task_of(test.y) != task:
+    task = task_of(train.y, task=task)
+    try:
+        same = test is None or task_of(test.y, task=task) == task
+    except DataError:
+        same = False
+    if not same:
         raise DataError("train holds labels and test holds numbers (or the other way round); use one kind")
     if test is not None and (test.n_channels, test.n_timepoints) != (train.n_channels, train.n_timepoints):
         raise DataError(f"test signals are {test.n_channels} x {test.n_timepoints} but train signals are "
@@ -165,11 +171,12 @@ def _check_data(train, test) -> str:
     return task
 
 
-def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None, imaging="spectrogram",
+def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None, task: str | None = None,
+            imaging="spectrogram",
             sr: float | None = None, backbone: str = "efficientnet_lite0",
             image_size: int | None = None, channel_mode: str = "auto", contender_params: dict | None = None,
             test_size: float | int = 0.25, cv: int | None = None, repeats: int = 1, groups=None,
-            batch_size: int = 32, device: str = "cpu", random_state: int | None = 0,
+            stratify: bool = True, batch_size: int = 32, device: str = "cpu", random_state: int | None = 0,
             progress: bool | None = None, n_bootstrap: int = N_BOOTSTRAP, out=None, overwrite: bool = False,
             echo: Callable[[str], None] | None = None) -> Comparison:
     """Train and score every contender on identical splits.
@@ -207,6 +214,11 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
         ``image_size``, ``backbone``, ``batch_size`` and ``channel_mode`` set the estimator;
         other keys go to the strategy (or to the baseline's constructor). A caller's estimator
         takes its options itself.
+    task : {"classification", "regression"}, optional
+        By default read from ``train.y`` (see :func:`sigxfer.data.task_of`); give it for
+        whole-number targets (ages, counts) to regress.
+    stratify : bool
+        Keep the class proportions in every split (classification only).
     test_size : float or int
         Hold-out fraction or count when neither ``test`` nor ``cv`` is given.
     cv, repeats : int, optional
@@ -249,7 +261,7 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
     say = echo or (lambda _line: None)
     if out is not None:
         check_output_dir(out, overwrite=overwrite)
-    task = _check_data(train, test)
+    task = _check_data(train, test, task)
     entries = resolve_contenders(contenders, task=task)
     imaging_list = resolve_imaging(imaging, multi_view=True)
     contender_params = dict(contender_params or {})
@@ -259,8 +271,8 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
         raise ParameterError(f"contender_params names {sorted(unknown)}, which are not among the contenders "
                              f"{named} (an estimator given as an object takes its options itself)")
     sr = train.sr or sr
-    folds, split_info = _splits(train, test, test_size=test_size, cv=cv, repeats=repeats, groups=groups,
-                                random_state=random_state)
+    folds, split_info = _splits(train, test, stratify=stratify and task == "classification", test_size=test_size,
+                                cv=cv, repeats=repeats, groups=groups, random_state=random_state)
     everything = [train] if test is None else [train, test]
     classes = (np.unique(np.concatenate([s.y for s in everything])) if task == "classification" else None)
     setup = Setup(task=task, imaging=None, sr=sr, backbone=backbone, image_size=image_size,

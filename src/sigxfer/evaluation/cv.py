@@ -13,10 +13,11 @@ import time
 
 import numpy as np
 from scipy.stats import t as student_t
-from sklearn.base import clone
+from sklearn.base import clone, is_regressor
 
 from sigxfer.data.signals import SignalSet
 from sigxfer.data.splits import cv_splits
+from sigxfer.data.tasks import task_of
 from sigxfer.errors import DataError, ParameterError
 from sigxfer.evaluation.metrics import N_BOOTSTRAP, classification_summary, regression_summary, wilson_interval
 
@@ -27,22 +28,6 @@ FOLD_METRICS = {"classification": ("accuracy", "balanced_accuracy", "macro_f1", 
 # Where each metric can lie; intervals are clipped to it.
 _BOUNDS = {"accuracy": (0.0, 1.0), "balanced_accuracy": (0.0, 1.0), "macro_f1": (0.0, 1.0),
            "roc_auc": (0.0, 1.0), "r2": (-math.inf, 1.0), "mae": (0.0, math.inf), "rmse": (0.0, math.inf)}
-
-
-def task_of(y) -> str:
-    """``"classification"`` for labels (str, int, bool, whole-number floats), else ``"regression"``.
-
-    Examples
-    --------
-    >>> task_of(["a", "b"]), task_of([0.0, 1.0, 2.0]), task_of([0.5, 1.25])
-    ('classification', 'classification', 'regression')
-    """
-    y = np.asarray(y)
-    if y.dtype.kind in "OUSbiu":
-        return "classification"
-    if y.dtype.kind == "f" and y.ndim == 1 and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        return "classification"
-    return "regression"
 
 
 def corrected_interval(scores, *, n_train: int, n_test: int, confidence: float = 0.95) -> list[float]:
@@ -232,9 +217,11 @@ def cross_validate(estimator, signals: SignalSet, *, cv: int = 5, repeats: int =
         raise ParameterError(f"cross_validate needs a SignalSet, not {type(signals).__name__}")
     if signals.y is None:
         raise DataError("cross-validation needs labels or targets; load a folder of class folders or pass y=")
-    task = task_of(signals.y)
+    # A regressor regresses whole-number targets (ages, counts) too; labels alone cannot tell.
+    task = task_of(signals.y, task="regression" if is_regressor(estimator) else None)
     classes = np.unique(signals.y) if task == "classification" else None
-    splits = cv_splits(signals, n_splits=cv, n_repeats=repeats, random_state=random_state, groups=groups)
+    splits = cv_splits(signals, n_splits=cv, n_repeats=repeats, random_state=random_state, groups=groups,
+                       stratify=task == "classification")
     folds, first_pred, first_proba = [], None, None
     for i, (train_idx, test_idx) in enumerate(splits):
         repeat, fold = divmod(i, cv)

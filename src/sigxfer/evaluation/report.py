@@ -231,12 +231,10 @@ def write_report(model, signals: SignalSet, path, *, overwrite: bool = False, **
     >>> write_report(model, test, "report.html", comparison=read_comparison("results/cmp"))  # doctest: +SKIP
     PosixPath('report.html')
     """
-    from sigxfer._atomic import atomic_write_text
-    from sigxfer.errors import OutputExistsError
+    from sigxfer._atomic import atomic_write_text, check_output
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite=True (--overwrite) or choose another name")
+    check_output(path, overwrite=overwrite)  # before the report's minutes of work
     return atomic_write_text(path, build_report(model, signals, **kwargs), overwrite=overwrite)
 
 

@@ -18,6 +18,8 @@ from sigxfer.evaluation.metrics import ESTIMATE_LABEL
 
 #: Files ``Comparison.save`` writes into its folder.
 RESULT_FILES = ("comparison.csv", "comparison.json")
+#: The writer named in the manifest of a comparison folder.
+OWNER = "compare"
 CSV_COLUMNS = ["contender", "imaging", "metric", "score", "ci_low", "ci_high", "interval", "score_sd",
                "balanced_accuracy", "macro_f1", "roc_auc", "mae", "rmse", "fit_seconds", "predict_seconds",
                "predict_ms_per_case", "fit_cpu_seconds", "predict_cpu_seconds", "n_train", "n_test", "n_folds",
@@ -229,36 +231,42 @@ class Comparison:
         Raises
         ------
         OutputExistsError
-            ``out`` holds results already and ``overwrite`` is False.
+            ``out`` is not empty and ``overwrite`` is False, or holds files that are not a
+            comparison's (``overwrite`` replaces only an earlier comparison: see
+            :func:`sigxfer._atomic.check_output`).
 
         Examples
         --------
         >>> paths = result.save("results/cmp")  # doctest: +SKIP
         """
-        from sigxfer._atomic import atomic_write_text
+        import shutil
+
+        from sigxfer._atomic import install_folder, new_staging_folder
 
         out = check_output_dir(out, overwrite=overwrite)
-        return [atomic_write_text(out / "comparison.csv", self.to_csv(), overwrite=overwrite),
-                atomic_write_text(out / "comparison.json", to_json_text(self.to_dict()), overwrite=overwrite)]
+        tmp = new_staging_folder(out)
+        try:
+            (tmp / RESULT_FILES[0]).write_text(self.to_csv(), encoding="utf-8")
+            (tmp / RESULT_FILES[1]).write_text(to_json_text(self.to_dict()), encoding="utf-8")
+            install_folder(tmp, out, owner=OWNER)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return [out / name for name in RESULT_FILES]
 
 
 def check_output_dir(out, *, overwrite: bool = False) -> Path:
-    """Refuse (before any work) a results folder that holds results, unless ``overwrite``.
+    """Refuse (before any work) a results folder that sigxfer may not write, by the project's one
+    output rule (:func:`sigxfer._atomic.check_output`).
 
     Examples
     --------
     >>> check_output_dir("a-folder-that-does-not-exist-yet").name
     'a-folder-that-does-not-exist-yet'
     """
+    from sigxfer._atomic import check_output
+
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} is a file; give a folder for the comparison results")
-    existing = [name for name in RESULT_FILES if (out / name).exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"{out} holds results already ({', '.join(existing)}); pass overwrite=True (--overwrite) "
-            "or choose another folder"
-        )
+    check_output(out, overwrite=overwrite, kind="folder", owner=OWNER)
     return out
 
 

@@ -13,11 +13,14 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from sigxfer._atomic import new_staging_folder, replace_folder
+from sigxfer._atomic import check_output, install_folder, new_staging_folder
 from sigxfer._paths import safe_name
-from sigxfer.errors import DataError, OutputExistsError, ParameterError
+from sigxfer.errors import DataError, ParameterError
 
-__all__ = ["contact_sheet", "picture_arrays", "save_pictures"]
+__all__ = ["OWNER", "contact_sheet", "picture_arrays", "save_pictures"]
+
+#: The writer named in the manifest of a pictures folder.
+OWNER = "save_pictures"
 
 _BATCH = 32
 
@@ -58,7 +61,9 @@ def save_pictures(imager, signals_X, names, out_dir, *, overwrite: bool = False)
 
     The folder is built under a temporary name beside ``out_dir`` and renamed into place only
     when every file is written, so an interrupted run leaves no half-filled folder and an
-    earlier one is replaced only once the new one is complete.
+    earlier one is replaced only once the new one is complete. The folder is marked as sigxfer's
+    (see :func:`sigxfer._atomic.check_output`): ``overwrite`` replaces the pictures of an earlier
+    run and nothing else.
 
     Parameters
     ----------
@@ -93,12 +98,7 @@ def save_pictures(imager, signals_X, names, out_dir, *, overwrite: bool = False)
     names = list(names)
     if len(names) != n_cases:
         raise DataError(f"got {len(names)} names for {n_cases} cases; pass one name per case")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputExistsError(f"{out_dir} is a file; choose a folder name for the pictures")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            f"{out_dir} exists and is not empty; pass overwrite=True (--overwrite) or choose another folder"
-        )
+    check_output(out_dir, overwrite=overwrite, kind="folder", owner=OWNER)
     files = _file_names(names)
     tmp = new_staging_folder(out_dir)
     try:
@@ -106,7 +106,7 @@ def save_pictures(imager, signals_X, names, out_dir, *, overwrite: bool = False)
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(picture).save(path, format="PNG")
-        replace_folder(tmp, out_dir)
+        install_folder(tmp, out_dir, owner=OWNER)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

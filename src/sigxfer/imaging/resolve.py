@@ -197,11 +197,10 @@ def imaging_defaults(name: str, params: dict, *, n_timepoints: int) -> dict:
 
 
 def build_imager(spec: ImagingSpec, *, sr: float | None, n_timepoints: int, size, channel_mode: str = "auto",
-                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), sr_flag: str = "sr=") -> Imager:
+                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)) -> Imager:
     """An unfitted Imager for ``spec`` on series of ``n_timepoints`` samples at ``sr`` Hz.
 
-    ``sr_flag`` is how the caller's interface names the sample rate (``"sr="`` in Python,
-    ``"--sr"`` on the command line), so the message speaks the user's language.
+    Messages name the sample rate as the parameter ``sr=``; the command line shows its option.
 
     Examples
     --------
@@ -211,7 +210,7 @@ def build_imager(spec: ImagingSpec, *, sr: float | None, n_timepoints: int, size
     """
     if spec.name in NEEDS_SR and sr is None:
         raise ParameterError(
-            f"imaging {spec.name!r} works in Hz and needs the sample rate: pass {sr_flag} (series without "
+            f"imaging {spec.name!r} works in Hz and needs the sample rate: pass sr= (series without "
             "one can use sr=1, i.e. frequencies in cycles per sample), or choose 'spectrogram'"
         )
     params = imaging_defaults(spec.name, spec.params, n_timepoints=n_timepoints)
