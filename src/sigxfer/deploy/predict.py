@@ -1,7 +1,7 @@
 """Batch prediction of long recordings: files and folders cut into windows, predicted in batches.
 
 A recording longer than the model's input is read as consecutive windows of ``window`` seconds,
-``hop`` seconds apart; windows of all files are gathered into batches of ``model.batch_size``.
+``hop`` seconds apart; windows of all files are gathered into batches of the model's batch size (32 on CPU when it has none).
 Each window becomes one row ``{file, start_s, end_s, prediction, padded}`` (with ``probabilities``
 per class on request). The padding rule is training's (zeros at the end, as
 :func:`sigxfer.load_signals`): a recording shorter than one window, a tail the windows leave
@@ -84,7 +84,7 @@ def predict_files(model, paths, *, window: float | None = None, hop: float | Non
     step = width if hop is None else _samples("hop", hop, rate)
     if proba and not hasattr(model, "classes_"):
         raise ParameterError(f"proba=True (--proba) needs a classifier; this is a {type(model).__name__}")
-    batch = model.batch_size if batch_size is None else batch_size
+    batch = model._train_batch_size if batch_size is None else batch_size
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ParameterError(f"batch_size={batch!r} must be a positive integer")
     if isinstance(paths, (str, os.PathLike)):
