@@ -39,7 +39,10 @@ def _imaging(args, text: str | None = None):
     """``--imaging NAME[:KEY=VALUE,...]`` with the other imaging options: the ``imaging=`` value."""
     from sigxfer.imaging.resolve import parse_imaging
 
-    return parse_imaging(text or args.imaging, _imaging_items(args)).to_config()
+    name, items = text or args.imaging, _imaging_items(args)
+    if name is None and not items:
+        return None  # the strategy's choice (imaging=None): a spectrogram, or auto's candidate views
+    return parse_imaging(name or "spectrogram", items).to_config()
 
 
 # Strategies that train the network and take --epochs, --unfreeze, --lr and --augment.
@@ -90,7 +93,8 @@ def _add_imaging_options(p: argparse.ArgumentParser, default: str = "spectrogram
     else:
         g.add_argument("--imaging", default=default, metavar="NAME[:KEY=VALUE,...]",
                        help=f"one of {', '.join(list_transforms())}, optionally with parameters, "
-                            f"e.g. mel:n_mels=64 (default: {default})")
+                            f"e.g. mel:n_mels=64 (default: "
+                            f"{default or 'the strategy chooses: spectrogram, or auto its candidate views'})")
     for name, typ in _IMAGING_OPTIONS.items():
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, metavar=name.upper())
     g.add_argument("--imaging-param", action="append", metavar="KEY=VALUE",
@@ -530,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(with --targets: the folder holding the listed files)")
     p.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.sigx)")
     _add_targets_options(p, task=True)
-    _add_imaging_options(p)
+    _add_imaging_options(p, default=None)
     _add_input_options(p)
     p.add_argument("--backbone", default="efficientnet_lite0")
     p.add_argument("--no-pretrained", action="store_true", help="random weights (the no-transfer baseline)")

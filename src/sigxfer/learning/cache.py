@@ -58,6 +58,8 @@ def embedding_key(net: SignalNet, X: np.ndarray) -> str:
         "shape": list(X.shape),
         "dtype": str(X.dtype),
         "imager": net.imager.get_config(),
+        "views": [imager.get_config() for imager in net.extra_imagers],
+        "network": net.get_config(),
         "backbone": getattr(config, "name", type(backbone).__name__),
         "weights": tensor_digest(backbone.state_dict(), skip_prefix="classifier."),
     }, sort_keys=True).encode())
@@ -83,7 +85,7 @@ def cached_embeddings(net: SignalNet, X: np.ndarray, *, cache_dir, batch_size: i
         Whether they came from the cache.
     """
     path = Path(cache_dir) / "embeddings" / f"{embedding_key(net, X)}.npy"
-    expected = (len(X), int(net.backbone.embedding_dim))
+    expected = (len(X), int(net.embedding_dim))
     if path.is_file():
         try:
             emb = np.load(path, allow_pickle=False)

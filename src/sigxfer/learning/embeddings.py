@@ -37,5 +37,5 @@ def extract_embeddings(net: SignalNet, X: np.ndarray, *, batch_size: int = 32,
             out.append(net.embed(batch).float().cpu().numpy())
             bar.update(len(batch))
     if not out:
-        return np.zeros((0, net.backbone.embedding_dim), dtype=np.float32)
+        return np.zeros((0, net.embedding_dim), dtype=np.float32)
     return np.concatenate(out)

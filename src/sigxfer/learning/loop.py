@@ -258,7 +258,7 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
     val_targets = None if y_val is None else torch.as_tensor(y_val, dtype=targets.dtype)
     n_outputs = net.head.out_features
     # Images are normalised; masks fill with the normalised value of a black (silent) pixel.
-    fill = (0.0 - net.imager.mean) / net.imager.std
+    fill = ((0.0 - net.imager.mean) / net.imager.std).repeat(1, net.n_views, 1, 1)
     steps = len(_batches(len(X), batch_size, np.random.default_rng(0)))
     state.n_batches = steps
     for cb in callbacks:
@@ -293,14 +293,14 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
                 with torch.no_grad():  # the imager has no weights; augmentation needs no gradient
                     if augmenter is not None:
                         signals = augmenter.signals(signals, rng)
-                    images = net.imager(signals)
+                    images = net.images(signals)
                     if augmenter is not None:
                         images = augmenter.images(images, rng, fill=fill)
                     if mixup > 0:
                         if task == "classification":
                             target = F.one_hot(target, n_outputs).float()
                         images, target, _ = mix(images, target, mixup, rng)
-                batch_loss = loss_fn(net.backbone(images), target)
+                batch_loss = loss_fn(net.forward_images(images), target)
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss.backward()
                 optimizer.step()
