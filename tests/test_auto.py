@@ -168,3 +168,15 @@ def test_auto_needs_two_folds():
     X = np.random.default_rng(0).normal(size=(5, 1, 64)).astype(np.float32)
     with pytest.raises(ParameterError, match="needs two cross-validation folds but the smallest class holds 1 case"):
         classifier(strategy="auto").fit(X, [0, 0, 0, 0, 1])
+
+
+def test_many_cases_are_scored_on_a_subsample_then_the_finalists_on_all(devices):
+    auto = Auto(Cs=2, features=["last"], subsample=20)
+    model = classifier(imaging=["gaf", "waveform", "recurrence"], strategy=auto).fit(devices)
+    table = model.history_["selection"]["table"]
+    first = [r for r in table if r["n_scored"] == 20]
+    final = [r for r in table if r["n_scored"] == len(devices)]
+    assert len(first) == 7 and len(final) == 3  # 3 singles + 4 combinations, then 3 finalists
+    ranked = sorted(first, key=lambda r: (r["cv_score"], -r["cv_log_loss"], -r["width"]), reverse=True)
+    assert [r["candidate"] for r in final] == [r["candidate"] for r in ranked[:3]]
+    assert model.history_["selection"]["chosen"] in [r["candidate"] for r in final]

@@ -187,3 +187,13 @@ def test_heads_fitted_in_the_span_of_the_cases_equal_the_full_fit():
     full_weight, full_bias = fold_into_head(coef, intercept, mu, scale)
     test = rng.normal(size=(10, 200))
     assert np.allclose(test @ weight.T + bias, test @ full_weight.T + full_bias, atol=1e-3)
+
+
+def test_fine_tuning_can_start_from_a_linear_probe_head(devices):
+    fitted = model(imaging="gaf", strategy=FineTune(head="probe", head_epochs=0, epochs=1)).fit(devices)
+    assert [p["phase"] for p in fitted.history_["phases"]] == ["body"]
+    assert fitted.predict_proba(devices).shape == (len(devices), 2)
+    net = fitted.net_
+    with pytest.raises(ParameterError, match="head='keep' but the network's head maps 16 features to 2 outputs"):
+        FineTune(head="keep", epochs=1).fit(net, devices.X, np.zeros(len(devices), dtype=int), task="classification",
+                                            n_outputs=3, random_state=0, progress=False)

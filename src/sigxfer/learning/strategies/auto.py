@@ -13,7 +13,9 @@ Candidates, in the order they are tried (cheapest and simplest first):
 Each view is embedded once; heads on any subset of views and depths reuse those embeddings, so
 the whole search costs about one backbone pass per view. Costs are estimated from the
 images per second measured on a few training signals at the start, and a step whose estimate
-does not fit in the time left is skipped and the table says so.
+does not fit in the time left is skipped and the table says so (views are embedded while a
+quarter of the budget stays for the heads). With many cases, heads are first scored on a
+subsample and the best few again on every case (successive halving).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import warnings
 from typing import ClassVar
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from sigxfer._checks import Interval
@@ -37,12 +38,18 @@ from sigxfer.learning.strategies.finetune import FineTune
 from sigxfer.learning.strategies.heads import fit_head, grid
 from sigxfer.learning.strategies.linear import FEATURES, set_net_features
 from sigxfer.learning.strategies import selection as sel
+from sigxfer.learning.strategies.lpft import lp_ft
 
 #: Training cases from which fine-tuning candidates are considered.
 LARGE_N = 1000
-#: Seconds: sized so that 3,000 one-second clips (four candidate views) finish within about ten
-#: minutes on two CPU cores with EfficientNet-Lite0.
+#: Candidates scored again on every case after a first round on a subsample.
+FINALISTS = 3
+#: Seconds for the whole fit: 3,000 one-second clips then finish within about ten minutes on two
+#: CPU cores. EfficientNet-Lite0 reads about 21 images/s there (BENCHMARKS.md), so about 140 s
+#: per view: three views are embedded and the rest of the budget scores their heads.
 DEFAULT_BUDGET = 600.0
+#: Share of the budget kept for scoring heads when deciding how many views to embed.
+SCORING_SHARE = 0.25
 #: Series from this length get a spectrogram among the candidates without a sample rate; with
 #: one, spectral views are tried first.
 SPECTRAL_MIN_LENGTH = 256
@@ -80,6 +87,10 @@ class Auto(Strategy):
         (position-aware; for backbones with a stage chain).
     max_views : int
         Most views one candidate combines.
+    subsample : int, optional
+        With more training cases than this, every candidate is first scored on a stratified
+        subsample of this size and the best :data:`FINALISTS` then on every case (successive
+        halving); None scores every candidate on every case.
     large_n : int
         Training cases from which LP-FT candidates are considered.
     unfreeze : int, optional
@@ -110,6 +121,7 @@ class Auto(Strategy):
     features: list = dataclasses.field(default_factory=lambda: list(FEATURES))
     pooling: list = dataclasses.field(default_factory=lambda: ["mean"])
     max_views: int = 3
+    subsample: int | None = 500
     large_n: int = LARGE_N
     unfreeze: int | None = None
     finetune: FineTune = dataclasses.field(default_factory=FineTune)
@@ -121,14 +133,16 @@ class Auto(Strategy):
         "features": [list, tuple],
         "pooling": [list, tuple],
         "max_views": Interval(int, 1, None),
+        "subsample": [None, Interval(int, 20, None)],
         "large_n": Interval(int, 0, None),
         "unfreeze": [None, Interval(int, 1, None)],
         "finetune": FineTune,
     }
 
     def __init__(self, *, time_budget: float | None = DEFAULT_BUDGET, cv: int = 5, Cs: int = 7,
-                 features=tuple(FEATURES), pooling=("mean",), max_views: int = 3, large_n: int = LARGE_N,
-                 unfreeze: int | None = None, finetune: FineTune | dict | None = None, **finetune_params) -> None:
+                 features=tuple(FEATURES), pooling=("mean",), max_views: int = 3, subsample: int | None = 500,
+                 large_n: int = LARGE_N, unfreeze: int | None = None, finetune: FineTune | dict | None = None,
+                 **finetune_params) -> None:
         for key in _LEGACY_PARAMS:
             if finetune_params.pop(key, None) is not None:
                 warnings.warn(f"Auto({key}=...) belonged to the former fixed rule and has no effect",
@@ -151,6 +165,7 @@ class Auto(Strategy):
         self.features = list(features) if isinstance(features, (list, tuple)) else features
         self.pooling = list(pooling) if isinstance(pooling, (list, tuple)) else pooling
         self.max_views = max_views
+        self.subsample = subsample
         self.large_n = large_n
         self.unfreeze = unfreeze
         self.finetune = finetune
@@ -194,7 +209,8 @@ class Auto(Strategy):
         for key in ("name", "unfreeze", "head"):
             del finetune[key]
         return {"name": self.name, "time_budget": self.time_budget, "cv": self.cv, "Cs": self.Cs,
-                "features": list(self.features), "pooling": list(self.pooling), "max_views": self.max_views, "large_n": self.large_n,
+                "features": list(self.features), "pooling": list(self.pooling), "max_views": self.max_views,
+                "subsample": self.subsample, "large_n": self.large_n,
                 "unfreeze": self.unfreeze, **finetune}
 
     def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
@@ -251,26 +267,36 @@ class Auto(Strategy):
         rate = sel.measure_rate(net, X, taps=taps)
         n = len(X)
         say(f"auto: {n} training cases, {len(names)} candidate views ({', '.join(names)}), "
-            f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, so about {n / rate:.0f} s per view; "
+            f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, "
+            f"so about {n / rate:.0f} s per view; "
             f"{len(folds)}-fold CV of {self.Cs} regularisation values per head; "
             f"budget {'none' if budget == math.inf else f'{budget:.0f} s'}"
             + ("" if n >= self.large_n else f"; no fine-tuning ({n} < {self.large_n} cases)"))
 
         table, embedded = [], {}
+        reserve = 0.0 if budget == math.inf else SCORING_SHARE * budget
         with tqdm(total=len(names) * n, desc="auto: embedding", unit="image", disable=not show, leave=False) as bar:
             for v, view in enumerate(names):
                 estimate = n / rate
-                if embedded and estimate > left():
-                    table.append(sel.skipped_row(view + " (embedding)", "view", estimate, left()))
+                if embedded and estimate > left() - reserve:
+                    table.append(sel.skipped_row(view + " (embedding)", "view", estimate, left() - reserve,
+                                                 room="left for views, a quarter of the budget kept for heads"))
                     bar.update(n)
                     continue
                 t0 = time.perf_counter()
                 embedded[v] = sel.embed_view(net, v, X, taps=taps, batch_size=batch_size, poolings=poolings,
                                              on_batch=bar.update)
                 rate = n / max(time.perf_counter() - t0, 1e-6)  # the rate of real batches, for what follows
-        rows = self._score_all(embedded, names, features, poolings, y, folds, task=task, n_outputs=n_outputs,
-                               left=left, show=show, table=table)
+        subset = None
+        if groups is None and self.subsample is not None and n > self.subsample:
+            # Successive halving: every candidate on a subsample, the best few on every case.
+            pick = sel.stratified_subsample(y, self.subsample, task=task, seed=seed)
+            subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
+        rows = self._score_all(embedded, names, features, poolings, y, folds, subset, task=task,
+                               n_outputs=n_outputs, left=left, show=show, table=table)
         scored = [r for r in rows if r["status"] == "scored"]
+        widest = max(r["n_scored"] for r in scored)
+        scored = [r for r in scored if r["n_scored"] == widest]  # the last round decides
         best = max(scored, key=sel.rank)
         candidate = best["_candidate"]
         history = self._finish_frozen(net, candidate, embedded, y, best, task=task, n_outputs=n_outputs, chain=chain)
@@ -279,8 +305,9 @@ class Auto(Strategy):
             table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
                           "status": "skipped: the fine-tune's held-out part does not keep groups apart"})
         elif n >= self.large_n:
-            tuned = self._try_finetune(net, X, y, best, embedded, task=task, n_outputs=n_outputs, seed=seed,
-                                       batch_size=batch_size, progress=progress, rate=rate, left=left, table=table)
+            tuned = lp_ft(net, X, y, best, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
+                          n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, rate=rate,
+                          left=left, table=table)
             if tuned is not None:
                 history, reason = tuned
         for row in table:
@@ -295,38 +322,47 @@ class Auto(Strategy):
         say(f"auto chose {chosen}: {reason}")
         return history
 
-    def _score_all(self, embedded, names, features, poolings, y, folds, *, task, n_outputs, left, show,
+    def _score_all(self, embedded, names, features, poolings, y, folds, subset, *, task, n_outputs, left, show,
                    table) -> list:
+        """Score singles, then combinations of the best views (on ``subset`` = (rows, folds) when
+        given, then the finalists on every case); rows of skipped steps say why."""
         values = grid(task, self.Cs)
-        singles = sel.single_candidates(sorted(embedded), features, poolings)
         rows, unit_cost = [], None
+        first_rows, first_folds = subset if subset is not None else (None, folds)
+        n_first = len(y) if first_rows is None else len(first_rows)
         with tqdm(desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
-            def run(candidates):
+            def run(candidates, pick, splits, scale=1.0):
                 nonlocal unit_cost
                 for c in candidates:
                     width = c.width(embedded)
-                    estimate = None if unit_cost is None else unit_cost * width
+                    estimate = None if unit_cost is None else unit_cost * width * scale
                     if rows and estimate is not None and estimate > left():
                         row = sel.skipped_row(c.label(names), "frozen", estimate, left())
                     else:
-                        result = sel.score(c, embedded, y, folds, task=task, values=values, n_outputs=n_outputs,
-                                           max_iter=500)
-                        unit_cost = result["seconds"] / max(width, 1) if unit_cost is None else \
-                            max(unit_cost, result["seconds"] / max(width, 1))
+                        result = sel.score(c, embedded, y, splits, task=task, values=values, n_outputs=n_outputs,
+                                           max_iter=500, rows=pick)
+                        per_width = result["seconds"] / max(width, 1) / scale
+                        unit_cost = per_width if unit_cost is None else max(unit_cost, per_width)
                         row = sel.table_row(c, names, result, estimate)
+                    row["n_scored"] = len(y) if pick is None else len(pick)
                     row["_candidate"] = c
                     rows.append(row)
                     table.append(row)
                     bar.update(1)
 
-            run(singles)
+            run(sel.single_candidates(sorted(embedded), features, poolings), first_rows, first_folds)
             by_view = {}
             for r in rows:
                 if r["status"] == "scored":
                     v = r["_candidate"].views[0]
                     by_view[v] = max(by_view.get(v, -math.inf), r["cv_score"])
             ranked = sorted(by_view, key=lambda v: -by_view[v])
-            run(sel.combined_candidates(ranked, features, max_views=self.max_views, poolings=poolings))
+            run(sel.combined_candidates(ranked, features, max_views=self.max_views, poolings=poolings),
+                first_rows, first_folds)
+            if subset is not None:
+                finalists = sorted((r for r in rows if r["status"] == "scored"), key=sel.rank, reverse=True)
+                # A head's cost grows about with the square of the cases (their span), hence the scale.
+                run([r["_candidate"] for r in finalists[:FINALISTS]], None, folds, scale=(len(y) / n_first) ** 2)
         return rows
 
     def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain) -> dict:
@@ -341,54 +377,8 @@ class Auto(Strategy):
         set_linear_head(net, weight, bias)
         key = "C" if task == "classification" else "alpha"
         return {"strategy": self.get_config(), "n_train": int(len(y)), "views": list(net.view_names),
-                "features": candidate.features, "pooling": candidate.pooling, key: best["C"], "embedding_dim": int(net.embedding_dim)}
-
-    def _try_finetune(self, net, X, y, best, embedded, *, task, n_outputs, seed, batch_size, progress, rate,
-                      left, table):
-        """LP-FT from the chosen frozen model, kept only if it beats it on a held-out part."""
-        from sigxfer.learning.loop import validation_split
-
-        n_stages = len(list(net.backbone.stages()))
-        unfreeze = min(n_stages, self.unfreeze or max(1, math.ceil(n_stages / 3)))
-        label = f"{best['candidate']} + fine-tune last {unfreeze} stages (LP-FT)"
-        if not getattr(net.backbone.config, "trainable", True):
-            table.append({"candidate": label, "kind": "finetune", "status": "skipped: the backbone cannot learn"})
-            return None
-        train_idx, val_idx, note = validation_split(y, self.finetune.val_size, task=task, seed=seed)
-        if not len(val_idx):
-            table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {note}"})
-            return None
-        # Forward and backward passes cost about three forward passes per case and epoch.
-        estimate = self.finetune.epochs * net.n_views * (3 * len(train_idx) + len(val_idx)) / rate
-        if estimate > left():
-            table.append(sel.skipped_row(label, "finetune", estimate, left()))
-            return None
-        candidate = best["_candidate"]
-        emb, dims = candidate.blocks(embedded)
-        snapshot = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        weight, bias = fit_head(emb[train_idx], y[train_idx], block_dims=dims, task=task, value=best["C"],
-                                n_outputs=n_outputs)
-        set_linear_head(net, weight, bias)
-        probe_score = sel.holdout_score(emb[val_idx] @ weight.T + bias, y[val_idx], task)
-        t0 = time.perf_counter()
-        tune = dataclasses.replace(self.finetune, unfreeze=unfreeze, head="keep", head_epochs=0)
-        history = tune.fit(net, X, y, task=task, n_outputs=n_outputs, random_state=seed, batch_size=batch_size,
-                           progress=progress)
-        record = next((r for r in history["epochs"] if r["epoch"] == history["best_epoch"]), None)
-        tuned_score = None if record is None else record["val_metric"]
-        row = {"candidate": label, "kind": "finetune", "status": "scored", "holdout_score": tuned_score,
-               "holdout_frozen_score": probe_score, "n_holdout": int(len(val_idx)),
-               "best_epoch": history["best_epoch"], "seconds": round(time.perf_counter() - t0, 2),
-               "est_seconds": round(estimate, 2)}
-        table.append(row)
-        if tuned_score is None or not tuned_score > probe_score:
-            net.load_state_dict(snapshot)  # the frozen model, its head fitted on every training case
-            return None
-        history["_chosen"] = label
-        reason = (f"LP-FT scored {tuned_score:.3f} on {len(val_idx)} held-out training cases against "
-                  f"{probe_score:.3f} for the frozen {best['candidate']} (CV {best['cv_score']:.3f}); "
-                  f"the model is the fine-tuned one, fitted on the other {len(train_idx)} cases")
-        return history, reason
+                "features": candidate.features, "pooling": candidate.pooling, key: best["C"],
+                "embedding_dim": int(net.embedding_dim)}
 
 
 def _finetune_of_auto(params: dict) -> FineTune:

@@ -85,6 +85,27 @@ def make_folds(y: np.ndarray, *, task: str, cv: int, seed: int, groups=None) -> 
     return folds, note
 
 
+def stratified_subsample(y: np.ndarray, size: int, *, task: str, seed: int) -> np.ndarray:
+    """Sorted indices of ``size`` training cases, every class in its share (at least 2 where it has them).
+
+    Examples
+    --------
+    >>> y = np.array([0] * 90 + [1] * 10)
+    >>> pick = stratified_subsample(y, 20, task="classification", seed=0)
+    >>> len(pick), int((y[pick] == 1).sum())
+    (20, 2)
+    """
+    rng = np.random.default_rng(seed)
+    if task != "classification":
+        return np.sort(rng.choice(len(y), size=size, replace=False))
+    picks = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        share = max(min(2, len(members)), int(round(size * len(members) / len(y))))
+        picks.append(rng.choice(members, size=min(share, len(members)), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
 @torch.no_grad()
 def _view_blocks(net: SignalNet, index: int, x: torch.Tensor, taps, poolings=("mean",)) -> dict:
     images = net.imagers[index](x)
@@ -189,10 +210,15 @@ def combined_candidates(ranked_views, features, *, max_views: int, poolings=("me
 
 
 def score(candidate: Candidate, embedded: dict, y: np.ndarray, folds, *, task: str, values, n_outputs: int,
-          max_iter: int) -> dict:
-    """CV result of one candidate (:func:`~sigxfer.learning.strategies.heads.cv_grid`) with its time."""
+          max_iter: int, rows=None) -> dict:
+    """CV result of one candidate (:func:`~sigxfer.learning.strategies.heads.cv_grid`) with its time.
+
+    ``rows`` restricts it to some training cases (``folds`` then index into those).
+    """
     start = time.perf_counter()
     emb, dims = candidate.blocks(embedded)
+    if rows is not None:
+        emb, y = emb[rows], y[rows]
     result = cv_grid(emb, y, folds, block_dims=dims, task=task, values=values, n_outputs=n_outputs,
                      max_iter=max_iter)
     result["seconds"] = time.perf_counter() - start
@@ -229,8 +255,8 @@ def table_row(candidate, names, result, estimate) -> dict:
     return row
 
 
-def skipped_row(label: str, kind: str, estimate: float, left: float) -> dict:
-    """The row of a step skipped because its estimated seconds exceed those left in the budget.
+def skipped_row(label: str, kind: str, estimate: float, left: float, room: str = "left") -> dict:
+    """The row of a step skipped because its estimated seconds exceed those ``room`` in the budget.
 
     Examples
     --------
@@ -238,7 +264,7 @@ def skipped_row(label: str, kind: str, estimate: float, left: float) -> dict:
     'skipped: over budget (estimated 12.0 s, 3.5 s left)'
     """
     return {"candidate": label, "kind": kind, "status": f"skipped: over budget (estimated {estimate:.1f} s, "
-            f"{max(left, 0.0):.1f} s left)", "est_seconds": round(estimate, 2)}
+            f"{max(left, 0.0):.1f} s {room})", "est_seconds": round(estimate, 2)}
 
 
 def rank(row: dict) -> tuple:
