@@ -130,13 +130,13 @@ def test_parameters_are_checked_again_when_fitting(devices):
 
 
 def test_auto_holds_a_finetune_and_stores_a_flat_config():
-    auto = Auto(epochs=5, small_n=50, augment={"snr_db": 20})
+    auto = Auto(epochs=5, time_budget=60, augment={"snr_db": 20})
     assert not isinstance(auto, FineTune)
     assert auto.finetune == FineTune(epochs=5, augment={"snr_db": 20})
-    assert Auto(finetune=FineTune(epochs=5, augment={"snr_db": 20}), small_n=50) == auto
-    assert Auto(finetune={"epochs": 5, "augment": {"snr_db": 20}}, small_n=50) == auto
+    assert Auto(finetune=FineTune(epochs=5, augment={"snr_db": 20}), time_budget=60) == auto
+    assert Auto(finetune={"epochs": 5, "augment": {"snr_db": 20}}, time_budget=60) == auto
     config = auto.get_config()
-    assert "finetune" not in config and config["epochs"] == 5 and config["small_n"] == 50
+    assert "finetune" not in config and config["epochs"] == 5 and config["time_budget"] == 60
     assert json.loads(json.dumps(config)) == config and resolve_strategy(config) == auto
     with pytest.raises(ParameterError, match="either inside finetune= or directly"):
         Auto(finetune=FineTune(), epochs=3)
@@ -144,21 +144,25 @@ def test_auto_holds_a_finetune_and_stores_a_flat_config():
         Auto(finetune=FineTune(unfreeze=2))
     with pytest.raises(ParameterError, match="must be a FineTune, not Scratch"):
         Auto(finetune=Scratch())
-    with pytest.raises(ParameterError, match="small_n <= large_n"):
-        Auto(small_n=10, large_n=5)
+    with pytest.raises(ParameterError, match="features=\\['deep'\\] must list some of 'last', 'multi'"):
+        Auto(features=["deep"])
+    with pytest.raises(ParameterError, match="time_budget=0 must be None or a number > 0"):
+        Auto(time_budget=0)
     with pytest.raises(ParameterError, match="unexpected keyword argument 'colour'"):
         resolve_strategy({"name": "auto", "colour": 1})
 
 
 def test_auto_config_of_an_earlier_model_file_still_loads():
-    # What model files wrote while Auto was a subclass of FineTune: one flat dict.
+    # What model files wrote while Auto was a fixed rule of data size and domain distance.
     stored = {"name": "auto", "unfreeze": 4, "epochs": 6, "head_epochs": 1, "lr": 0.002, "body_lr_factor": 0.1,
               "weight_decay": 0.01, "warmup_epochs": 1, "patience": 3, "val_size": 0.2, "augment": None,
               "class_weight": "balanced", "mixup": 0.0, "loss": None, "checkpoint_dir": None, "resume": False,
               "tensorboard_dir": None, "small_n": 100, "large_n": 1000, "distance_threshold": 0.22, "n_images": 32}
     auto = resolve_strategy(stored)
-    assert auto.unfreeze == 4 and auto.finetune == FineTune(epochs=6, head_epochs=1, lr=0.002, class_weight="balanced")
-    assert auto.get_config() == stored and list(auto.get_config()) == list(stored)
+    assert auto.unfreeze == 4 and auto.large_n == 1000
+    assert auto.finetune == FineTune(epochs=6, head_epochs=1, lr=0.002, class_weight="balanced")
+    assert resolve_strategy(auto.get_config()) == auto
+    assert not {"small_n", "distance_threshold", "n_images"} & set(auto.get_config())
 
 
 def test_scratch_trains_every_stage_and_unfreeze_beyond_the_stages_is_refused(devices):
@@ -404,21 +408,7 @@ def test_class_weights_reach_the_history_on_imbalanced_data(devices):
     assert counts[0] < counts[1] and n_fit > 0
 
 
-# ----------------------------------------------------------------------------- auto
-def test_auto_choice_follows_data_size_and_domain_distance():
-    auto = Auto()
-    assert auto.choose(50, 0.5, 18)["chosen"] == "linear"
-    assert auto.choose(50, 0.05, 18)["chosen"] == "linear"
-    mid_far = auto.choose(300, 0.5, 18)
-    assert (mid_far["chosen"], mid_far["unfreeze"]) == ("finetune-partial", 6)
-    assert auto.choose(300, 0.05, 18)["chosen"] == "linear"
-    assert auto.choose(3000, 0.5, 18)["chosen"] == "finetune-all"
-    assert auto.choose(3000, 0.05, 18)["chosen"] == "finetune-partial"
-    assert auto.choose(3000, float("nan"), 18)["chosen"] == "finetune-all"
-    assert "300 training cases" in mid_far["reason"] and "0.500" in mid_far["reason"]
-    assert Auto(unfreeze=2).choose(300, 0.5, 18)["unfreeze"] == 2
-
-
+# ----------------------------------------------------------------------------- domain distance
 def _photo_crops(n, size, seed=0):
     from sklearn.datasets import load_sample_image
 
@@ -446,20 +436,17 @@ def test_domain_distance_photos_close_noise_far():
     assert noise > 3 * photos
 
 
-def test_auto_records_its_choice_and_the_estimator_prints_it(devices, capsys, tmp_path):
-    linear = TransferClassifier(**{**FAST, "progress": True}, strategy="auto").fit(devices)
-    record = linear.history_["auto"]
-    assert record["chosen"] == "linear" and record["n_train"] == len(devices)
-    assert math.isfinite(record["domain_distance"]) and "training cases" in record["reason"]
-    assert "auto strategy: linear" in capsys.readouterr().err
-    tuned = TransferClassifier(**FAST, strategy=Auto(small_n=4, large_n=8, distance_threshold=0.0,
-                                                     epochs=1, head_epochs=1)).fit(devices)
-    assert tuned.history_["auto"]["chosen"] == "finetune-all"
-    assert tuned.history_["auto"]["strategy"]["unfreeze"] == "all"
-    assert [r["phase"] for r in tuned.history_["epochs"]] == ["head", "body"]
-    loaded = sigxfer.load(sigxfer.save(tuned, tmp_path / "auto.sigx"))
-    assert isinstance(loaded.strategy_, Auto) and loaded.strategy_ == tuned.strategy_
-    assert "auto strategy" not in capsys.readouterr().err  # progress=False: quiet
+def test_auto_prints_its_plan_and_choice_and_the_model_file_keeps_them(devices, capsys, tmp_path):
+    model = TransferClassifier(**{**FAST, "progress": True}, strategy="auto").fit(devices)
+    selection = model.history_["selection"]
+    assert selection["chosen"] in [r["candidate"] for r in selection["table"] if r["status"] == "scored"]
+    err = capsys.readouterr().err
+    assert "auto: 32 training cases" in err and f"auto chose {selection['chosen']}" in err
+    loaded = sigxfer.load(sigxfer.save(model, tmp_path / "auto.sigx"))
+    assert isinstance(loaded.strategy_, Auto) and loaded.strategy_ == model.strategy_
+    assert loaded.history_["selection"]["chosen"] == selection["chosen"]
+    TransferClassifier(**FAST, strategy="auto").fit(devices)
+    assert "auto" not in capsys.readouterr().err  # progress=False: quiet
 
 
 # ----------------------------------------------------------------------------- augmentation

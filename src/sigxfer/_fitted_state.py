@@ -22,7 +22,12 @@ def fitted_state(model) -> tuple[dict, dict]:
     config = {
         "estimator": type(model).__name__,
         "params": to_jsonable(model.get_params(deep=False)),
+        # The first view under "imager" as before (readers of one-view files keep working); every
+        # view, first included, under "imagers"; what the head reads under "network".
         "imager": net.imager.get_config(),
+        "imagers": [imager.get_config() for imager in net.imagers],
+        "network": net.get_config(),
+        "imaging": [spec.to_config() for spec in getattr(model, "imaging_", [])],
         "backbone": {"name": model.backbone,
                      # What the weights started from: scratch ignores pretrained=True.
                      "pretrained": bool(model.pretrained) and model.strategy_.uses_pretrained_weights,
@@ -126,15 +131,18 @@ def restore_fitted_state(cls, config: dict, tensors: dict, *, source=None):
         restore_file_backbone(config["backbone"]["file"], model_path=source)
     try:
         model = cls(**config["params"])
-        imager = Imager.from_config(config["imager"])
+        imagers = [Imager.from_config(c) for c in config.get("imagers") or [config["imager"]]]
         backbone = create_backbone(config["backbone"]["name"], pretrained=False)
-        backbone.reset_classifier(config["backbone"]["n_outputs"])
-        net = SignalNet(imager, backbone)
+        network = config.get("network") or {}
+        net = SignalNet(imagers, backbone, taps=network.get("taps"), pooling=network.get("pooling", "mean"),
+                        view_names=network.get("view_names"))
+        net.reset_head(config["backbone"]["n_outputs"])
         net.load_state_dict(tensors, strict=True)
         model.strategy_ = resolve_strategy(config["strategy"])
         from sigxfer.imaging.resolve import resolve_imaging
 
-        model.imaging_ = resolve_imaging(model.imaging)
+        imaging = config.get("imaging") or model.imaging
+        model.imaging_ = resolve_imaging(imaging, multi_view=True) if imaging is not None else []
     except SigxferError as err:
         raise ModelFileError(f"{where}: cannot rebuild the model ({err})") from None
     except (RuntimeError, KeyError, TypeError, ValueError) as err:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import inspect
 import warnings
 
 import numpy as np
@@ -17,6 +17,7 @@ from sigxfer.errors import DataError, NotFittedError, ParameterError
 from sigxfer._fitted_state import fitted_state, restore_fitted_state
 from sigxfer.imaging.imager import CHANNEL_MODES
 from sigxfer.imaging.resolve import build_imager, resolve_imaging
+from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.memory import check_batch_memory
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import resolve_strategy
@@ -43,7 +44,7 @@ class _TransferBase(BaseEstimator):
         "progress": [None, bool],
     }
 
-    def __init__(self, *, imaging="spectrogram", backbone: str = "efficientnet_lite0", pretrained: bool = True,
+    def __init__(self, *, imaging=None, backbone: str = "efficientnet_lite0", pretrained: bool = True,
                  strategy="linear", sr: float | None = None, image_size: int | None = None,
                  channel_mode: str = "auto", batch_size: int | None = None, device: str = "cpu",
                  random_state: int | None = None, progress: bool | None = None):
@@ -63,21 +64,24 @@ class _TransferBase(BaseEstimator):
     def _build_net(self, X: np.ndarray, sr: float | None) -> SignalNet:
         config = get_backbone_config(self.backbone)
         size = self.image_size or config.input_size
-        imager = build_imager(self.imaging_[0], sr=sr, n_timepoints=X.shape[2], size=size,
-                              channel_mode=self.channel_mode, mean=config.mean, std=config.std)
+        imagers = [build_imager(spec, sr=sr, n_timepoints=X.shape[2], size=size, channel_mode=self.channel_mode,
+                                mean=config.mean, std=config.std) for spec in self.imaging_]
         if self.random_state is not None:
             torch.manual_seed(self.random_state)  # random init and training draw from here
         # A strategy that trains from random weights (scratch) gets them whatever `pretrained` says.
         from_weights = self.strategy_.uses_pretrained_weights
         backbone = create_backbone(self.backbone, pretrained=self.pretrained and from_weights)
         # Before the first image is made: a size that cannot fit fails in words, not by the OOM killer.
-        check_batch_memory(backbone, size, min(self._train_batch_size, len(X)), training=not self.strategy_.frozen)
-        imager._fit(torch.from_numpy(X), batch_size=self._train_batch_size)
-        net = SignalNet(imager, backbone).to(self.device)
+        check_batch_memory(backbone, size, min(self._train_batch_size, len(X)), training=not self.strategy_.frozen,
+                           n_views=len(imagers))
+        for imager in imagers:
+            imager._fit(torch.from_numpy(X), batch_size=self._train_batch_size)
+        net = SignalNet(imagers, backbone, view_names=[spec.label for spec in self.imaging_]).to(self.device)
         if not self.pretrained and from_weights:  # scratch trains its BatchNorm statistics itself
             # A random net's BatchNorm holds 0/1 statistics and gives near-constant features; a
-            # fair "no transfer" baseline re-estimates them on the training images.
-            batches = net.iter_images(X, self._train_batch_size)
+            # fair "no transfer" baseline re-estimates them on the training images (of every view).
+            batches = (images for imager in net.imagers
+                       for _, images in iter_batches(X, self._train_batch_size, device=self.device, transform=imager))
             reestimate_batchnorm(backbone, batches)
         return net
 
@@ -85,9 +89,12 @@ class _TransferBase(BaseEstimator):
         """The constraints table, then the imaging and strategy: before any signal is touched."""
         check_params(type(self).__name__, self.get_params(deep=False), self._parameter_constraints)
 
-    def _fit_net(self, X, y_train, sr, n_outputs) -> None:
-        self.imaging_ = resolve_imaging(self.imaging)
+    def _fit_net(self, X, y_train, sr, n_outputs, groups=None) -> None:
         self.strategy_ = resolve_strategy(self.strategy)
+        if self.imaging is None:  # the strategy's views: a spectrogram, or auto's candidates
+            self.imaging_ = self.strategy_.candidate_imagings(n_channels=X.shape[1], n_timepoints=X.shape[2], sr=sr)
+        else:
+            self.imaging_ = resolve_imaging(self.imaging, multi_view=True)
         if not get_backbone_config(self.backbone).trainable:
             # ONNX/TorchScript file bodies: checked before any signal is turned into an image.
             if not self.strategy_.frozen:
@@ -100,16 +107,27 @@ class _TransferBase(BaseEstimator):
                     f"backbone {self.backbone!r} is a frozen file with no random initialisation; "
                     "pretrained=False does not apply to it: use pretrained=True"
                 )
+        extra = {}
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (len(X),):
+                raise DataError(f"groups has shape {groups.shape} but X holds {len(X)} cases; pass one group per case")
+            if "groups" not in inspect.signature(self.strategy_.fit).parameters:
+                raise ParameterError(
+                    f"strategy {self.strategy_.name!r} does not split by group; groups= applies to the "
+                    "cross-validation of strategy='linear' and strategy='auto'"
+                )
+            extra["groups"] = groups
         self.net_ = self._build_net(X, sr)
         self.history_ = self.strategy_.fit(
             self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
             random_state=self.random_state,
             # Frozen passes let the engine calibration choose when the user set no batch size.
             batch_size=self.batch_size if self.strategy_.frozen else self._train_batch_size,
-            progress=self.progress)
-        if "auto" in self.history_ and (self.progress or (self.progress is None and sys.stderr.isatty())):
-            print(f"auto strategy: {self.history_['auto']['chosen']}: {self.history_['auto']['reason']}",
-                  file=sys.stderr)
+            progress=self.progress, **extra)
+        # A strategy may keep some of the views (auto chooses): imaging_ says which the model reads.
+        by_label = {spec.label: spec for spec in self.imaging_}
+        self.imaging_ = [by_label[name] for name in self.net_.view_names]
         self.net_.eval()
         self.sr_ = sr
         self.n_channels_ = int(X.shape[1])
@@ -118,7 +136,7 @@ class _TransferBase(BaseEstimator):
     # ------------------------------------------------------------------ predicting
     @property
     def imager_(self):
-        """The fitted :class:`~sigxfer.imaging.Imager` (the first stage of ``net_``)."""
+        """The fitted :class:`~sigxfer.imaging.Imager` (of the first view, for a multi-view model)."""
         return self.net_.imager
 
     @property
@@ -127,6 +145,11 @@ class _TransferBase(BaseEstimator):
         from sigxfer.learning.loop import default_batch_size
 
         return self.batch_size or default_batch_size(self.device)
+
+    @property
+    def imagers_(self) -> list:
+        """The fitted imagers of every view, in the order the head reads them."""
+        return self.net_.imagers
 
     def _check_fitted(self):
         if not hasattr(self, "net_"):
@@ -161,8 +184,10 @@ class _TransferBase(BaseEstimator):
         return self.net_.outputs(arr, self._train_batch_size)
 
     @torch.no_grad()
-    def to_images(self, X) -> np.ndarray:
+    def to_images(self, X, *, view: int | str | None = None) -> np.ndarray:
         """The pictures the network sees, in [0, 1], shape (n_cases, 3, H, W).
+
+        ``view`` picks the view of a multi-view model, by index or name (``"gaf"``); the first by default.
 
         Examples
         --------
@@ -173,11 +198,12 @@ class _TransferBase(BaseEstimator):
         (2, 3, 32, 32)
         """
         arr = self._check_input(X)
-        return self.net_.imager.pictures(torch.as_tensor(arr, device=self.device)).cpu().numpy()
+        imager = self.net_.imagers[self.net_.view_index(view)]
+        return imager.pictures(torch.as_tensor(arr, device=self.device)).cpu().numpy()
 
     @torch.no_grad()
     def embed(self, X) -> np.ndarray:
-        """Backbone embeddings, shape (n_cases, embedding_dim)."""
+        """What the head reads, shape (n_cases, net_.embedding_dim): every view's (pooled) features."""
         from sigxfer.learning.embeddings import extract_embeddings
 
         return extract_embeddings(self.net_, self._check_input(X), batch_size=self.batch_size,
@@ -210,13 +236,16 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
 
     Parameters
     ----------
-    imaging : str, dict or Imager
-        The picture each signal becomes: ``"spectrogram"`` (default), ``"spectrum"``, ``"mel"``,
+    imaging : str, dict, Imager, list of these, or None
+        The picture each signal becomes: ``"spectrogram"``, ``"spectrum"``, ``"mel"``,
         ``"scalogram"``, ``"gaf"``, ``"recurrence"``, ``"waveform"`` (see
         :func:`sigxfer.imaging.list_transforms`); with parameters ``{"name": "mel", "n_mels": 64}``
         or ``"mel:n_mels=64"`` (librosa's names). Window lengths the user leaves out follow the
-        series length (:func:`sigxfer.imaging.resolve.imaging_defaults`). A list is reserved for
-        multi-view models; a list of one is accepted.
+        series length (:func:`sigxfer.imaging.resolve.imaging_defaults`). A list, such as
+        ``["gaf", "waveform", "recurrence"]``, makes a multi-view model: each view is embedded by
+        the same backbone and one head reads them side by side. None (default): the strategy's
+        choice, a spectrogram for fixed strategies and, for ``"auto"``, candidate views it
+        selects from by cross-validation.
     backbone : str
         Registered backbone (:func:`sigxfer.backbones.list_backbones`).
     pretrained : bool
@@ -225,7 +254,9 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
     strategy : str, dict or Strategy
         How the network learns: ``"linear"`` (frozen backbone, logistic-regression head),
         ``"finetune"`` (new head, then the last stages at a lower rate), ``"scratch"`` (the same
-        network from random weights), ``"auto"`` (picks by data size and domain distance); a dict
+        network from random weights), ``"auto"`` (chooses views, feature depth, regularisation
+        and, on large data, fine-tuning by cross-validation on the training data within a time
+        budget, see :class:`~sigxfer.learning.strategies.Auto`); a dict
         ``{"name": "finetune", "epochs": 5}`` or an object ``FineTune(unfreeze=2)`` sets parameters.
     sr : float, optional
         Sample rate in Hz; taken from a :class:`~sigxfer.SignalSet` when X is one.
@@ -264,18 +295,25 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
     ----------
     classes_ : ndarray
         Class labels, sorted.
-    imager_ : Imager
-        The fitted imager (``net_.imager``).
+    imager_, imagers_ : Imager, list of Imager
+        The fitted imager of the first view (``net_.imager``), and of every view.
     net_ : SignalNet
         The fitted imager, backbone and head as one torch module.
+    imaging_ : list of ImagingSpec
+        The views the model reads.
     strategy_, history_, sr_, n_channels_, n_timepoints_
-        The strategy used, its training history, and the input layout the model expects.
+        The strategy used, its training history (auto's selection table under
+        ``history_["selection"]``), and the input layout the model expects.
     """
 
     _task = "classification"
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, groups=None):
         """Fit on signals X (array (n, c, t) or (n, t), or a SignalSet with labels) and labels y.
+
+        ``groups`` (one label per case, e.g. the recording session or subject) keeps the cases of
+        a group on one side of every cross-validation split the strategy makes (``linear``'s
+        choice of C, ``auto``'s selection).
 
         Returns
         -------
@@ -307,7 +345,7 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
                 f"only one class ({classes[0]!r}) in the training labels; a classifier needs at least two"
             )
         self.classes_ = classes
-        self._fit_net(arr, y_index, sr, len(classes))
+        self._fit_net(arr, y_index, sr, len(classes), groups)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -340,8 +378,9 @@ class TransferRegressor(RegressorMixin, _TransferBase):
 
     _task = "regression"
 
-    def fit(self, X, y=None):
-        """Fit on signals X and targets y, shape (n_cases,) or (n_cases, n_targets)."""
+    def fit(self, X, y=None, *, groups=None):
+        """Fit on signals X and targets y, shape (n_cases,) or (n_cases, n_targets); ``groups`` as
+        for :meth:`TransferClassifier.fit`."""
         self._check_params()
         if y is None:
             y = getattr(X, "y", None)
@@ -363,7 +402,7 @@ class TransferRegressor(RegressorMixin, _TransferBase):
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = y2.std(axis=0)
         self.y_scale_[self.y_scale_ == 0] = 1.0
-        self._fit_net(arr, (y2 - self.y_mean_) / self.y_scale_, sr, y2.shape[1])
+        self._fit_net(arr, (y2 - self.y_mean_) / self.y_scale_, sr, y2.shape[1], groups)
         return self
 
     def __sklearn_tags__(self):

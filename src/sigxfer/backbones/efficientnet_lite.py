@@ -160,6 +160,8 @@ class EfficientNetLite(Backbone):
     (torch.Size([1, 1280]), 18)
     """
 
+    sequential_stages = True  # stem, blocks, head in a row; forward_features pools the head's map
+
     def __init__(self, width: float = 1.0, depth: float = 1.0, drop_rate: float = 0.2, n_classes: int = 1000) -> None:
         super().__init__(HEAD_CHANNELS, n_classes, drop_rate)
         self.stem = ConvBnAct(3, STEM_CHANNELS, 3, stride=2)

@@ -134,6 +134,10 @@ class Backbone(nn.Module):
     torch.Size([2, 10])
     """
 
+    #: Whether :meth:`stages` run one after the other make the whole body (then
+    #: :meth:`stage_features` works and multi-depth embeddings are available).
+    sequential_stages: bool = False
+
     def __init__(self, embedding_dim: int, n_classes: int, drop_rate: float = 0.0) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
@@ -153,14 +157,106 @@ class Backbone(nn.Module):
         """Map images ``(N, 3, H, W)`` to classifier outputs ``(N, n_outputs)``."""
         return self.classifier(self.dropout(self.forward_features(x)))
 
-    def reset_classifier(self, n_outputs: int) -> None:
-        """Replace the classifier by a freshly initialised ``nn.Linear(embedding_dim, n_outputs)``."""
+    def stage_features(self, x: torch.Tensor, stages: list[int] | None = None) -> list[torch.Tensor]:
+        """Feature maps ``(N, C_i, H_i, W_i)`` after the stages ``stages`` (indices into :meth:`stages`).
+
+        The default runs :meth:`stages` one after the other, which is the body of networks that
+        set ``sequential_stages = True`` (their :meth:`forward_features` is the spatial mean of the
+        last stage's map). It stops after the deepest stage asked for, and keeps only the maps
+        asked for, so early high-resolution maps cost no memory.
+
+        Parameters
+        ----------
+        x : Tensor, shape (N, 3, H, W)
+            Normalised images.
+        stages : list of int, optional
+            Stage indices, in any order; all stages when None. Negative indices count from the end.
+
+        Returns
+        -------
+        list of Tensor
+            One map per requested index, in the order asked.
+
+        Raises
+        ------
+        ParameterError
+            The backbone does not expose its stages as a chain, or an index is out of range.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = create_backbone("tinynet")
+        >>> [m.shape[1:] for m in net.stage_features(torch.zeros(1, 3, 32, 32))]
+        [torch.Size([8, 32, 32]), torch.Size([16, 16, 16]), torch.Size([16, 8, 8])]
+        """
+        if not self.sequential_stages:
+            name = getattr(self.config, "name", type(self).__name__)
+            raise ParameterError(
+                f"backbone {name!r} does not expose intermediate stages; use features='last'"
+            )
+        self._check_images(x)
+        chain = self.stages()
+        wanted = list(range(len(chain))) if stages is None else [int(s) for s in stages]
+        resolved = [s + len(chain) if s < 0 else s for s in wanted]
+        if any(not 0 <= s < len(chain) for s in resolved):
+            raise ParameterError(f"stages={wanted} must lie in 0..{len(chain) - 1} (the backbone's stages)")
+        keep = {}
+        for index, stage in enumerate(chain[:max(resolved) + 1]):
+            x = stage(x)
+            if index in resolved:
+                keep[index] = x
+        return [keep[s] for s in resolved]
+
+    @torch.no_grad()
+    def stage_channels(self) -> list[int]:
+        """Channels of each stage's output map, input first (measured once on a small blank image).
+
+        Examples
+        --------
+        >>> create_backbone("tinynet").stage_channels()
+        [8, 16, 16]
+        """
+        if getattr(self, "_stage_channels", None) is None:
+            param = next(self.parameters())
+            modes = [(m, m.training) for m in self.modules()]
+            self.eval()  # a probe in training mode would move BatchNorm running statistics
+            try:
+                probe = torch.zeros(1, 3, 64, 64, device=param.device, dtype=param.dtype)
+                self._stage_channels = [int(m.shape[1]) for m in self.stage_features(probe)]
+            finally:
+                for module, mode in modes:
+                    module.training = mode
+        return list(self._stage_channels)
+
+    def feature_taps(self, n_depths: int = 6) -> list[int]:
+        """Stage indices whose pooled maps make the multi-depth embedding (``features="multi"``).
+
+        The ends of the last ``n_depths`` groups of consecutive stages with equal output
+        channels: one tap per width of the network, deepest last (for EfficientNet-Lite0 the
+        40, 80, 112, 192, 320 and 1280-channel maps, 2024 values in all).
+
+        Examples
+        --------
+        >>> create_backbone("tinynet").feature_taps()
+        [0, 2]
+        """
+        channels = self.stage_channels()
+        ends = [i for i in range(len(channels)) if i == len(channels) - 1 or channels[i + 1] != channels[i]]
+        return ends[-n_depths:]
+
+    def reset_classifier(self, n_outputs: int, in_features: int | None = None) -> None:
+        """Replace the classifier by a freshly initialised ``nn.Linear(in_features, n_outputs)``.
+
+        ``in_features`` defaults to ``embedding_dim``; a network reading several views or depths
+        (:class:`~sigxfer.learning.network.SignalNet`) gives its own width.
+        """
         if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs <= 0:
             raise ParameterError(
                 f"n_outputs={n_outputs!r} must be a positive integer (the number of classes or targets)"
             )
         old = self.classifier.weight
-        self.classifier = nn.Linear(self.embedding_dim, n_outputs, device=old.device, dtype=old.dtype)
+        width = self.embedding_dim if in_features is None else int(in_features)
+        self.classifier = nn.Linear(width, n_outputs, device=old.device, dtype=old.dtype)
 
     def translate_state_dict(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Rename the keys of a weights file to this module's names (identity unless overridden)."""

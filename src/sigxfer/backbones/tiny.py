@@ -33,6 +33,8 @@ class TinyNet(Backbone):
     torch.Size([2, 3])
     """
 
+    sequential_stages = True  # the three layers are the body; forward_features pools the last
+
     def __init__(self, n_classes: int = 10) -> None:
         super().__init__(EMBEDDING_DIM, n_classes)
         self.layers = nn.ModuleList(

@@ -36,3 +36,6 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("sigxfer: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # `sigxfer ... | head`: the reader left; say nothing, as Unix tools do
+            sys.stderr.close()
+            return 141

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from sigxfer.cli.options import contender_params_from_args, imaging_from_args, strategy_from_args
+from sigxfer.cli.options import contender_params_from_args, imaging_from_args, strategy_from_args, views_from_args
 
 
 def cmd_demo(args, echo=print) -> int:
@@ -53,7 +53,7 @@ def cmd_train(args, echo=print) -> int:
     from sigxfer.workflows import train_and_report
 
     train_and_report(args.data, args.output, targets=args.targets, target=args.target, task=args.task,
-                     sr=args.sr, length=args.length, imaging=imaging_from_args(args), backbone=args.backbone,
+                     sr=args.sr, length=args.length, imaging=views_from_args(args), backbone=args.backbone,
                      pretrained=args.pretrained, strategy=strategy_from_args(args), image_size=args.image_size,
                      channel_mode=args.channel_mode, batch_size=args.batch_size, test_size=args.test_size,
                      stratify=args.stratify, random_state=args.random_state, progress=args.progress,

@@ -38,6 +38,17 @@ def imaging_from_args(args, text: str | None = None) -> dict:
     return parse_imaging(text or args.imaging, named + extra).to_config()
 
 
+def views_from_args(args):
+    """``train``'s repeatable ``--imaging``: None (the strategy chooses), one imaging, or a list of
+    views read by one head (a multi-view model)."""
+    named = [k for k in IMAGING_OPTIONS if getattr(args, k, None) is not None]
+    values = args.imaging or []
+    if not values and not named and not args.imaging_param:
+        return None
+    views = [imaging_from_args(args, item) for item in values or ["spectrogram"]]
+    return views[0] if len(views) == 1 else views
+
+
 def strategy_from_args(args):
     """``--strategy`` as a name, or as a dict when training options were given."""
     params = {k: getattr(args, k) for k in ("epochs", "unfreeze", "lr") if getattr(args, k, None) is not None}
@@ -71,12 +82,18 @@ def contender_params_from_args(items) -> dict:
     return out
 
 
-def add_imaging_options(p: argparse.ArgumentParser, default: str = "spectrogram", *, multiple: bool = False) -> None:
+def add_imaging_options(p: argparse.ArgumentParser, default: str | None = "spectrogram", *, multiple: bool = False,
+                        views: bool = False) -> None:
     from sigxfer.imaging import list_transforms
 
     g = p.add_argument_group("imaging")
     names = ", ".join(list_transforms())
-    if multiple:
+    if views:
+        g.add_argument("--imaging", action="append", default=None, metavar="NAME[:KEY=VALUE,...]",
+                       help=f"one of {names}, optionally with parameters, e.g. mel:n_mels=64; repeat it for a "
+                            "multi-view model (one head on every view's embedding). Default: the strategy "
+                            "chooses (a spectrogram; auto: its candidate views)")
+    elif multiple:
         g.add_argument("--imaging", action="append", default=None, metavar="NAME[:KEY=VALUE,...]",
                        help=f"an imaging to compare, repeatable: one of {names}, optionally with its own "
                             f"parameters, e.g. mel:n_mels=64 (default: {default})")

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(with --targets: the folder holding the listed files), or ucr:NAME[:train|test]")
     add_output_options(p, help="model file to write (e.g. model.sigx)", overwrite_help="replace an existing model file")
     add_targets_options(p, task=True)
-    add_imaging_options(p)
+    add_imaging_options(p, views=True)
     add_input_options(p)
     p.add_argument("--backbone", default=_BACKBONE)
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",

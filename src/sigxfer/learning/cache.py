@@ -76,6 +76,8 @@ def embedding_key(net: SignalNet, X: np.ndarray | None = None, *, data_key: str 
     described = {
         "sigxfer": __version__,
         "imager": net.imager.get_config(),
+        "views": [imager.get_config() for imager in net.extra_imagers],
+        "network": net.get_config(),
         "backbone": getattr(config, "name", type(backbone).__name__),
         "weights": tensor_digest(backbone.state_dict(), skip_prefix="classifier."),
     }
@@ -174,7 +176,7 @@ def cached_embeddings(net: SignalNet, X, *, cache_dir, batch_size: int | None = 
         if key is None or n_cases is None:
             raise ParameterError("caching embeddings of a chunk iterable needs key= (naming the data) and n_cases=")
         n, name = int(n_cases), embedding_key(net, data_key=key, n_cases=int(n_cases))
-    shape = (n, int(net.backbone.embedding_dim))
+    shape = (n, int(net.embedding_dim))
     folder = Path(cache_dir) / "embeddings"
     path, part, sidecar = folder / f"{name}.npy", folder / f"{name}.npy.part", folder / f"{name}.progress.json"
     emb = _read_entry(path, shape) if path.is_file() else None

@@ -111,7 +111,7 @@ def extract_embeddings(net: SignalNet, X, *, batch_size: int | None = None, engi
     """
     net.eval()
     n = n_cases if n_cases is not None else n_cases_of(X)
-    dim = int(net.backbone.embedding_dim)
+    dim = int(net.embedding_dim)
     if n == 0:
         return out if out is not None else np.zeros((0, dim), dtype=np.float32)
     ctx = distributed.distributed_context()  # joined first: ranks then agree on the engine

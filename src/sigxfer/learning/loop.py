@@ -192,9 +192,9 @@ def evaluate(net: SignalNet, X: np.ndarray, y: torch.Tensor, *, task: str, loss_
     device = next(net.parameters()).device
     autocast = autocast_dtype(device, amp)
     outs = []
-    for _, images in iter_batches(X, batch_size, device=device, transform=net.imager, memory_format=memory_format):
+    for _, images in iter_batches(X, batch_size, device=device, transform=net.images, memory_format=memory_format):
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            outs.append(net.backbone(images).float())
+            outs.append(net.forward_images(images).float())
     out = torch.cat(outs)
     y = y.to(device)
     return {"val_loss": float(loss_fn(out, y)), "val_metric": _score(task, out, y)}
@@ -273,7 +273,7 @@ class _Step:
         self.scaler = torch.amp.GradScaler("cuda") if self.autocast == torch.float16 else None
         self.fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
         # Images are normalised; masks fill with the normalised value of a black (silent) pixel.
-        self.fill = (0.0 - net.imager.mean) / net.imager.std
+        self.fill = ((0.0 - net.imager.mean) / net.imager.std).repeat(1, net.n_views, 1, 1)
         self.body: nn.Module = net.backbone
 
     def __call__(self, signals: torch.Tensor, target: torch.Tensor, optimizer, rng) -> float:
@@ -281,7 +281,7 @@ class _Step:
         with torch.no_grad():  # the imager has no weights; augmentation needs no gradient
             if augmenter is not None:
                 signals = augmenter.signals(signals, rng)
-            images = net.imager(signals)
+            images = net.images(signals)
             if augmenter is not None:
                 images = augmenter.images(images, rng, fill=self.fill)
             if self.mixup > 0:
@@ -292,7 +292,8 @@ class _Step:
         share = distributed.batch_share(np.arange(n), self.ctx)
         images, target = images[share].contiguous(memory_format=self.fmt), target[share]
         with torch.autocast(self.device_type, dtype=self.autocast, enabled=self.autocast is not None):
-            batch_loss = self.loss_fn(self.body(images).float(), target)
+            out = self.body(images) if self.net.plain else self.net.forward_images(images)
+            batch_loss = self.loss_fn(out.float(), target)
         optimizer.zero_grad(set_to_none=True)
         scaled = batch_loss * (len(share) * self.ctx.world_size / n) if self.ctx.enabled else batch_loss
         if self.scaler is not None:
@@ -385,6 +386,9 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
             state.phase = phase
             _set_trainable(net, phase)
             optimizer = _phase_optimizer(state, phase, weight_decay)
+            if step.ctx.enabled and not net.plain:
+                raise ParameterError("fine-tuning a model of several views or depths under torchrun is not "
+                                     "supported; train it in one process, or use one view and the last layer")
             step.body = distributed.wrap(net.backbone, step.ctx)  # per phase: DDP syncs what learns
             total = phase.epochs * steps
             warmup = min(phase.warmup_epochs * steps, total // 2)

@@ -1,35 +1,110 @@
-"""The whole model as one torch module: signal -> image -> backbone -> head."""
+"""The whole model as one torch module: signal -> image(s) -> backbone -> head."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from sigxfer.errors import ParameterError
 from sigxfer.imaging import Imager
 from sigxfer.learning.batches import iter_batches
 
+#: How a stage's feature map becomes a vector: ``"mean"`` over height and width, or ``"bands"``:
+#: the mean over height, then the means of :data:`N_BANDS` equal bands along the width (time in
+#: most imagings), so coarse position survives pooling.
+POOLINGS = ("mean", "bands")
+N_BANDS = 3
+
+
+def pool_map(maps: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
+    """Pool feature maps ``(N, C, H, W)`` to ``(N, C)`` (``"mean"``) or ``(N, C * N_BANDS)`` (``"bands"``).
+
+    Band values are laid out channel by channel (``c0b0, c0b1, c0b2, c1b0, ...``).
+
+    Examples
+    --------
+    >>> pool_map(torch.ones(2, 4, 7, 7), "bands").shape
+    torch.Size([2, 12])
+    """
+    if pooling == "mean":
+        return maps.mean(dim=(2, 3))
+    if pooling == "bands":
+        return F.adaptive_avg_pool1d(maps.mean(dim=2), N_BANDS).flatten(1)
+    raise ParameterError(f"pooling={pooling!r} is not known; use one of {POOLINGS}")
+
 
 class SignalNet(nn.Module):
-    """Imager, backbone and the backbone's (replaced) classifier as one module.
+    """Imager(s), backbone and the backbone's (replaced) classifier as one module.
 
     One module means one ``state_dict`` for the model file, one graph for ONNX export (the imaging
     runs inside it) and the same code path for training, batch prediction and streaming.
 
+    Several imagers make a multi-view model: each view's images go through the same backbone
+    (as one batch, so BatchNorm sees every view alike in training and in prediction) and the head
+    reads the views' embeddings side by side, in the order given. The first view keeps the
+    attribute name ``imager`` and the others sit in ``extra_imagers``, so a one-view model's
+    ``state_dict`` keys stay ``imager.*`` and model files of earlier versions load unchanged.
+
     Parameters
     ----------
-    imager : Imager
-        Fitted imager; its output size and normalisation match the backbone's.
+    imager : Imager or sequence of Imager
+        Fitted imager(s); each one's output size and normalisation match the backbone's.
     backbone : nn.Module
         From :func:`sigxfer.backbones.create_backbone`; its ``classifier`` is the head.
+    taps : list of int, optional
+        Stages whose pooled maps make the embedding (multi-depth features,
+        :meth:`~sigxfer.backbones.registry.Backbone.feature_taps`); None: the backbone's own
+        ``forward_features`` (the last layer).
+    pooling : {"mean", "bands"}
+        How tapped maps are pooled (:func:`pool_map`); ``"bands"`` with ``taps=None`` taps the last stage.
+    view_names : list of str, optional
+        A label per view for tables and messages; the transform names by default.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(4, 1, 64)).astype("float32")
+    >>> views = [Imager(name, size=32).fit(X) for name in ("gaf", "waveform")]
+    >>> net = SignalNet(views, create_backbone("tinynet"))
+    >>> net.n_views, net.embedding_dim, net.embed(torch.from_numpy(X)).shape
+    (2, 32, torch.Size([4, 32]))
     """
 
-    def __init__(self, imager: Imager, backbone: nn.Module):
+    def __init__(self, imager: Imager | Sequence[Imager], backbone: nn.Module, *, taps: Sequence[int] | None = None,
+                 pooling: str = "mean", view_names: Sequence[str] | None = None):
         super().__init__()
-        self.imager = imager
+        views = [imager] if isinstance(imager, Imager) else list(imager)
+        if not views or not all(isinstance(v, Imager) for v in views):
+            raise ParameterError("SignalNet needs one Imager or a non-empty list of Imagers")
+        sizes = {tuple(v.size) for v in views}
+        if len(sizes) > 1:
+            raise ParameterError(f"the views make images of different sizes {sorted(sizes)}; give them one size")
+        self.imager = views[0]
+        self.extra_imagers = nn.ModuleList(views[1:])
         self.backbone = backbone
+        names = [v.transform.name for v in views] if view_names is None else [str(n) for n in view_names]
+        if len(names) != len(views):
+            raise ParameterError(f"view_names has {len(names)} names for {len(views)} views")
+        self.view_names = names
+        self.taps: list[int] | None = None
+        self.pooling = "mean"
+        self.block_dims: list[int] = []
+        self.set_features(taps, pooling)
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def imagers(self) -> list[Imager]:
+        """The views' imagers, first view first."""
+        return [self.imager, *self.extra_imagers]
+
+    @property
+    def n_views(self) -> int:
+        return 1 + len(self.extra_imagers)
 
     @property
     def head(self) -> nn.Linear:
@@ -39,18 +114,122 @@ class SignalNet(nn.Module):
     def device(self) -> torch.device:
         return next(self.backbone.parameters()).device
 
+    @property
+    def embedding_dim(self) -> int:
+        """Length of :meth:`embed`'s vectors: the blocks of every view."""
+        return self.n_views * sum(self.block_dims)
+
+    @property
+    def plain(self) -> bool:
+        """One view read by the backbone's own ``forward_features``: the path of single-view models."""
+        return self.n_views == 1 and self.taps is None
+
+    def set_features(self, taps: Sequence[int] | None = None, pooling: str = "mean") -> None:
+        """Choose what the head reads: the last layer (``taps=None``) or pooled maps of several stages.
+
+        The head is not touched: a strategy resets or fits it after changing the features.
+
+        Raises
+        ------
+        ParameterError
+            Unknown pooling, or taps on a backbone that does not expose its stages.
+        """
+        if pooling not in POOLINGS:
+            raise ParameterError(f"pooling={pooling!r} is not known; use one of {POOLINGS}")
+        if taps is None and pooling != "mean":
+            taps = [len(self.backbone.stages()) - 1]
+        if taps is None:
+            self.taps, self.block_dims = None, [int(self.backbone.embedding_dim)]
+        else:
+            channels = self.backbone.stage_channels()  # raises for backbones without a stage chain
+            taps = [int(t) + len(channels) if int(t) < 0 else int(t) for t in taps]
+            if not taps or any(not 0 <= t < len(channels) for t in taps) or taps != sorted(set(taps)):
+                raise ParameterError(
+                    f"taps={taps} must be distinct increasing stage indices in 0..{len(channels) - 1}"
+                )
+            width = N_BANDS if pooling == "bands" else 1
+            self.taps, self.block_dims = taps, [channels[t] * width for t in taps]
+        self.pooling = pooling
+
+    def keep_views(self, indices: Sequence[int]) -> None:
+        """Keep only the views at ``indices`` (in that order), e.g. those a selection chose."""
+        views, names = self.imagers, self.view_names
+        indices = [int(i) for i in indices]
+        if not indices or any(not 0 <= i < len(views) for i in indices) or len(set(indices)) != len(indices):
+            raise ParameterError(f"views {indices} must be distinct indices in 0..{len(views) - 1}")
+        self.imager = views[indices[0]]
+        self.extra_imagers = nn.ModuleList([views[i] for i in indices[1:]])
+        self.view_names = [names[i] for i in indices]
+
+    def view_index(self, view: int | str | None) -> int:
+        """Index of a view given by index or name (None: the first)."""
+        if view is None:
+            return 0
+        if isinstance(view, str):
+            if view not in self.view_names:
+                raise ParameterError(f"view={view!r} is not one of this model's views {self.view_names}")
+            return self.view_names.index(view)
+        if isinstance(view, bool) or not isinstance(view, int) or not -self.n_views <= view < self.n_views:
+            raise ParameterError(f"view={view!r} must be a view name or an index below {self.n_views}")
+        return view % self.n_views
+
+    def reset_head(self, n_outputs: int) -> None:
+        """A freshly initialised head ``nn.Linear(embedding_dim, n_outputs)``."""
+        if self.embedding_dim == int(self.backbone.embedding_dim):
+            self.backbone.reset_classifier(n_outputs)  # any registered backbone takes this call
+        else:
+            self.backbone.reset_classifier(n_outputs, in_features=self.embedding_dim)
+
+    def get_config(self) -> dict:
+        """The structure beyond the imagers and backbone, as JSON values (for the model file)."""
+        return {"view_names": list(self.view_names), "taps": None if self.taps is None else list(self.taps),
+                "pooling": self.pooling, "embedding_dim": self.embedding_dim}
+
+    # ------------------------------------------------------------------ forward
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """Signals (N, C, T) -> normalised images (N, 3 * n_views, H, W), the views' planes side by side."""
+        if not self.extra_imagers:
+            return self.imager(x)
+        return torch.cat([imager(x) for imager in self.imagers], dim=1)
+
+    def view_maps(self, images: torch.Tensor) -> torch.Tensor:
+        """Images of one view (N, 3, H, W) -> pooled features (N, sum(block_dims))."""
+        if self.taps is None:
+            return self.backbone.forward_features(images)
+        maps = self.backbone.stage_features(images, self.taps)
+        return torch.cat([pool_map(m, self.pooling) for m in maps], dim=1)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Images from :meth:`images` -> embeddings (N, embedding_dim), view after view."""
+        n_views = self.n_views
+        if n_views == 1:
+            return self.view_maps(images)
+        n, _, height, width = images.shape
+        # Views stacked along the batch: one pass, and BatchNorm statistics over all views.
+        batch = images.reshape(n, n_views, 3, height, width).transpose(0, 1).reshape(n_views * n, 3, height, width)
+        out = self.view_maps(batch)
+        return out.reshape(n_views, n, -1).transpose(0, 1).reshape(n, -1)
+
+    def forward_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Images from :meth:`images` -> head outputs; dropout before the head acts in training."""
+        if self.plain:
+            return self.backbone(images)
+        dropout = getattr(self.backbone, "dropout", None)
+        features = self.features(images)
+        return self.head(dropout(features) if isinstance(dropout, nn.Module) else features)
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Signals (N, C, T) -> pooled embeddings (N, d) before the head."""
-        return self.backbone.forward_features(self.imager(x))
+        """Signals (N, C, T) -> embeddings (N, embedding_dim) before the head."""
+        return self.features(self.images(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Signals (N, C, T) -> head outputs (N, n_outputs): logits, or standardised targets."""
-        # Through backbone.forward so its dropout before the head acts while fine-tuning.
-        return self.backbone(self.imager(x))
+        # Through backbone.forward (in forward_images) so its dropout before the head acts while fine-tuning.
+        return self.forward_images(self.images(x))
 
     def iter_images(self, X, batch_size: int = 32, *, progress: bool | None = False,
                     desc: str | None = None) -> Iterator[torch.Tensor]:
-        """Images (k, 3, H, W) of successive batches of signals, channels_last, on the net's device.
+        """Images (k, 3 * n_views, H, W) of successive batches of signals, channels_last, on the net's device.
 
         ``X`` is an array (n_cases, n_channels, n_timepoints) or an iterable of such chunks; the
         next batch is imaged in a producer thread while the caller uses this one.
@@ -64,7 +243,7 @@ class SignalNet(nn.Module):
         >>> [tuple(images.shape) for images in net.iter_images(X, 4)]
         [(4, 3, 32, 32), (1, 3, 32, 32)]
         """
-        for _, images in iter_batches(X, batch_size, device=self.device, transform=self.imager,
+        for _, images in iter_batches(X, batch_size, device=self.device, transform=self.images,
                                       memory_format="channels_last", progress=progress, desc=desc):
             yield images
 
@@ -82,7 +261,7 @@ class SignalNet(nn.Module):
         (5, 10)
         """
         self.eval()
-        parts = [self.backbone(images).float().cpu().numpy()
+        parts = [self.forward_images(images).float().cpu().numpy()
                  for images in self.iter_images(X, batch_size, progress=progress, desc="predicting")]
         if not parts:
             return np.zeros((0, self.head.out_features), dtype=np.float32)

@@ -49,10 +49,43 @@ def split_model(model: nn.Module) -> tuple[nn.Module | None, nn.Module]:
     True
     """
     if hasattr(model, "imager") and hasattr(model, "backbone"):
-        return model.imager, model.backbone
+        if getattr(model, "plain", True):
+            return model.imager, model.backbone
+        return _ViewImages(model), _ViewFeatures(model)  # several views or depths: the net's own path
     if hasattr(model, "forward_features"):
         return None, model
     raise ParameterError(f"{type(model).__name__} has neither an imager+backbone nor forward_features")
+
+
+class _ViewImages(nn.Module):
+    """A multi-view (or multi-depth) SignalNet's imaging stage: signals -> its views' images."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.images(x)
+
+    def get_config(self) -> dict:
+        return {"views": [imager.get_config() for imager in self.net.imagers], "network": self.net.get_config()}
+
+
+class _ViewFeatures(nn.Module):
+    """Its reading stage: the views' images -> the embedding the head reads (``net.features``)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.body = net.backbone
+        self.features = net.features
+        self.embedding_dim = net.embedding_dim
+        self.config = getattr(net.backbone, "config", None)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images)
+
+    def state_dict(self, *args, **kwargs):
+        return self.body.state_dict(*args, **kwargs)  # the weights the features depend on, keyed as the body's
 
 
 class Features(nn.Module):

@@ -65,7 +65,8 @@ def describe_model(path) -> str:
     lines = [
         f"{path}: {config['estimator']} written by sigxfer {config['sigxfer_version']} on {config['created_utc']}",
         f"  input     {config['n_channels']} channel(s) x {config['n_timepoints']} samples, sr={config['sr']}",
-        f"  imaging   {im['transform']} {im['params']} -> {im['size'][0]}x{im['size'][1]}, scale {im['scale']}",
+        *[f"  imaging   {v['transform']} {v['params']} -> {v['size'][0]}x{v['size'][1]}, scale {v['scale']}"
+          for v in config.get("imagers") or [im]],
         f"  backbone  {config['backbone']['name']} "
         f"({describe_weights(config['backbone']['name'], pretrained=config['backbone']['pretrained'])})",
         f"  strategy  {config['strategy']}",

@@ -85,7 +85,8 @@ def train_and_report(data, output=None, *, targets=None, target: str | None = No
 
     say = echo or quiet
     replaced = [] if output is None else check_output(output, overwrite=overwrite, inputs=input_paths(data, targets))
-    resolve_imaging(imaging)  # a wrong name fails before any data is read
+    if imaging is not None:
+        resolve_imaging(imaging, multi_view=True)  # a wrong name fails before any data is read
     resolve_strategy(strategy)
     get_backbone_config(backbone)
     task_of(task=task, targets=targets)

@@ -8,7 +8,8 @@ model file.
 - ``linear`` (:class:`LinearProbe`): frozen backbone, a regularised linear model on its embeddings;
 - ``finetune`` (:class:`FineTune`): the new head first, then the last stages too;
 - ``scratch`` (:class:`Scratch`): the whole network from a random initialisation;
-- ``auto`` (:class:`Auto`): one of the first two, chosen by data size and domain distance.
+- ``auto`` (:class:`Auto`): views, feature depth and regularisation of a frozen model (and, on
+  large data, LP-FT) chosen by cross-validation on the training data, within a time budget.
 
 Each module registers its strategies when imported; this package imports them all.
 """

@@ -1,101 +1,152 @@
-"""The "auto" strategy: a linear probe or a fine-tune, chosen by data size and domain distance."""
+"""The "auto" strategy: the transfer model that cross-validates best on the training data, in a time budget.
+
+Candidates, in the order they are tried (cheapest and simplest first):
+
+1. each candidate view alone (the estimator builds every view :meth:`Auto.candidate_imagings`
+   names, or those the user listed in ``imaging=``), its head reading the last layer, then
+   several depths (``features``), the regularisation of each head chosen by the same CV;
+2. combinations of views (all of them up to four views, else those of the best four);
+3. on large data only (``large_n`` cases or more), when the time left allows it: LP-FT, the best
+   frozen model's head then the last stages fine-tuned at a lower rate, scored against that
+   frozen model on a held-out part of the training data.
+
+Each view is embedded once; heads on any subset of views and depths reuse those embeddings, so
+the whole search costs about one backbone pass per view. Costs are estimated from the
+images per second measured on a few training signals at the start, and a step whose estimate
+does not fit in the time left is skipped and the table says so (views are embedded while a
+quarter of the budget stays for the heads). With many cases, heads are first scored on a
+subsample and the best few again on every case (successive halving).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+import time
+import warnings
 from typing import ClassVar
 
 import numpy as np
-import torch
+from tqdm.auto import tqdm
 
 from sigxfer._checks import Interval
 from sigxfer.errors import ParameterError
-from sigxfer.learning.domain import DOMAIN_THRESHOLD, domain_distance
-from sigxfer.learning.network import SignalNet
-from sigxfer.learning.strategies.base import Strategy, register_strategy
+from sigxfer.learning.network import POOLINGS
+from sigxfer.learning.strategies.base import Strategy, register_strategy, set_linear_head
 from sigxfer.learning.strategies.finetune import FineTune
-from sigxfer.learning.strategies.linear import LinearProbe
+from sigxfer.learning.strategies.heads import fit_head, grid
+from sigxfer.learning.strategies.linear import FEATURES, set_net_features
+from sigxfer.learning.strategies import selection as sel
+from sigxfer.learning.strategies.lpft import lp_ft
 
-#: Training-set sizes of :class:`Auto`'s rule: below SMALL_N nothing but a head is fitted, from
-#: LARGE_N on a far domain gets the whole network fine-tuned.
-SMALL_N = 100
+#: Training cases from which fine-tuning candidates are considered.
 LARGE_N = 1000
-# Parameters of the FineTune an Auto holds that its constructor takes directly (unfreeze is Auto's).
-_FINETUNE_PARAMS = tuple(f.name for f in dataclasses.fields(FineTune) if f.init and f.name != "unfreeze")
+#: Candidates scored again on every case after a first round on a subsample.
+FINALISTS = 3
+#: Seconds for the whole fit: 3,000 one-second clips then finish within about ten minutes on two
+#: CPU cores. EfficientNet-Lite0 reads about 21 images/s there (BENCHMARKS.md), so about 140 s
+#: per view: three views are embedded and the rest of the budget scores their heads.
+DEFAULT_BUDGET = 600.0
+#: Share of the budget kept for scoring heads when deciding how many views to embed.
+SCORING_SHARE = 0.25
+#: Series from this length get a spectrogram among the candidates without a sample rate; with
+#: one, spectral views are tried first.
+SPECTRAL_MIN_LENGTH = 256
+# Parameters of the FineTune an Auto holds that its constructor takes directly (unfreeze is
+# Auto's; head is set by the LP-FT recipe).
+_FINETUNE_PARAMS = tuple(f.name for f in dataclasses.fields(FineTune) if f.init and f.name not in ("unfreeze", "head"))
+# Parameters of the former fixed rule (data size and domain distance), still read from model files.
+_LEGACY_PARAMS = ("small_n", "distance_threshold", "n_images")
 
 
 @register_strategy
 @dataclasses.dataclass(init=False)
 class Auto(Strategy):
-    """Choose linear probe, partial or full fine-tuning from the data size and the domain distance.
+    """Pick views, feature depth, regularisation (and on large data LP-FT) by cross-validation.
 
-    The rule of thumb of seed 004, with the distance of :func:`~sigxfer.learning.domain.domain_distance`
-    (how far the training images drive the early BatchNorm layers from their ImageNet statistics):
-
-    ===================  ============================  ==========================================
-    training cases       close (distance < threshold)  far (distance >= threshold)
-    ===================  ============================  ==========================================
-    n < small_n          linear                        linear (too few to fine-tune safely)
-    small_n <= n < large linear                        finetune, last ``unfreeze`` stages
-    n >= large_n         finetune, last stages         finetune, all stages
-    ===================  ============================  ==========================================
-
-    When fine-tuning is chosen, the :class:`FineTune` this strategy holds (``finetune``) runs with
-    the chosen ``unfreeze``. Its parameters may be given directly (``Auto(epochs=5)`` holds
-    ``FineTune(epochs=5)``), and :meth:`get_config` lists them beside the rule's own, so a model
-    file's ``{"name": "auto", "epochs": 5, ...}`` builds the same strategy. The choice and its
-    reason go to ``history["auto"]``. The distance compares with pretrained statistics:
-    with the estimator's ``pretrained=False`` they are re-estimated on the training images, the
-    distance is near 0 and the rule sees every data set as close.
+    Only the training data given to ``fit`` is used: stratified folds (by group when ``groups``
+    are passed to the estimator's ``fit``) for the frozen candidates, a held-out part for
+    fine-tuning. The table of every candidate, its estimate and its cost goes to
+    ``history["selection"]``; with progress on, the plan, a progress bar and the choice are
+    printed to stderr.
 
     Parameters
     ----------
+    time_budget : float, optional
+        Seconds for the whole fit; None: no limit. Steps whose estimated cost does not fit in
+        what is left are skipped (the first view is always embedded: a model needs one).
+    cv : int
+        Folds of the cross-validation (fewer when a class has fewer cases).
+    Cs : int
+        Regularisation values tried per head, log-spaced (C from 1e-4 to 1e2; ridge alpha for regression).
+    features : list of {"last", "multi"}
+        Depths tried: the last layer, the pooled maps of several depths.
+    pooling : list of {"mean", "bands"}
+        Poolings tried: the mean of each map, and/or means of 3 bands along the image width
+        (position-aware; for backbones with a stage chain).
+    max_views : int
+        Most views one candidate combines.
+    subsample : int, optional
+        With more training cases than this, every candidate is first scored on a stratified
+        subsample of this size and the best :data:`FINALISTS` then on every case (successive
+        halving); None scores every candidate on every case.
+    large_n : int
+        Training cases from which LP-FT candidates are considered.
     unfreeze : int, optional
-        Stages a partial fine-tune trains; None: a third of the backbone's stages (at least one).
-    small_n, large_n : int
-        Training-set sizes of the rule above.
-    distance_threshold : float
-        Domain distance from which images count as far (calibration in :mod:`~sigxfer.learning.domain`).
-    n_images : int
-        Training cases (a seeded sample) used to measure the distance.
+        Stages the LP-FT candidate trains; None: a third of the backbone's stages.
     finetune : FineTune or dict, optional
-        The fine-tune to run when one is chosen (its ``unfreeze`` must be left at ``"all"``: the
-        rule sets it). Default: ``FineTune(**finetune_params)``.
+        Settings of the LP-FT candidate (epochs, lr, body_lr_factor, val_size, ...); its head
+        starts from the frozen model's and its ``unfreeze`` is Auto's. Its parameters may be
+        given directly (``Auto(epochs=5)``).
     **finetune_params
-        Parameters of :class:`FineTune` (``epochs``, ``lr``, ``augment``, ...), when ``finetune``
-        is not given.
+        Parameters of :class:`FineTune` when ``finetune`` is not given. ``small_n``,
+        ``distance_threshold`` and ``n_images``, parameters of the former fixed rule, are still
+        accepted so that model files that stored them load; they have no effect.
 
     Examples
     --------
-    >>> auto = Auto(epochs=5, small_n=50)
-    >>> auto.finetune.epochs, auto.get_config()["epochs"]
-    (5, 5)
-    >>> auto.choose(n_train=300, distance=0.5, n_stages=18)["chosen"]
-    'finetune-partial'
+    >>> auto = Auto(time_budget=60, epochs=5)
+    >>> auto.finetune.epochs, auto.get_config()["time_budget"]
+    (5, 60)
+    >>> [s.name for s in auto.candidate_imagings(n_channels=1, n_timepoints=150, sr=None)]
+    ['waveform', 'gaf', 'recurrence']
     """
 
     name: ClassVar[str] = "auto"
     frozen: ClassVar[bool] = False
-    unfreeze: int | None = None
-    small_n: int = SMALL_N
+    time_budget: float | None = DEFAULT_BUDGET
+    cv: int = 5
+    Cs: int = 7
+    features: list = dataclasses.field(default_factory=lambda: list(FEATURES))
+    pooling: list = dataclasses.field(default_factory=lambda: ["mean"])
+    max_views: int = 3
+    subsample: int | None = 500
     large_n: int = LARGE_N
-    distance_threshold: float = DOMAIN_THRESHOLD
-    n_images: int = 32
+    unfreeze: int | None = None
     finetune: FineTune = dataclasses.field(default_factory=FineTune)
 
     _parameter_constraints = {
-        "unfreeze": [None, Interval(int, 1, None)],
-        "small_n": Interval(int, 0, None),
+        "time_budget": [None, Interval(float, 0, None, closed="neither")],
+        "cv": Interval(int, 2, None),
+        "Cs": Interval(int, 1, None),
+        "features": [list, tuple],
+        "pooling": [list, tuple],
+        "max_views": Interval(int, 1, None),
+        "subsample": [None, Interval(int, 20, None)],
         "large_n": Interval(int, 0, None),
-        "distance_threshold": Interval(float, None, None),
-        "n_images": Interval(int, 1, None),
+        "unfreeze": [None, Interval(int, 1, None)],
         "finetune": FineTune,
     }
 
-    def __init__(self, *, unfreeze: int | None = None, small_n: int = SMALL_N, large_n: int = LARGE_N,
-                 distance_threshold: float = DOMAIN_THRESHOLD, n_images: int = 32,
-                 finetune: FineTune | dict | None = None, **finetune_params) -> None:
+    def __init__(self, *, time_budget: float | None = DEFAULT_BUDGET, cv: int = 5, Cs: int = 7,
+                 features=tuple(FEATURES), pooling=("mean",), max_views: int = 3, subsample: int | None = 500,
+                 large_n: int = LARGE_N, unfreeze: int | None = None, finetune: FineTune | dict | None = None,
+                 **finetune_params) -> None:
+        for key in _LEGACY_PARAMS:
+            if finetune_params.pop(key, None) is not None:
+                warnings.warn(f"Auto({key}=...) belonged to the former fixed rule and has no effect",
+                              DeprecationWarning, stacklevel=2)
         unknown = sorted(set(finetune_params) - set(_FINETUNE_PARAMS))
         if unknown:
             raise TypeError(f"Auto() got an unexpected keyword argument {unknown[0]!r}")
@@ -108,23 +159,33 @@ class Auto(Strategy):
             )
         elif isinstance(finetune, dict):
             finetune = _finetune_of_auto(finetune)
-        self.unfreeze = unfreeze
-        self.small_n = small_n
+        self.time_budget = time_budget
+        self.cv = cv
+        self.Cs = Cs
+        self.features = list(features) if isinstance(features, (list, tuple)) else features
+        self.pooling = list(pooling) if isinstance(pooling, (list, tuple)) else pooling
+        self.max_views = max_views
+        self.subsample = subsample
         self.large_n = large_n
-        self.distance_threshold = distance_threshold
-        self.n_images = n_images
+        self.unfreeze = unfreeze
         self.finetune = finetune
         self._check()
 
     def _check_together(self) -> None:
-        if self.small_n > self.large_n:
+        bad = [f for f in self.features if f not in FEATURES]
+        if not self.features or bad or len(set(self.features)) != len(self.features):
             raise ParameterError(
-                f"strategy 'auto': small_n={self.small_n} and large_n={self.large_n} must have small_n <= large_n"
+                f"strategy 'auto': features={self.features!r} must list some of {', '.join(map(repr, FEATURES))}, each once"
+            )
+        bad = [p for p in self.pooling if p not in POOLINGS]
+        if not self.pooling or bad or len(set(self.pooling)) != len(self.pooling):
+            raise ParameterError(
+                f"strategy 'auto': pooling={self.pooling!r} must list some of {', '.join(map(repr, POOLINGS))}, each once"
             )
         if self.finetune.unfreeze != "all":
             raise ParameterError(
                 f"strategy 'auto': finetune has unfreeze={self.finetune.unfreeze!r}, but auto chooses the stages; "
-                f"leave it at 'all' and give Auto(unfreeze={self.finetune.unfreeze!r}) for the partial fine-tune"
+                f"leave it at 'all' and give Auto(unfreeze={self.finetune.unfreeze!r}) for the fine-tune"
             )
         if not self.finetune.uses_pretrained_weights:
             raise ParameterError(
@@ -141,104 +202,183 @@ class Auto(Strategy):
         Examples
         --------
         >>> config = Auto(epochs=5).get_config()
-        >>> config["name"], config["epochs"], config["small_n"], "finetune" in config
-        ('auto', 5, 100, False)
+        >>> config["name"], config["epochs"], config["features"], "finetune" in config
+        ('auto', 5, ['last', 'multi'], False)
         """
         finetune = self.finetune.get_config()
-        del finetune["name"], finetune["unfreeze"]
-        return {"name": self.name, "unfreeze": self.unfreeze, **finetune, "small_n": self.small_n,
-                "large_n": self.large_n, "distance_threshold": self.distance_threshold, "n_images": self.n_images}
+        for key in ("name", "unfreeze", "head"):
+            del finetune[key]
+        return {"name": self.name, "time_budget": self.time_budget, "cv": self.cv, "Cs": self.Cs,
+                "features": list(self.features), "pooling": list(self.pooling), "max_views": self.max_views,
+                "subsample": self.subsample, "large_n": self.large_n,
+                "unfreeze": self.unfreeze, **finetune}
 
-    def choose(self, n_train: int, distance: float, n_stages: int) -> dict:
-        """The rule: ``{"chosen": "linear" | "finetune-partial" | "finetune-all", "unfreeze": ..., "reason": ...}``.
+    def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
+        """Views tried when the user leaves ``imaging=None``.
 
-        Parameters
-        ----------
-        n_train : int
-            Training cases.
-        distance : float
-            Domain distance of the training images; NaN counts as far.
-        n_stages : int
-            Stages of the backbone, for a partial fine-tune's default share.
-
-        Examples
-        --------
-        >>> Auto().choose(n_train=3000, distance=0.5, n_stages=18)["chosen"]
-        'finetune-all'
-        >>> Auto(unfreeze=2).choose(n_train=300, distance=0.5, n_stages=18)["unfreeze"]
-        2
-        """
-        partial = min(n_stages, self.unfreeze or max(1, math.ceil(n_stages / 3)))
-        if not np.isfinite(distance):
-            far, measured = True, "domain distance unknown (no BatchNorm in the early stages), taken as far"
-        else:
-            far = distance >= self.distance_threshold
-            measured = f"domain distance {distance:.3f} {'>=' if far else '<'} threshold {self.distance_threshold}"
-        domain = "images far from the pretrained domain" if far else "images close to the pretrained domain"
-        size = f"{n_train} training cases"
-        if n_train < self.small_n:
-            chosen, unfreeze = "linear", None
-            why = f"{size} < {self.small_n}: too few to fine-tune without overfitting; linear probe on frozen features"
-        elif n_train < self.large_n and not far:
-            chosen, unfreeze = "linear", None
-            why = f"{size} < {self.large_n} and {domain}: the frozen features fit; linear probe"
-        elif n_train >= self.large_n and far:
-            chosen, unfreeze = "finetune-all", "all"
-            why = f"{size} >= {self.large_n} and {domain}: fine-tune all {n_stages} stages"
-        else:
-            chosen, unfreeze = "finetune-partial", partial
-            band = f"from {self.small_n} to {self.large_n - 1}" if far else f">= {self.large_n}"
-            why = f"{size} ({band}) and {domain}: fine-tune the last {partial} of {n_stages} stages"
-        return {"chosen": chosen, "unfreeze": unfreeze, "reason": f"{why} ({measured})"}
-
-    @torch.no_grad()
-    def measure_distance(self, net: SignalNet, X: np.ndarray, *, random_state=None, batch_size: int = 32) -> float:
-        """Domain distance of a seeded sample of ``n_images`` training signals, as images.
-
-        Parameters
-        ----------
-        net : SignalNet
-            Network with a fitted imager and the backbone to compare with; left in eval mode, its
-            weights unchanged.
-        X : ndarray, shape (n_cases, n_channels, n_timepoints)
-
-        Returns
-        -------
-        float
-            See :func:`~sigxfer.learning.domain.domain_distance`; NaN if the early stages hold no BatchNorm.
+        Shape views (``waveform``, ``gaf``, ``recurrence``) always; a ``spectrogram`` when the
+        sample rate is known or the series hold at least :data:`SPECTRAL_MIN_LENGTH` samples.
+        With a known sample rate and such series the spectrogram (and, from 512 samples, ``mel``)
+        go first, since the budget may only cover the first views. Multi-channel signals become
+        pictures as ``channel_mode`` says, in every view.
 
         Examples
         --------
-        >>> Auto(n_images=16).measure_distance(net, X, random_state=0)  # doctest: +SKIP
-        0.47
+        >>> [s.name for s in Auto().candidate_imagings(n_channels=1, n_timepoints=16000, sr=16000.0)]
+        ['spectrogram', 'mel', 'waveform', 'gaf', 'recurrence']
         """
-        rng = np.random.default_rng(random_state)
-        pick = np.sort(rng.choice(len(X), size=min(len(X), self.n_images), replace=False))
-        device = next(net.parameters()).device
-        net.eval()
-        batches = (net.imager(torch.as_tensor(X[pick[i:i + batch_size]], device=device))
-                   for i in range(0, len(pick), batch_size))
-        return domain_distance(net.backbone, batches)
+        from sigxfer.imaging.resolve import ImagingSpec
 
-    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None):
-        """Measure the distance, apply :meth:`choose`, and fit the chosen strategy; see :meth:`Strategy.fit`.
+        shape = [ImagingSpec(name) for name in ("waveform", "gaf", "recurrence")]
+        spectral = []
+        if sr is not None or n_timepoints >= SPECTRAL_MIN_LENGTH:
+            spectral.append(ImagingSpec("spectrogram"))
+        if sr is not None and n_timepoints >= 512:
+            spectral.append(ImagingSpec("mel"))
+        return spectral + shape if sr is not None and n_timepoints >= SPECTRAL_MIN_LENGTH else shape + spectral
 
-        The history is the chosen strategy's, with the choice under ``"auto"``.
+    # ------------------------------------------------------------------ fitting
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None):
+        """Select on ``X``, ``y`` (training data only), then fit the chosen model; see :meth:`Strategy.fit`.
+
+        The history holds the chosen model's own (the head's C, or the fine-tune's epochs) and
+        ``"selection"``: ``chosen``, ``cv_score``, ``cv_ci``, ``table`` (every candidate, with
+        ``status`` saying whether it was scored or why it was skipped) and ``reason``.
         """
         self._check()
-        n_stages = len(list(net.backbone.stages()))
-        distance = self.measure_distance(net, X, random_state=random_state, batch_size=batch_size)
-        decision = self.choose(len(X), distance, n_stages)
-        if decision["chosen"] == "linear":
-            strategy = LinearProbe()
-        else:
-            strategy = dataclasses.replace(self.finetune, unfreeze=decision["unfreeze"])
-        history = strategy.fit(net, X, y, task=task, n_outputs=n_outputs, random_state=random_state,
-                               batch_size=batch_size, progress=progress)
-        history["auto"] = {**decision, "n_train": int(len(X)),
-                           "domain_distance": float(distance) if np.isfinite(distance) else None,
-                           "distance_threshold": self.distance_threshold, "strategy": strategy.get_config()}
+        started = time.perf_counter()
+        budget = math.inf if self.time_budget is None else float(self.time_budget)
+        seed = int(random_state) if random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        show = bool(progress) or (progress is None and sys.stderr.isatty())
+        say = (lambda text: print(text, file=sys.stderr, flush=True)) if show else (lambda text: None)
+
+        def left() -> float:
+            return budget - (time.perf_counter() - started)
+
+        folds, fold_note = sel.make_folds(y, task=task, cv=self.cv, seed=seed, groups=groups)
+        names = list(net.view_names)
+        multi = "multi" in self.features and getattr(net.backbone, "sequential_stages", False)
+        taps = net.backbone.feature_taps() if multi else None
+        features = [f for f in self.features if f == "last" or multi]
+        chain = getattr(net.backbone, "sequential_stages", False)
+        poolings = [p for p in self.pooling if p == "mean" or chain]
+        if chain and taps is None and poolings != ["mean"]:
+            taps = [len(net.backbone.stages()) - 1]  # banded pooling of the last layer needs its map
+        rate = sel.measure_rate(net, X, taps=taps)
+        n = len(X)
+        say(f"auto: {n} training cases, {len(names)} candidate views ({', '.join(names)}), "
+            f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, "
+            f"so about {n / rate:.0f} s per view; "
+            f"{len(folds)}-fold CV of {self.Cs} regularisation values per head; "
+            f"budget {'none' if budget == math.inf else f'{budget:.0f} s'}"
+            + ("" if n >= self.large_n else f"; no fine-tuning ({n} < {self.large_n} cases)"))
+
+        table, embedded = [], {}
+        reserve = 0.0 if budget == math.inf else SCORING_SHARE * budget
+        with tqdm(total=len(names) * n, desc="auto: embedding", unit="image", disable=not show, leave=False) as bar:
+            for v, view in enumerate(names):
+                estimate = n / rate
+                if embedded and estimate > left() - reserve:
+                    table.append(sel.skipped_row(view + " (embedding)", "view", estimate, left() - reserve,
+                                                 room="left for views, a quarter of the budget kept for heads"))
+                    bar.update(n)
+                    continue
+                t0 = time.perf_counter()
+                embedded[v] = sel.embed_view(net, v, X, taps=taps, batch_size=batch_size, poolings=poolings,
+                                             on_batch=bar.update)
+                rate = n / max(time.perf_counter() - t0, 1e-6)  # the rate of real batches, for what follows
+        subset = None
+        if groups is None and self.subsample is not None and n > self.subsample:
+            # Successive halving: every candidate on a subsample, the best few on every case.
+            pick = sel.stratified_subsample(y, self.subsample, task=task, seed=seed)
+            subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
+        rows = self._score_all(embedded, names, features, poolings, y, folds, subset, task=task,
+                               n_outputs=n_outputs, left=left, show=show, table=table)
+        scored = [r for r in rows if r["status"] == "scored"]
+        widest = max(r["n_scored"] for r in scored)
+        scored = [r for r in scored if r["n_scored"] == widest]  # the last round decides
+        best = max(scored, key=sel.rank)
+        candidate = best["_candidate"]
+        history = self._finish_frozen(net, candidate, embedded, y, best, task=task, n_outputs=n_outputs, chain=chain)
+        reason = sel.reason(best, scored, table, fold_note)
+        if n >= self.large_n and groups is not None:
+            table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
+                          "status": "skipped: the fine-tune's held-out part does not keep groups apart"})
+        elif n >= self.large_n:
+            tuned = lp_ft(net, X, y, best, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
+                          n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, rate=rate,
+                          left=left, table=table)
+            if tuned is not None:
+                history, reason = tuned
+        for row in table:
+            row.pop("_candidate", None)
+        chosen = history.pop("_chosen", best["candidate"])
+        history["selection"] = {
+            "chosen": chosen, "cv_score": best["cv_score"], "cv_ci": best["cv_ci"],
+            "metric": "accuracy" if task == "classification" else "r2", "folds": len(folds), "seed": seed,
+            "images_per_second": round(rate, 2), "time_budget": self.time_budget,
+            "seconds": round(time.perf_counter() - started, 2), "table": table, "reason": reason,
+        }
+        say(f"auto chose {chosen}: {reason}")
         return history
+
+    def _score_all(self, embedded, names, features, poolings, y, folds, subset, *, task, n_outputs, left, show,
+                   table) -> list:
+        """Score singles, then combinations of the best views (on ``subset`` = (rows, folds) when
+        given, then the finalists on every case); rows of skipped steps say why."""
+        values = grid(task, self.Cs)
+        rows, unit_cost = [], None
+        first_rows, first_folds = subset if subset is not None else (None, folds)
+        n_first = len(y) if first_rows is None else len(first_rows)
+        with tqdm(desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
+            def run(candidates, pick, splits, scale=1.0):
+                nonlocal unit_cost
+                for c in candidates:
+                    width = c.width(embedded)
+                    estimate = None if unit_cost is None else unit_cost * width * scale
+                    if rows and estimate is not None and estimate > left():
+                        row = sel.skipped_row(c.label(names), "frozen", estimate, left())
+                    else:
+                        result = sel.score(c, embedded, y, splits, task=task, values=values, n_outputs=n_outputs,
+                                           max_iter=500, rows=pick)
+                        per_width = result["seconds"] / max(width, 1) / scale
+                        unit_cost = per_width if unit_cost is None else max(unit_cost, per_width)
+                        row = sel.table_row(c, names, result, estimate)
+                    row["n_scored"] = len(y) if pick is None else len(pick)
+                    row["_candidate"] = c
+                    rows.append(row)
+                    table.append(row)
+                    bar.update(1)
+
+            run(sel.single_candidates(sorted(embedded), features, poolings), first_rows, first_folds)
+            by_view = {}
+            for r in rows:
+                if r["status"] == "scored":
+                    v = r["_candidate"].views[0]
+                    by_view[v] = max(by_view.get(v, -math.inf), r["cv_score"])
+            ranked = sorted(by_view, key=lambda v: -by_view[v])
+            run(sel.combined_candidates(ranked, features, max_views=self.max_views, poolings=poolings),
+                first_rows, first_folds)
+            if subset is not None:
+                finalists = sorted((r for r in rows if r["status"] == "scored"), key=sel.rank, reverse=True)
+                # A head's cost grows about with the square of the cases (their span), hence the scale.
+                run([r["_candidate"] for r in finalists[:FINALISTS]], None, folds, scale=(len(y) / n_first) ** 2)
+        return rows
+
+    def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain) -> dict:
+        """Make ``net`` the chosen frozen model: its views, its depths, a head fitted on all training cases."""
+        net.keep_views(candidate.views)
+        if not chain:
+            net.set_features(None)  # a backbone without a stage chain: its own last-layer embedding
+        else:
+            set_net_features(net, candidate.features, candidate.pooling)
+        emb, dims = candidate.blocks(embedded)
+        weight, bias = fit_head(emb, y, block_dims=dims, task=task, value=best["C"], n_outputs=n_outputs)
+        set_linear_head(net, weight, bias)
+        key = "C" if task == "classification" else "alpha"
+        return {"strategy": self.get_config(), "n_train": int(len(y)), "views": list(net.view_names),
+                "features": candidate.features, "pooling": candidate.pooling, key: best["C"],
+                "embedding_dim": int(net.embedding_dim)}
 
 
 def _finetune_of_auto(params: dict) -> FineTune:

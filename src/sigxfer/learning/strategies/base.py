@@ -129,6 +129,23 @@ class Strategy:
     def _check_together(self) -> None:
         """Checks that involve several parameters (none by default); may normalise values too."""
 
+    def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
+        """The views an estimator builds when the user leaves ``imaging=None``: a spectrogram.
+
+        A strategy that chooses views itself (``auto``) returns its candidates, all of which
+        the estimator builds and fits; the strategy keeps those it chooses
+        (:meth:`~sigxfer.learning.network.SignalNet.keep_views`).
+
+        Examples
+        --------
+        >>> from sigxfer.learning.strategies import LinearProbe
+        >>> [s.name for s in LinearProbe().candidate_imagings(n_channels=1, n_timepoints=100, sr=None)]
+        ['spectrogram']
+        """
+        from sigxfer.imaging.resolve import ImagingSpec
+
+        return [ImagingSpec("spectrogram")]
+
     def get_config(self) -> dict:
         """Name and parameters as plain JSON values (fields marked ``metadata={"config": False}`` left out).
 
@@ -159,7 +176,7 @@ def set_linear_head(net: SignalNet, weight: np.ndarray, bias: np.ndarray) -> Non
     ----------
     net : SignalNet
         Network whose ``backbone.classifier`` is replaced, in place.
-    weight : ndarray, shape (n_outputs, embedding_dim)
+    weight : ndarray, shape (n_outputs, net.embedding_dim)
     bias : ndarray, shape (n_outputs,)
 
     Examples
@@ -168,7 +185,11 @@ def set_linear_head(net: SignalNet, weight: np.ndarray, bias: np.ndarray) -> Non
     >>> net.head.out_features  # doctest: +SKIP
     2
     """
-    net.backbone.reset_classifier(weight.shape[0])
+    if weight.ndim != 2 or weight.shape[1] != net.embedding_dim:
+        raise ParameterError(
+            f"head weights of shape {tuple(weight.shape)} do not fit embeddings of {net.embedding_dim} values"
+        )
+    net.reset_head(weight.shape[0])
     with torch.no_grad():
         net.backbone.classifier.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
         net.backbone.classifier.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))

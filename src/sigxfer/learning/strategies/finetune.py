@@ -37,10 +37,17 @@ class FineTune(Strategy):
     validation loss are restored at the end, and a phase stops after ``patience`` epochs without
     improvement.
 
+    With ``head="probe"`` the recipe is LP-FT: the head starts as a linear probe fitted on the
+    frozen features of the fitting part (:class:`~sigxfer.learning.strategies.LinearProbe`),
+    so the body's first gradients come from a good head instead of a random one.
+
     Parameters
     ----------
     unfreeze : "all" or int
         Stages trained in phase "body": all of them, or the last ``k``.
+    head : {"new", "probe", "keep"}
+        Where the head starts: freshly initialised, a linear probe fitted on the fitting part
+        (LP-FT), or the head the network holds (a caller that fitted one already).
     epochs : int
         Epochs of phase "body" (0 trains the head only).
     head_epochs : int
@@ -90,6 +97,7 @@ class FineTune(Strategy):
     name: ClassVar[str] = "finetune"
     frozen: ClassVar[bool] = False
     unfreeze: str | int = "all"
+    head: str = "new"
     epochs: int = 10
     head_epochs: int = 2
     lr: float = 1e-3
@@ -110,6 +118,7 @@ class FineTune(Strategy):
 
     _parameter_constraints = {
         "unfreeze": [Interval(int, 1, None), "all"],
+        "head": Options("new", "probe", "keep"),
         "epochs": Interval(int, 0, None),
         "head_epochs": Interval(int, 0, None),
         "lr": Interval(float, 0, None, closed="neither"),
@@ -196,6 +205,21 @@ class FineTune(Strategy):
         return h.hexdigest()
 
     # ------------------------------------------------------------------ fitting
+    def _start_head(self, net, X, y, *, task, n_outputs, seed, batch_size, progress) -> None:
+        if self.head == "new":
+            net.reset_head(n_outputs)
+        elif self.head == "probe":
+            from sigxfer.learning.strategies.linear import LinearProbe
+
+            LinearProbe().fit_head(net, X, y, task=task, n_outputs=n_outputs, random_state=seed,
+                                   batch_size=batch_size, progress=progress)
+        elif (net.head.out_features, net.head.in_features) != (n_outputs, net.embedding_dim):
+            raise ParameterError(
+                f"strategy {self.name!r}: head='keep' but the network's head maps {net.head.in_features} "
+                f"features to {net.head.out_features} outputs, not {net.embedding_dim} to {n_outputs}; "
+                "fit a head first or use head='probe'"
+            )
+
     def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None):
         """Run the head and body phases on ``net``; see :meth:`Strategy.fit`.
 
@@ -230,7 +254,8 @@ class FineTune(Strategy):
         if task == "classification":
             weights = class_weights(y[train_idx], n_outputs, self.class_weight)
         torch.manual_seed(seed)
-        net.backbone.reset_classifier(n_outputs)
+        self._start_head(net, X[train_idx], y[train_idx], task=task, n_outputs=n_outputs, seed=seed,
+                         batch_size=batch_size, progress=progress)
         phases, n_unfrozen = self.phases(net)
         callbacks = [ProgressBar(progress, metric="acc" if task == "classification" else "r2",
                                  total_epochs=sum(p.epochs for p in phases))]

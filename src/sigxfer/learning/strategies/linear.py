@@ -9,12 +9,33 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 
-from sigxfer._checks import Interval
+from sigxfer._checks import Interval, Options
 from sigxfer.learning.cache import cached_embeddings, resolve_cache_dir
 from sigxfer.learning.embeddings import extract_embeddings
+from sigxfer.learning.network import POOLINGS, SignalNet
 from sigxfer.learning.strategies.base import Strategy, register_strategy, set_linear_head
+from sigxfer.learning.strategies.heads import block_scaling, fold_into_head, row_space
+
+#: What the head of a linear probe reads: the last layer, or pooled maps of several depths.
+FEATURES = ("last", "multi")
+
+
+def set_net_features(net: SignalNet, features: str, pooling: str = "mean") -> None:
+    """Point ``net``'s embedding at the last layer (``"last"``) or at several depths (``"multi"``).
+
+    ``"multi"`` taps :meth:`~sigxfer.backbones.registry.Backbone.feature_taps`: the end of each
+    of the last six widths of the network, each map pooled (``pooling``) and standardised as its
+    own block by the head.
+
+    Examples
+    --------
+    >>> set_net_features(net, "multi")  # doctest: +SKIP
+    >>> net.block_dims  # doctest: +SKIP
+    [40, 80, 112, 192, 320, 1280]
+    """
+    net.set_features(net.backbone.feature_taps() if features == "multi" else None, pooling)
 
 
 @register_strategy
@@ -22,13 +43,20 @@ from sigxfer.learning.strategies.base import Strategy, register_strategy, set_li
 class LinearProbe(Strategy):
     """Frozen backbone; a regularised linear model on its embeddings (the "linear probe").
 
-    Embeddings are standardised, then a logistic regression (classification) or ridge regression
-    (regression) is fitted. With ``C=None`` the regularisation is chosen by stratified
+    Embeddings are standardised (block by block when they hold several depths or views, see
+    :mod:`~sigxfer.learning.strategies.heads`), then a logistic regression (classification) or
+    ridge regression (regression) is fitted. With ``C=None`` the regularisation is chosen by stratified
     cross-validation on the training data only (log-loss for classification). Scaling and model are
     folded into one ``nn.Linear`` head, so prediction runs the same torch graph as every strategy.
 
     Parameters
     ----------
+    features : {"last", "multi"}
+        What the head reads: the backbone's last layer, or the globally pooled maps of several
+        depths side by side (:func:`set_net_features`; for backbones that expose their stages).
+    pooling : {"mean", "bands"}
+        How each map is pooled: its mean, or the means of 3 bands along the image width (time
+        for most imagings), keeping coarse position (:func:`~sigxfer.learning.network.pool_map`).
     C : float, optional
         Inverse regularisation strength of the logistic regression; chosen by CV when None.
     Cs : int
@@ -53,6 +81,8 @@ class LinearProbe(Strategy):
     """
 
     name: ClassVar[str] = "linear"
+    features: str = "last"
+    pooling: str = "mean"
     C: float | None = None
     Cs: int = 17
     cv: int = 5
@@ -60,6 +90,8 @@ class LinearProbe(Strategy):
     cache_dir: str | None = None
 
     _parameter_constraints = {
+        "features": Options(*FEATURES),
+        "pooling": Options(*POOLINGS),
         "C": [None, Interval(float, 0, None, closed="neither")],
         "Cs": Interval(int, 1, None),
         "cv": Interval(int, 2, None),
@@ -71,9 +103,22 @@ class LinearProbe(Strategy):
         if self.cache_dir is not None:
             self.cache_dir = os.fspath(self.cache_dir)  # a Path would not survive the JSON model file
 
-    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None):
-        """Fit the head on the frozen embeddings of ``X``; see :meth:`Strategy.fit`."""
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None):
+        """Fit the head on the frozen embeddings of ``X``; see :meth:`Strategy.fit`.
+
+        ``groups`` (one per case) keeps each group within one fold of the cross-validation of C.
+        """
         self._check()
+        set_net_features(net, self.features, self.pooling)
+        return self.fit_head(net, X, y, task=task, n_outputs=n_outputs, random_state=random_state,
+                             batch_size=batch_size, progress=progress, groups=groups)
+
+    def fit_head(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None,
+                 groups=None) -> dict:
+        """:meth:`fit` on the features ``net`` reads now (its views, depths and pooling left as they are).
+
+        For recipes that start from a probe, such as ``FineTune(head="probe")``.
+        """
         cache_dir = resolve_cache_dir(self.cache_dir)
         record: dict = {}  # the extraction engine chosen by calibration, and its measured speed
         if cache_dir is None:
@@ -84,32 +129,39 @@ class LinearProbe(Strategy):
                                          record=record)
             cache = "hit" if hit else "miss"
         emb = emb.astype(np.float64)
-        mu = emb.mean(axis=0)
-        sigma = emb.std(axis=0)
-        sigma[sigma < 1e-8] = 1.0  # dead features: leave them at zero instead of dividing by 0
-        z = (emb - mu) / sigma
-        history: dict = {"strategy": self.get_config(), "n_train": int(len(X)), "embedding_cache": cache}
+        mu, scale = block_scaling(emb, net.block_dims * net.n_views)
+        z = (emb - mu) / scale
+        basis = row_space(z)  # more features than cases: the same fit in the cases' span, far cheaper
+        if basis is not None:
+            z = z @ basis.T
+        history: dict = {"strategy": self.get_config(), "n_train": int(len(X)), "embedding_cache": cache,
+                         "views": list(net.view_names), "embedding_dim": int(net.embedding_dim)}
         if record:
             history["engine"] = record
         if task == "classification":
-            coef, intercept = self._fit_logistic(z, y, n_outputs, random_state, history)
+            coef, intercept = self._fit_logistic(z, y, n_outputs, random_state, history, groups)
         else:
-            ridge = RidgeCV(alphas=np.logspace(-5, 5, 21)).fit(z, y)
+            # Without groups, efficient leave-one-out; with them, folds that keep each group together.
+            folds = None if groups is None else list(GroupKFold(n_splits=min(self.cv, len(np.unique(groups))))
+                                                     .split(z, y, groups))
+            ridge = RidgeCV(alphas=np.logspace(-5, 5, 21), cv=folds).fit(z, y)
             coef = np.atleast_2d(ridge.coef_)
             intercept = np.atleast_1d(ridge.intercept_)
             history.update(alpha=float(ridge.alpha_), train_r2=float(ridge.score(z, y)))
-        # Fold the standardisation into the layer: w.(e - mu)/sigma + b = (w/sigma).e + b - w.(mu/sigma)
-        weight = coef / sigma
-        bias = intercept - coef @ (mu / sigma)
-        set_linear_head(net, weight, bias)
+        if basis is not None:
+            coef = coef @ basis
+        set_linear_head(net, *fold_into_head(coef, intercept, mu, scale))
         return history
 
-    def _fit_logistic(self, z, y, n_outputs, random_state, history):
+    def _fit_logistic(self, z, y, n_outputs, random_state, history, groups=None):
         counts = np.bincount(y, minlength=n_outputs)
-        folds = min(self.cv, int(counts.min()))
+        folds = min(self.cv, int(counts.min()), len(np.unique(groups)) if groups is not None else self.cv)
         if self.C is None and folds >= 2:
             Cs = np.logspace(-4, 4, self.Cs)
             splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+            if groups is not None:
+                splitter = list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=random_state)
+                                .split(z, y, groups))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # lbfgs convergence chatter on tiny folds
                 model = LogisticRegressionCV(Cs=Cs, cv=splitter, scoring="neg_log_loss",

@@ -1,0 +1,288 @@
+"""Auto's model selection on the training data: embed each view once, then score heads by CV.
+
+The expensive part of a frozen-feature model is the backbone pass; every candidate that differs
+only in which views or depths its head reads, or in its regularisation, reuses the same pass. So
+each view is embedded once, keeping the pooled map of every depth the multi-depth features tap
+(the last of them is the last-layer embedding), and candidates are column subsets of those
+blocks, each scored by the same cross-validation folds.
+
+Nothing here sees test data: the caller passes the training signals only, and every index this
+module makes points into them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+
+import numpy as np
+import torch
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+from sigxfer.errors import ParameterError
+from sigxfer.learning.network import SignalNet, pool_map
+from sigxfer.learning.strategies.heads import cv_grid
+
+#: Views whose combinations are all tried; with more candidate views, combinations are drawn
+#: from the best-scoring ones.
+MAX_COMBINED = 4
+
+
+def make_folds(y: np.ndarray, *, task: str, cv: int, seed: int, groups=None) -> tuple[list, str | None]:
+    """Cross-validation folds over the training cases: stratified for classes, by group when given.
+
+    The number of folds drops to the smallest class count (or group count) when that is fewer.
+
+    Returns
+    -------
+    folds : list of (train_idx, test_idx)
+        Index arrays into ``y``.
+    note : str or None
+        Why there are fewer folds than asked, if there are.
+
+    Raises
+    ------
+    ParameterError
+        Too few cases (or groups) for two folds.
+
+    Examples
+    --------
+    >>> folds, note = make_folds(np.array([0, 0, 0, 1, 1, 1]), task="classification", cv=5, seed=0)
+    >>> len(folds), note
+    (3, 'the smallest class holds 3 case(s): 3 folds instead of 5')
+    """
+    n = len(y)
+    note = None
+    if task == "classification":
+        limit, what = int(np.bincount(y)[np.bincount(y) > 0].min()), "the smallest class holds {} case(s)"
+    else:
+        limit, what = n, "there are {} case(s)"
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            raise ParameterError(f"groups has {len(groups)} entries for {n} cases; give one group per case")
+        n_groups = len(np.unique(groups))
+        if n_groups < limit:
+            limit, what = n_groups, "there are {} group(s)"
+    k = min(cv, limit)
+    if k < 2:
+        raise ParameterError(
+            f"strategy 'auto' needs two cross-validation folds but {what.format(limit)}; "
+            "give more training cases or use strategy='linear'"
+        )
+    if k < cv:
+        note = f"{what.format(limit)}: {k} folds instead of {cv}"
+    dummy = np.zeros(n)
+    if groups is not None:
+        splitter = (StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed % 2**32)
+                    if task == "classification" else GroupKFold(n_splits=k))
+        folds = list(splitter.split(dummy, y if task == "classification" else None, groups))
+    elif task == "classification":
+        folds = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed % 2**32).split(dummy, y))
+    else:
+        folds = list(KFold(n_splits=k, shuffle=True, random_state=seed % 2**32).split(dummy))
+    return folds, note
+
+
+def stratified_subsample(y: np.ndarray, size: int, *, task: str, seed: int) -> np.ndarray:
+    """Sorted indices of ``size`` training cases, every class in its share (at least 2 where it has them).
+
+    Examples
+    --------
+    >>> y = np.array([0] * 90 + [1] * 10)
+    >>> pick = stratified_subsample(y, 20, task="classification", seed=0)
+    >>> len(pick), int((y[pick] == 1).sum())
+    (20, 2)
+    """
+    rng = np.random.default_rng(seed)
+    if task != "classification":
+        return np.sort(rng.choice(len(y), size=size, replace=False))
+    picks = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        share = max(min(2, len(members)), int(round(size * len(members) / len(y))))
+        picks.append(rng.choice(members, size=min(share, len(members)), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+@torch.no_grad()
+def _view_blocks(net: SignalNet, index: int, x: torch.Tensor, taps, poolings=("mean",)) -> dict:
+    images = net.imagers[index](x)
+    if taps is None:
+        return {"mean": [net.backbone.forward_features(images)]}
+    maps = net.backbone.stage_features(images, taps)
+    return {p: [pool_map(m, p) for m in maps] for p in poolings}
+
+
+@torch.no_grad()
+def measure_rate(net: SignalNet, X: np.ndarray, *, taps, n_images: int = 8) -> float:
+    """Images per second of one view (imaging + backbone), timed on a few training signals.
+
+    One signal goes through first, untimed, so one-off start-up costs do not count.
+
+    Examples
+    --------
+    >>> measure_rate(net, X, taps=None) > 0  # doctest: +SKIP
+    True
+    """
+    net.eval()
+    device = next(net.parameters()).device
+    _view_blocks(net, 0, torch.as_tensor(X[:1], device=device), taps)
+    pick = torch.as_tensor(X[:max(1, min(len(X), n_images))], device=device)
+    start = time.perf_counter()
+    _view_blocks(net, 0, pick, taps)
+    return len(pick) / max(time.perf_counter() - start, 1e-6)
+
+
+@torch.no_grad()
+def embed_view(net: SignalNet, index: int, X: np.ndarray, *, taps, batch_size: int, poolings=("mean",),
+               on_batch=None) -> dict[str, list[np.ndarray]]:
+    """Pooled blocks of one view: per pooling, one array (n_cases, width) per tap, deepest last.
+
+    With ``taps=None`` the one block is the backbone's ``forward_features`` (mean pooling only).
+    For a backbone with a stage chain the mean-pooled deepest tap equals it, so "last" and
+    "multi" candidates share one pass, and so do both poolings.
+    """
+    net.eval()
+    device = next(net.parameters()).device
+    parts = []
+    for start in range(0, len(X), batch_size):
+        batch = torch.as_tensor(X[start:start + batch_size], device=device)
+        blocks = _view_blocks(net, index, batch, taps, poolings)
+        parts.append({p: [b.float().cpu().numpy() for b in arrays] for p, arrays in blocks.items()})
+        if on_batch is not None:
+            on_batch(len(batch))
+    return {p: [np.concatenate([part[p][i] for part in parts]).astype(np.float64) for i in range(len(parts[0][p]))]
+            for p in parts[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A frozen-feature model: which views (indices into the net's views), depths and pooling."""
+
+    views: tuple[int, ...]
+    features: str  # "last" | "multi"
+    pooling: str = "mean"
+
+    def label(self, names) -> str:
+        return ("+".join(names[v] for v in self.views) + f" / {self.features}"
+                + ("" if self.pooling == "mean" else f" / {self.pooling}"))
+
+    def _arrays(self, embedded: dict) -> list[np.ndarray]:
+        arrays = []
+        for v in self.views:
+            taps = embedded[v][self.pooling]
+            arrays += taps[-1:] if self.features == "last" else taps
+        return arrays
+
+    def blocks(self, embedded: dict) -> tuple[np.ndarray, list[int]]:
+        """The candidate's columns and block widths from ``embedded[view][pooling] = tap blocks``."""
+        arrays = self._arrays(embedded)
+        return np.concatenate(arrays, axis=1), [a.shape[1] for a in arrays]
+
+    def width(self, embedded: dict) -> int:
+        return sum(a.shape[1] for a in self._arrays(embedded))
+
+
+def single_candidates(views, features, poolings=("mean",)) -> list[Candidate]:
+    """One candidate per (view, depth, pooling): last layer before multi-depth, views in the given order."""
+    return [Candidate((v,), f, p) for v in views for f in features for p in poolings]
+
+
+def combined_candidates(ranked_views, features, *, max_views: int, poolings=("mean",)) -> list[Candidate]:
+    """Combinations of two or more views, smallest first, drawn from the best-ranked views.
+
+    Up to :data:`MAX_COMBINED` views every combination is tried; beyond, only those of the
+    best :data:`MAX_COMBINED` single views.
+
+    Examples
+    --------
+    >>> [c.views for c in combined_candidates([2, 0, 1], ["last"], max_views=3)]
+    [(0, 1), (0, 2), (1, 2), (0, 1, 2)]
+    """
+    pool = sorted(ranked_views[:MAX_COMBINED])
+    out = []
+    for size in range(2, min(max_views, len(pool)) + 1):
+        for combo in itertools.combinations(pool, size):
+            out += [Candidate(tuple(combo), f, p) for f in features for p in poolings]
+    return out
+
+
+def score(candidate: Candidate, embedded: dict, y: np.ndarray, folds, *, task: str, values, n_outputs: int,
+          max_iter: int, rows=None) -> dict:
+    """CV result of one candidate (:func:`~sigxfer.learning.strategies.heads.cv_grid`) with its time.
+
+    ``rows`` restricts it to some training cases (``folds`` then index into those).
+    """
+    start = time.perf_counter()
+    emb, dims = candidate.blocks(embedded)
+    if rows is not None:
+        emb, y = emb[rows], y[rows]
+    result = cv_grid(emb, y, folds, block_dims=dims, task=task, values=values, n_outputs=n_outputs,
+                     max_iter=max_iter)
+    result["seconds"] = time.perf_counter() - start
+    result["width"] = int(emb.shape[1])
+    return result
+
+
+# ----------------------------------------------------------------------------- the table
+def holdout_score(outputs: np.ndarray, target: np.ndarray, task: str) -> float:
+    """Accuracy of logits (classification) or mean R² of outputs (regression) on held-out cases.
+
+    Examples
+    --------
+    >>> holdout_score(np.array([[0.0, 1.0], [2.0, 0.0]]), np.array([1, 1]), "classification")
+    0.5
+    """
+    if task == "classification":
+        return float(np.mean(outputs.argmax(axis=1) == target))
+    target = target.reshape(len(target), -1)
+    sse = ((outputs - target) ** 2).sum(axis=0)
+    sst = np.maximum(((target - target.mean(axis=0)) ** 2).sum(axis=0), 1e-12)
+    return float(np.mean(1 - sse / sst))
+
+
+def table_row(candidate, names, result, estimate) -> dict:
+    """The selection table's row of a scored candidate (JSON values; ``estimate``: its predicted seconds)."""
+    row = {"candidate": candidate.label(names), "kind": "frozen", "views": [names[v] for v in candidate.views],
+           "features": candidate.features, "pooling": candidate.pooling, "width": result["width"], "status": "scored",
+           "cv_score": result["mean"], "cv_std": result["std"], "cv_ci": result["ci"], "C": result["value"],
+           "fold_scores": result["scores"], "seconds": round(result["seconds"], 3),
+           "est_seconds": None if estimate is None else round(estimate, 3)}
+    if "log_loss" in result:
+        row["cv_log_loss"] = result["log_loss"]
+    return row
+
+
+def skipped_row(label: str, kind: str, estimate: float, left: float, room: str = "left") -> dict:
+    """The row of a step skipped because its estimated seconds exceed those ``room`` in the budget.
+
+    Examples
+    --------
+    >>> skipped_row("gaf (embedding)", "view", 12.0, 3.5)["status"]
+    'skipped: over budget (estimated 12.0 s, 3.5 s left)'
+    """
+    return {"candidate": label, "kind": kind, "status": f"skipped: over budget (estimated {estimate:.1f} s, "
+            f"{max(left, 0.0):.1f} s {room})", "est_seconds": round(estimate, 2)}
+
+
+def rank(row: dict) -> tuple:
+    """Sort key of scored rows, best highest: CV score, then lower CV log-loss, then fewer features."""
+    return (row["cv_score"], -row.get("cv_log_loss", 0.0), -row["width"])
+
+
+def reason(best: dict, scored: list, table: list, fold_note) -> str:
+    """Why ``best`` was chosen, in one line: its score and interval, the plain baseline, what was skipped."""
+    singles = [r for r in scored if len(r["views"]) == 1 and r["features"] == "last"]
+    base = max(singles, key=rank) if singles else None
+    text = (f"highest {len(best['fold_scores'])}-fold CV score {best['cv_score']:.3f} "
+            f"(95% CI {best['cv_ci'][0]:.3f}-{best['cv_ci'][1]:.3f}) of {len(scored)} candidates scored")
+    if base is not None and base is not best:
+        text += f"; the best single view on its last layer, {base['candidate']}, scored {base['cv_score']:.3f}"
+    skipped = sum(r["status"].startswith("skipped") for r in table)
+    if skipped:
+        text += f"; {skipped} skipped to stay within the time budget (see the table)"
+    if fold_note:
+        text += f"; {fold_note}"
+    return text + "; being the highest of several, the winner's CV score is optimistic"

@@ -1,0 +1,182 @@
+"""strategy="auto": selection by cross-validation on the training data, within a time budget."""
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+import sigxfer
+from sigxfer import ParameterError, TransferClassifier, TransferRegressor, make_devices
+from sigxfer.data import train_test_split_signals
+from sigxfer.learning import Auto
+from sigxfer.learning.strategies import selection
+
+FAST = dict(backbone="tinynet", image_size=32, random_state=0, progress=False)
+
+
+def classifier(**params):
+    """The one place these tests build an estimator."""
+    return TransferClassifier(**{**FAST, **params})
+
+
+@pytest.fixture(scope="module")
+def devices():
+    return make_devices(16, n_timepoints=256, sr=256.0, seed=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
+
+
+def _scores(table):
+    return [(r["candidate"], r["status"], r.get("cv_score"), r.get("C")) for r in table]
+
+
+def test_auto_sees_only_the_training_data(devices, monkeypatch):
+    train, test = train_test_split_signals(devices, test_size=0.25, random_state=0)
+    seen = {"X": [], "folds": [], "rows": []}
+    real_fit, real_grid = Auto.fit, selection.cv_grid
+
+    def spy_fit(self, net, X, y, **kwargs):
+        seen["X"].append(X)
+        return real_fit(self, net, X, y, **kwargs)
+
+    def spy_grid(emb, y, folds, **kwargs):
+        seen["folds"].append(folds)
+        seen["rows"].append(len(emb))
+        return real_grid(emb, y, folds, **kwargs)
+
+    monkeypatch.setattr(Auto, "fit", spy_fit)
+    monkeypatch.setattr(selection, "cv_grid", spy_grid)
+    model = classifier(imaging=["gaf", "waveform"], strategy=Auto(Cs=2)).fit(train)
+    model.predict(test)
+    assert len(seen["X"]) == 1 and np.array_equal(seen["X"][0], train.X)
+    assert seen["folds"] and set(seen["rows"]) == {len(train)}
+    for folds in seen["folds"]:
+        held_out = np.concatenate([te for _, te in folds])
+        assert np.array_equal(np.sort(held_out), np.arange(len(train)))  # every training case, once
+        for tr, te in folds:
+            assert tr.max() < len(train) and te.max() < len(train) and not set(tr) & set(te)
+
+
+def test_auto_tries_views_depths_and_combinations_and_records_the_table(devices, tmp_path):
+    model = classifier(strategy=Auto(Cs=2)).fit(devices)
+    selection_ = model.history_["selection"]
+    table = selection_["table"]
+    labels = [r["candidate"] for r in table]
+    # 4 candidate views (sr known): each alone, last then multi-depth, then their combinations.
+    assert labels[:2] == ["spectrogram / last", "spectrogram / multi"]
+    assert len([r for r in table if len(r["views"]) == 1]) == 8
+    assert any(len(r["views"]) == 3 for r in table)
+    best = max(r["cv_score"] for r in table if r["status"] == "scored")
+    assert selection_["cv_score"] == best and selection_["chosen"] in labels
+    lo, hi = selection_["cv_ci"]
+    assert 0.0 <= lo <= selection_["cv_score"] <= hi <= 1.0
+    assert "CV score" in selection_["reason"] and selection_["metric"] == "accuracy"
+    chosen = next(r for r in table if r["candidate"] == selection_["chosen"])
+    assert [s.label for s in model.imaging_] == chosen["views"] == model.net_.view_names
+    assert (model.net_.taps is not None) == (chosen["features"] == "multi")
+    assert model.history_["C"] == chosen["C"]
+    path = sigxfer.save(model, tmp_path / "auto.sigx")
+    stored = sigxfer.deploy.bundle.read_config(path)["history"]["selection"]
+    assert _scores(stored["table"]) == _scores(table)
+    loaded = sigxfer.load(path)
+    assert np.array_equal(loaded.predict_proba(devices), model.predict_proba(devices))
+
+
+def test_same_random_state_gives_the_same_choice(devices):
+    auto = Auto(Cs=3, features=["last"])
+    first = classifier(imaging=["gaf", "waveform", "recurrence"], strategy=auto).fit(devices).history_["selection"]
+    second = classifier(imaging=["gaf", "waveform", "recurrence"], strategy=auto).fit(devices).history_["selection"]
+    assert first["chosen"] == second["chosen"] and _scores(first["table"]) == _scores(second["table"])
+    assert [r.get("fold_scores") for r in first["table"]] == [r.get("fold_scores") for r in second["table"]]
+
+
+def test_a_tiny_time_budget_skips_the_expensive_steps_and_says_so(devices, capsys):
+    model = classifier(strategy=Auto(time_budget=1e-3), progress=True).fit(devices)
+    table = model.history_["selection"]["table"]
+    # The first view is embedded and its first candidate scored whatever the budget: a model needs one.
+    assert [r["candidate"] for r in table if r["status"] == "scored"] == ["spectrogram / last"]
+    skipped = [r for r in table if r["status"] != "scored"]
+    assert [r["candidate"] for r in skipped] == ["waveform (embedding)", "gaf (embedding)", "recurrence (embedding)",
+                                                 "spectrogram / multi"]
+    assert all(r["status"].startswith("skipped: over budget (estimated") for r in skipped)
+    assert model.history_["selection"]["chosen"] == "spectrogram / last"
+    assert "skipped to stay within the time budget" in model.history_["selection"]["reason"]
+    err = capsys.readouterr().err
+    assert "budget 0 s" in err and "auto chose spectrogram / last" in err
+
+
+def test_candidate_views_follow_the_sample_rate_and_length():
+    def names(**kw):
+        return [s.name for s in Auto().candidate_imagings(n_channels=1, **kw)]
+
+    assert names(n_timepoints=150, sr=None) == ["waveform", "gaf", "recurrence"]
+    assert names(n_timepoints=300, sr=None) == ["waveform", "gaf", "recurrence", "spectrogram"]
+    assert names(n_timepoints=200, sr=100.0) == ["waveform", "gaf", "recurrence", "spectrogram"]
+    assert names(n_timepoints=1000, sr=100.0) == ["spectrogram", "mel", "waveform", "gaf", "recurrence"]
+
+
+def test_auto_chooses_among_the_views_the_user_lists(devices):
+    model = classifier(imaging=["gaf", "waveform"], strategy=Auto(features=["last"])).fit(devices)
+    labels = [r["candidate"] for r in model.history_["selection"]["table"]]
+    assert labels == ["gaf / last", "waveform / last", "gaf+waveform / last"]
+    assert model.net_.taps is None
+
+
+def test_auto_keeps_groups_apart(devices):
+    groups = np.repeat(np.arange(16), 2)
+    folds, note = selection.make_folds(np.unique(devices.y, return_inverse=True)[1], task="classification", cv=4,
+                                       seed=0, groups=groups)
+    for train_idx, test_idx in folds:
+        assert not set(groups[train_idx]) & set(groups[test_idx])
+    model = classifier(imaging=["gaf", "waveform"], strategy=Auto(Cs=2, features=["last"])).fit(devices, groups=groups)
+    assert model.history_["selection"]["folds"] >= 2
+    with pytest.raises(ParameterError, match="strategy 'finetune' does not split by group"):
+        classifier(strategy="finetune").fit(devices, groups=groups)
+    with pytest.raises(ParameterError, match="groups has 3 entries for 16 cases"):
+        selection.make_folds(np.zeros(16, dtype=int), task="regression", cv=3, seed=0, groups=[1, 2, 3])
+    linear = classifier(imaging="gaf").fit(devices, groups=groups)
+    assert linear.history_["cv_folds"] == 5
+
+
+def test_auto_for_regression_scores_r2(devices):
+    y = devices.X[:, 0, :64].std(axis=1)
+    model = TransferRegressor(**FAST, imaging=["gaf", "waveform"], strategy=Auto(Cs=3, features=["last"])).fit(devices, y)
+    selection_ = model.history_["selection"]
+    assert selection_["metric"] == "r2" and "alpha" in model.history_
+    assert model.predict(devices).shape == (len(devices),)
+
+
+@pytest.mark.slow
+def test_on_large_data_auto_scores_lp_ft_on_a_held_out_part(devices):
+    auto = Auto(large_n=10, Cs=2, features=["last"], epochs=1, patience=None)
+    model = classifier(imaging="gaf", strategy=auto).fit(devices)
+    row = next(r for r in model.history_["selection"]["table"] if r["kind"] == "finetune")
+    assert row["status"] == "scored" and row["n_holdout"] == 6
+    assert 0.0 <= row["holdout_score"] <= 1.0 and 0.0 <= row["holdout_frozen_score"] <= 1.0
+    assert "LP-FT" in row["candidate"]
+    assert model.predict_proba(devices).shape == (len(devices), 2)
+
+
+def test_auto_needs_two_folds():
+    X = np.random.default_rng(0).normal(size=(5, 1, 64)).astype(np.float32)
+    with pytest.raises(ParameterError, match="needs two cross-validation folds but the smallest class holds 1 case"):
+        classifier(strategy="auto").fit(X, [0, 0, 0, 0, 1])
+
+
+def test_many_cases_are_scored_on_a_subsample_then_the_finalists_on_all(devices):
+    auto = Auto(Cs=2, features=["last"], subsample=20)
+    model = classifier(imaging=["gaf", "waveform", "recurrence"], strategy=auto).fit(devices)
+    table = model.history_["selection"]["table"]
+    first = [r for r in table if r["n_scored"] == 20]
+    final = [r for r in table if r["n_scored"] == len(devices)]
+    assert len(first) == 7 and len(final) == 3  # 3 singles + 4 combinations, then 3 finalists
+    ranked = sorted(first, key=lambda r: (r["cv_score"], -r["cv_log_loss"], -r["width"]), reverse=True)
+    assert [r["candidate"] for r in final] == [r["candidate"] for r in ranked[:3]]
+    assert model.history_["selection"]["chosen"] in [r["candidate"] for r in final]
