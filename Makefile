@@ -26,9 +26,13 @@ demo: $(VENV)/.core
 test: $(VENV)/.test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Prints the tables of BENCHMARKS.md (fragments also land in bench/results/); about 30 min on 2 cores.
+# Prints the tables of BENCHMARKS.md (fragments also land in bench/results/); about 60 min on 2 cores.
+# Run it on quiet cores: two jobs sharing the machine give no timing figure.
 bench: $(VENV)/.test
 	mkdir -p bench/results
+	$(BIN)/python bench/bench_speed.py > bench/results/speed.md
+	$(BIN)/python bench/bench_auto.py --write bench/results/auto.md --json bench/results/auto.json
+	$(BIN)/python bench/bench_deploy.py > bench/results/deploy.md
 	$(BIN)/python bench/bench_backbone.py
 	$(BIN)/python bench/bench_imaging.py --out bench/results/imaging.md
 	$(BIN)/python bench/bench_ucr.py --write bench/results/ucr.md --json bench/results/ucr.json
