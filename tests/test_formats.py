@@ -196,7 +196,7 @@ def test_write_targets_round_trips_through_load_targets(tmp_path):
 def test_write_targets_groups_get_their_own_tables(tmp_path):
     s = SignalSet(np.zeros((4, 8)), sr=1.0, y=[1.0, 2.0, 3.0, 4.0], names=["a", "b", "c", "d"])
     table = write_targets(s, tmp_path / "o", groups=["sim", "real", "sim", "real"], format="csv")
-    assert sorted(p.name for p in table.parent.iterdir()) == [
+    assert sorted(p.name for p in table.parent.iterdir() if not p.name.startswith(".")) == [
         "a.csv", "b.csv", "c.csv", "d.csv", "real.csv", "sigxfer.json", "sim.csv", "targets.csv"]
     assert load_targets(table.parent / "real.csv").y.tolist() == [2.0, 4.0]
     assert load_targets(table).y.tolist() == [1.0, 2.0, 3.0, 4.0]

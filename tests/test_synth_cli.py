@@ -18,7 +18,7 @@ def test_synth_spectra_writes_files_and_a_targets_table(tmp_path, capsys):
     out = tmp_path / "xas"
     assert main(["synth", "spectra", str(out), "--n", "6", "--seed", "2"]) == 0
     assert "train with: sigxfer train" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir())[:2] == ["sigxfer.json", "simulated-00000.npy"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("."))[:2] == ["sigxfer.json", "simulated-00000.npy"]
     lines = (out / "targets.csv").read_text().splitlines()
     assert lines[0] == "file,disorder" and len(lines) == 7
     back = load_targets(out / "targets.csv")

@@ -92,7 +92,7 @@ def write_signals(
     >>> import tempfile, os
     >>> from sigxfer.data import load_signals, make_devices
     >>> out = write_signals(make_devices(3, seed=0), os.path.join(tempfile.mkdtemp(), "devices"))
-    >>> sorted(p.name for p in out.iterdir())
+    >>> sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     ['high', 'low', 'sigxfer.json']
     >>> load_signals(out).X.shape
     (6, 1, 1024)

@@ -84,7 +84,7 @@ def predict_files(model, paths, *, window: float | None = None, hop: float | Non
     step = width if hop is None else _samples("hop", hop, rate)
     if proba and not hasattr(model, "classes_"):
         raise ParameterError(f"proba=True (--proba) needs a classifier; this is a {type(model).__name__}")
-    batch = model._train_batch_size if batch_size is None else batch_size
+    batch = batch_size if batch_size is not None else getattr(model, "batch_size", None) or 32
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ParameterError(f"batch_size={batch!r} must be a positive integer")
     if isinstance(paths, (str, os.PathLike)):

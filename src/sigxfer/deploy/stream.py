@@ -107,7 +107,7 @@ class StreamEngine:
             if not named:
                 raise ParameterError(f"background={background!r} is not one of the model's classes {self.classes}")
             background = named[0]
-        batch = model._train_batch_size if batch_size is None else batch_size
+        batch = batch_size if batch_size is not None else getattr(model, "batch_size", None) or 32
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ParameterError(f"batch_size={batch!r} must be a positive integer")
         self.smooth, self.threshold, self.background = smooth, threshold, background

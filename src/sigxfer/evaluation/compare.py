@@ -44,7 +44,7 @@ from sigxfer.evaluation.cv import (
     task_of,
 )
 from sigxfer.evaluation.metrics import N_BOOTSTRAP
-from sigxfer.evaluation.results import CSV_COLUMNS, RESULT_FILES, Comparison, check_output_dir  # noqa: F401
+from sigxfer.evaluation.results import CSV_COLUMNS, OWNER, RESULT_FILES, Comparison, check_output_dir  # noqa: F401
 from sigxfer.evaluation.scoring import training_estimate
 from sigxfer.imaging.resolve import resolve_imaging
 

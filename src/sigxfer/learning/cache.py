@@ -32,27 +32,13 @@ import torch
 from sigxfer._atomic import atomic_write_text
 from sigxfer.errors import ParameterError
 from sigxfer.learning.batches import is_array
+from sigxfer.learning.digests import ENV_VAR, resolve_cache_dir, tensor_digest  # noqa: F401  (re-exported)
 from sigxfer.learning.embeddings import extract_embeddings
 from sigxfer.learning.network import SignalNet
 
-#: Environment variable giving the default cache folder of ``LinearProbe(cache_dir=None)``.
-ENV_VAR = "SIGXFER_CACHE_DIR"
 #: Entries at least this large come back memory-mapped (read-only) instead of read into memory.
 MEMMAP_MIN_BYTES = 64 * 2**20
 _HASH_ROWS_BYTES = 16 * 2**20  # hashed this much at a time: never a full copy of the signals
-
-
-def tensor_digest(state: dict[str, torch.Tensor], *, skip_prefix: str | None = None) -> str:
-    """SHA-256 of a ``state_dict``'s names, dtypes, shapes and values, in name order."""
-    h = hashlib.sha256()
-    for key in sorted(state):
-        if skip_prefix is not None and key.startswith(skip_prefix):
-            continue
-        value = state[key].detach().cpu().contiguous()
-        h.update(f"{key}|{value.dtype}|{tuple(value.shape)}|".encode())
-        # Through uint8 so that every dtype (bfloat16 included) hashes its raw bytes.
-        h.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
-    return h.hexdigest()
 
 
 def embedding_key(net: SignalNet, X: np.ndarray | None = None, *, data_key: str | None = None,
@@ -91,13 +77,6 @@ def embedding_key(net: SignalNet, X: np.ndarray | None = None, *, data_key: str 
         for i in range(0, len(X), rows):
             h.update(np.ascontiguousarray(X[i:i + rows]).data)  # the bytes of X in C order
     return h.hexdigest()
-
-
-def resolve_cache_dir(cache_dir) -> Path | None:
-    """``cache_dir``, else ``$SIGXFER_CACHE_DIR``, else None (no caching)."""
-    if cache_dir is None:
-        cache_dir = os.environ.get(ENV_VAR) or None
-    return None if cache_dir is None else Path(cache_dir).expanduser()
 
 
 def _read_entry(path: Path, shape: tuple[int, int]) -> np.ndarray | None:

@@ -36,7 +36,6 @@ from sigxfer.learning.runners import (
     EngineSpec,
     Features,
     TorchEngine,
-    build_engine,
     device_of,
     split_model,
     torch_threads,
@@ -61,6 +60,29 @@ BATCH_GRID = (4, 8, 16, 32)
 GPU_BATCH_GRID = (64, 128, 256)
 #: Batch of the engine comparison (an uncalibrated run without batch_size uses DEFAULT_BATCH_SIZE).
 CALIBRATION_BATCH = 8
+
+
+def build_engine(model: nn.Module, spec: EngineSpec, *, example: torch.Tensor | None = None,
+                 cache_dir=None) -> Engine:
+    """The engine ``spec`` for ``model``, built as asked (no measurement, no tolerance check).
+
+    ``example`` (a batch of inputs) fixes an ONNX graph's case shape; ``cache_dir`` keeps the graph.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> engine = build_engine(create_backbone("tinynet"), EngineSpec("torch", "fp32", "contiguous", 8))
+    >>> tuple(engine.run(torch.zeros(3, 3, 32, 32)).shape)
+    (3, 16)
+    """
+    if spec.engine == "onnxruntime":
+        from sigxfer.learning.onnx_engine import OnnxEngine  # onnx and onnxruntime are optional
+
+        if example is None:
+            raise ParameterError("an onnxruntime engine needs an example batch to export its graph")
+        return OnnxEngine(model, spec, example=example, cache_dir=cache_dir)
+    return TorchEngine(model, spec)
+
 
 __all__ = ["CALIBRATION_MIN_CASES", "Engine", "EngineSpec", "Features", "TorchEngine", "bf16_speedup",
            "build_engine", "choose_engine", "cosine", "split_model"]

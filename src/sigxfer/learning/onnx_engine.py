@@ -23,7 +23,7 @@ from torch import nn
 
 from sigxfer._atomic import atomic_write_bytes
 from sigxfer.errors import ParameterError
-from sigxfer.learning.cache import resolve_cache_dir, tensor_digest
+from sigxfer.learning.digests import resolve_cache_dir, tensor_digest
 from sigxfer.learning.runners import Engine, EngineSpec, Features, split_model
 
 OPSET = 17

@@ -220,25 +220,3 @@ class TorchEngine(Engine):
         with torch_threads(self.spec.threads):
             for where, images in self._batches(X, start=start, progress=progress, desc=desc, total=total):
                 yield where, self._body(images).numpy()
-
-
-def build_engine(model: nn.Module, spec: EngineSpec, *, example: torch.Tensor | None = None,
-                 cache_dir=None) -> Engine:
-    """The engine ``spec`` for ``model``, built as asked (no measurement, no tolerance check).
-
-    ``example`` (a batch of inputs) fixes an ONNX graph's case shape; ``cache_dir`` keeps the graph.
-
-    Examples
-    --------
-    >>> from sigxfer.backbones import create_backbone
-    >>> engine = build_engine(create_backbone("tinynet"), EngineSpec("torch", "fp32", "contiguous", 8))
-    >>> tuple(engine.run(torch.zeros(3, 3, 32, 32)).shape)
-    (3, 16)
-    """
-    if spec.engine == "onnxruntime":
-        from sigxfer.learning.onnx_engine import OnnxEngine  # onnx and onnxruntime are optional
-
-        if example is None:
-            raise ParameterError("an onnxruntime engine needs an example batch to export its graph")
-        return OnnxEngine(model, spec, example=example, cache_dir=cache_dir)
-    return TorchEngine(model, spec)
