@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -15,8 +16,13 @@ from sigxfer._checks import Interval, Options, as_signals, check_params
 from sigxfer.backbones import create_backbone, get_backbone_config, reestimate_batchnorm
 from sigxfer.errors import DataError, NotFittedError, ParameterError
 from sigxfer._fitted_state import fitted_state, restore_fitted_state
+from sigxfer._lineage import lineage_of, resolve_init, stage_record, start_network
 from sigxfer.imaging.imager import CHANNEL_MODES
+from sigxfer.data.images import match_image_shape
+from sigxfer.imaging.picture import imaging_for_pictures, picture_shape
 from sigxfer.imaging.resolve import build_imager, resolve_imaging
+from sigxfer.learning.augment import Augmenter
+from sigxfer.learning.intervals import fit_interval_heads, head_prior
 from sigxfer.learning.memory import check_batch_memory
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import resolve_strategy
@@ -41,16 +47,18 @@ class _TransferBase(BaseEstimator):
         "device": str,
         "random_state": [None, Interval(int, 0, 2**32 - 1)],
         "progress": [None, bool],
+        "init": [None, str, os.PathLike, BaseEstimator],
     }
 
     def __init__(self, *, imaging="spectrogram", backbone: str = "efficientnet_lite0", pretrained: bool = True,
-                 strategy="linear", sr: float | None = None, image_size: int | None = None,
+                 strategy="linear", init=None, sr: float | None = None, image_size: int | None = None,
                  channel_mode: str = "auto", batch_size: int = 32, device: str = "cpu",
                  random_state: int | None = None, progress: bool | None = None):
         self.imaging = imaging
         self.backbone = backbone
         self.pretrained = pretrained
         self.strategy = strategy
+        self.init = init
         self.sr = sr
         self.image_size = image_size
         self.channel_mode = channel_mode
@@ -72,7 +80,10 @@ class _TransferBase(BaseEstimator):
         backbone = create_backbone(self.backbone, pretrained=self.pretrained and from_weights)
         # Before the first image is made: a size that cannot fit fails in words, not by the OOM killer.
         check_batch_memory(backbone, size, min(self.batch_size, len(X)), training=not self.strategy_.frozen)
-        imager._fit(torch.from_numpy(X), batch_size=self.batch_size)
+        # Spectral randomisation reaches far beyond the clean values: the scale must cover it.
+        augmenter = Augmenter.from_config(getattr(self.strategy_, "augment", None))
+        imager._fit(torch.from_numpy(augmenter.scale_sample(X, seed=self.random_state or 0)),
+                    batch_size=self.batch_size)
         net = SignalNet(imager, backbone).to(self.device)
         if not self.pretrained and from_weights:  # scratch trains its BatchNorm statistics itself
             # A random net's BatchNorm holds 0/1 statistics and gives near-constant features; a
@@ -86,8 +97,9 @@ class _TransferBase(BaseEstimator):
         """The constraints table, then the imaging and strategy: before any signal is touched."""
         check_params(type(self).__name__, self.get_params(deep=False), self._parameter_constraints)
 
-    def _fit_net(self, X, y_train, sr, n_outputs) -> None:
-        self.imaging_ = resolve_imaging(self.imaging)
+    def _fit_net(self, X, y_train, sr, n_outputs, *, start=None, start_record=None, image_shape=None) -> None:
+        """Build (or, with ``start``, copy from ``init``) the network, train it, record the stage."""
+        self.imaging_ = resolve_imaging(imaging_for_pictures(self.imaging, image_shape))
         self.strategy_ = resolve_strategy(self.strategy)
         if not get_backbone_config(self.backbone).trainable:
             # ONNX/TorchScript file bodies: checked before any signal is turned into an image.
@@ -101,10 +113,17 @@ class _TransferBase(BaseEstimator):
                     f"backbone {self.backbone!r} is a frozen file with no random initialisation; "
                     "pretrained=False does not apply to it: use pretrained=True"
                 )
-        self.net_ = self._build_net(X, sr)
+        warm = {}
+        if start is None:
+            self.net_ = self._build_net(X, sr)
+        else:
+            self.net_ = start_network(self, start, X, sr)
+            config = self.net_.imager.get_config()
+            self.imaging_ = resolve_imaging({"name": config["transform"], **config["params"]})
+            warm = {"warm_start": self._same_outputs(start)}
         self.history_ = self.strategy_.fit(
             self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
-            random_state=self.random_state, batch_size=self.batch_size, progress=self.progress)
+            random_state=self.random_state, batch_size=self.batch_size, progress=self.progress, **warm)
         if "auto" in self.history_ and (self.progress or (self.progress is None and sys.stderr.isatty())):
             print(f"auto strategy: {self.history_['auto']['chosen']}: {self.history_['auto']['reason']}",
                   file=sys.stderr)
@@ -112,6 +131,12 @@ class _TransferBase(BaseEstimator):
         self.sr_ = sr
         self.n_channels_ = int(X.shape[1])
         self.n_timepoints_ = int(X.shape[2])
+        earlier = lineage_of(start) if start is not None else []
+        self.lineage_ = [*earlier, stage_record(self, start_record, X, y_train, sr)]
+
+    def _same_outputs(self, start) -> bool:
+        """Whether ``init``'s head predicts what this fit needs (then fine-tuning continues from it)."""
+        return True
 
     # ------------------------------------------------------------------ predicting
     @property
@@ -126,7 +151,7 @@ class _TransferBase(BaseEstimator):
     def _check_input(self, X) -> np.ndarray:
         """The one check of prediction input: layout, channels, length and sample rate."""
         self._check_fitted()
-        arr, _, sr = as_signals(X)
+        arr, _, sr = as_signals(match_image_shape(X, picture_shape(self.net_.imager)))
         if arr.shape[1] != self.n_channels_:
             raise DataError(
                 f"X holds signals of {arr.shape[1]} channel(s) but the model was fitted on {self.n_channels_}; "
@@ -171,10 +196,13 @@ class _TransferBase(BaseEstimator):
     @torch.no_grad()
     def embed(self, X) -> np.ndarray:
         """Backbone embeddings, shape (n_cases, embedding_dim)."""
+        return self._embed_checked(self._check_input(X))
+
+    def _embed_checked(self, arr: np.ndarray) -> np.ndarray:
         from sigxfer.learning.embeddings import extract_embeddings
 
-        return extract_embeddings(self.net_, self._check_input(X), batch_size=self.batch_size,
-                                  progress=self.progress)
+        self.net_.eval()
+        return extract_embeddings(self.net_, arr, batch_size=self.batch_size, progress=self.progress)
 
     # ------------------------------------------------------------------ fitted state
     def _fitted_state(self) -> tuple[dict, dict]:
@@ -220,6 +248,12 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         ``"finetune"`` (new head, then the last stages at a lower rate), ``"scratch"`` (the same
         network from random weights), ``"auto"`` (picks by data size and domain distance); a dict
         ``{"name": "finetune", "epochs": 5}`` or an object ``FineTune(unfreeze=2)`` sets parameters.
+    init : str, Path or fitted estimator, optional
+        Start from this model (a model file or a fitted estimator of the same kind) instead of
+        ImageNet: its imager with its fitted scale, backbone weights and head (kept when it has
+        the outputs needed), then ``strategy`` trains on (see :mod:`sigxfer._lineage`: multi-stage
+        transfer, e.g. simulation then a few real cases). ``clone`` unfits an estimator given
+        here, so cross-validation needs a path.
     sr : float, optional
         Sample rate in Hz; taken from a :class:`~sigxfer.SignalSet` when X is one.
     image_size : int, optional
@@ -261,6 +295,8 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         The fitted imager, backbone and head as one torch module.
     strategy_, history_, sr_, n_channels_, n_timepoints_
         The strategy used, its training history, and the input layout the model expects.
+    lineage_ : list of dict
+        The training stages, oldest first: what each started from, its data and strategy.
     """
 
     _task = "classification"
@@ -273,6 +309,7 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         self
         """
         self._check_params()
+        start, start_record = resolve_init(self)
         if y is None:
             y = getattr(X, "y", None)
         if y is None:
@@ -298,8 +335,12 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
                 f"only one class ({classes[0]!r}) in the training labels; a classifier needs at least two"
             )
         self.classes_ = classes
-        self._fit_net(arr, y_index, sr, len(classes))
+        self._fit_net(arr, y_index, sr, len(classes), start=start, start_record=start_record,
+                      image_shape=getattr(X, "image_shape", None))
         return self
+
+    def _same_outputs(self, start) -> bool:
+        return len(start.classes_) == len(self.classes_) and bool(np.all(start.classes_ == self.classes_))
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_cases, n_classes), columns in the order of ``classes_``."""
@@ -326,14 +367,21 @@ class TransferRegressor(RegressorMixin, _TransferBase):
     Attributes
     ----------
     y_mean_, y_scale_ : ndarray
-        Standardisation of the targets, learned on the training data.
+        Standardisation of the targets, learned on the training data (with ``init``, init's).
+    interval_ : IntervalHeads
+        What :meth:`predict_interval` needs (:mod:`sigxfer.learning.intervals`).
     """
 
     _task = "regression"
 
     def fit(self, X, y=None):
-        """Fit on signals X and targets y, shape (n_cases,) or (n_cases, n_targets)."""
+        """Fit on signals X and targets y, shape (n_cases,) or (n_cases, n_targets).
+
+        With ``init``, the targets are standardised by ``init``'s mean and scale (its head
+        predicts in those units, and a single case has no spread of its own).
+        """
         self._check_params()
+        start, start_record = resolve_init(self)
         if y is None:
             y = getattr(X, "y", None)
         if y is None:
@@ -351,10 +399,17 @@ class TransferRegressor(RegressorMixin, _TransferBase):
             raise DataError("targets hold NaN or infinite values; drop those cases")
         y2 = y.reshape(len(y), -1)
         self.y_ndim_ = y.ndim
-        self.y_mean_ = y2.mean(axis=0)
-        self.y_scale_ = y2.std(axis=0)
-        self.y_scale_[self.y_scale_ == 0] = 1.0
-        self._fit_net(arr, (y2 - self.y_mean_) / self.y_scale_, sr, y2.shape[1])
+        if start is not None and np.shape(start.y_mean_) == (y2.shape[1],):
+            self.y_mean_, self.y_scale_ = np.array(start.y_mean_, dtype=np.float64), np.array(start.y_scale_, dtype=np.float64)
+        else:
+            self.y_mean_ = y2.mean(axis=0)
+            self.y_scale_ = y2.std(axis=0)
+            self.y_scale_[self.y_scale_ == 0] = 1.0
+        y_std = (y2 - self.y_mean_) / self.y_scale_
+        self._fit_net(arr, y_std, sr, y2.shape[1], start=start, start_record=start_record,
+                      image_shape=getattr(X, "image_shape", None))
+        self.interval_ = fit_interval_heads(self._embed_checked(arr), y_std, prior=head_prior(start, y2.shape[1]),
+                                            random_state=self.random_state)
         return self
 
     def __sklearn_tags__(self):
@@ -366,3 +421,35 @@ class TransferRegressor(RegressorMixin, _TransferBase):
         """Predicted targets, shape (n_cases,) or (n_cases, n_targets) as ``y`` was in ``fit``."""
         out = self._outputs(X).astype(np.float64) * self.y_scale_ + self.y_mean_
         return out[:, 0] if self.y_ndim_ == 1 else out
+
+    def predict_interval(self, X, *, alpha: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Intervals holding the truth with probability about ``1 - alpha`` (at least ``1 - 2 alpha``).
+
+        CV+ of ridge heads on the network's embeddings of the training cases (see
+        :mod:`sigxfer.learning.intervals`); need not be centred on :meth:`predict`. A bound is
+        infinite when the cases are too few to promise one (fewer than 9 at ``alpha=0.1``).
+        Valid for the linear probe and for a body from an earlier stage (``init=`` with
+        ``strategy="linear"``); too narrow after fine-tuning on the same cases.
+
+        Returns
+        -------
+        low, high : ndarray
+            Shape (n_cases,) or (n_cases, n_targets), as :meth:`predict`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(40, 1, 64)).astype("float32")
+        >>> model = TransferRegressor(backbone="tinynet", image_size=32, imaging="waveform").fit(X, X.std(axis=(1, 2)))
+        >>> low, high = model.predict_interval(X[:3])
+        >>> bool((low <= high).all())
+        True
+        """
+        self._check_fitted()
+        if getattr(self, "interval_", None) is None:
+            raise NotFittedError("this model holds no interval heads (saved before intervals existed); re-fit it")
+        low, high = self.interval_.bounds(self._embed_checked(self._check_input(X)).astype(np.float64), alpha)
+        low, high = low * self.y_scale_ + self.y_mean_, high * self.y_scale_ + self.y_mean_
+        return (low[:, 0], high[:, 0]) if self.y_ndim_ == 1 else (low, high)
+

@@ -37,6 +37,7 @@ from sigxfer.evaluation.cv import (
 )
 from sigxfer.evaluation.io import to_csv_text, to_json_text
 from sigxfer.evaluation.metrics import N_BOOTSTRAP
+from sigxfer.imaging.picture import imaging_for_pictures
 from sigxfer.imaging.resolve import resolve_imaging
 
 #: Files ``Comparison.save`` writes into its folder.
@@ -457,6 +458,7 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
     if task == "classification":
         train.check_classification("the training data")
     chosen = _resolve_contenders(contenders, task)
+    imaging = imaging_for_pictures(imaging, train.image_shape)  # pictures: the default means "picture"
     imaging_list = resolve_imaging(imaging, multi_view=True)
     contender_params = dict(contender_params or {})
     unknown = set(contender_params) - {c.name for c in chosen}

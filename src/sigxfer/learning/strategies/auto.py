@@ -220,7 +220,8 @@ class Auto(Strategy):
                    for i in range(0, len(pick), batch_size))
         return domain_distance(net.backbone, batches)
 
-    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None):
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None,
+            warm_start=False):
         """Measure the distance, apply :meth:`choose`, and fit the chosen strategy; see :meth:`Strategy.fit`.
 
         The history is the chosen strategy's, with the choice under ``"auto"``.
@@ -234,7 +235,7 @@ class Auto(Strategy):
         else:
             strategy = dataclasses.replace(self.finetune, unfreeze=decision["unfreeze"])
         history = strategy.fit(net, X, y, task=task, n_outputs=n_outputs, random_state=random_state,
-                               batch_size=batch_size, progress=progress)
+                               batch_size=batch_size, progress=progress, warm_start=warm_start)
         history["auto"] = {**decision, "n_train": int(len(X)),
                            "domain_distance": float(distance) if np.isfinite(distance) else None,
                            "distance_threshold": self.distance_threshold, "strategy": strategy.get_config()}

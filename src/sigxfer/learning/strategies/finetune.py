@@ -196,8 +196,12 @@ class FineTune(Strategy):
         return h.hexdigest()
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None):
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None,
+            warm_start=False):
         """Run the head and body phases on ``net``; see :meth:`Strategy.fit`.
+
+        With ``warm_start`` and a head of ``n_outputs`` outputs, training continues from that head
+        (an earlier stage's); otherwise the head starts afresh.
 
         Raises
         ------
@@ -230,7 +234,9 @@ class FineTune(Strategy):
         if task == "classification":
             weights = class_weights(y[train_idx], n_outputs, self.class_weight)
         torch.manual_seed(seed)
-        net.backbone.reset_classifier(n_outputs)
+        warm = bool(warm_start) and net.head.out_features == n_outputs
+        if not warm:
+            net.backbone.reset_classifier(n_outputs)
         phases, n_unfrozen = self.phases(net)
         callbacks = [ProgressBar(progress, metric="acc" if task == "classification" else "r2",
                                  total_epochs=sum(p.epochs for p in phases))]
@@ -258,7 +264,7 @@ class FineTune(Strategy):
             "phases": [{"phase": p.name, "planned_epochs": p.epochs,
                         "epochs_run": sum(r["phase"] == p.name for r in state.history),
                         "stopped_early": p.name in state.stopped_phases} for p in phases],
-            "train_seconds": round(time.perf_counter() - started, 2),
+            "train_seconds": round(time.perf_counter() - started, 2), "warm_start": warm,
         }
         if weights is not None:
             history["class_weights"] = [float(w) for w in weights]

@@ -71,8 +71,16 @@ class LinearProbe(Strategy):
         if self.cache_dir is not None:
             self.cache_dir = os.fspath(self.cache_dir)  # a Path would not survive the JSON model file
 
-    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None):
-        """Fit the head on the frozen embeddings of ``X``; see :meth:`Strategy.fit`."""
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None,
+            warm_start=False):
+        """Fit the head on the frozen embeddings of ``X``; see :meth:`Strategy.fit`.
+
+        With ``warm_start`` (regression, a head of ``n_outputs`` outputs from an earlier stage) the
+        ridge shrinks towards that head instead of towards zero: it fits the head's residuals, the
+        penalty chosen by leave-one-out among values up to 1e7 (which keeps the head as it was).
+        Below three cases nothing can be chosen: the head only moves by the mean residual (one
+        real case calibrates the earlier stage's offset). Classification refits the head afresh.
+        """
         self._check()
         cache_dir = resolve_cache_dir(self.cache_dir)
         if cache_dir is None:
@@ -88,16 +96,38 @@ class LinearProbe(Strategy):
         history: dict = {"strategy": self.get_config(), "n_train": int(len(X)), "embedding_cache": cache}
         if task == "classification":
             coef, intercept = self._fit_logistic(z, y, n_outputs, random_state, history)
+        elif warm_start and net.head.out_features == n_outputs:
+            prior_w = net.head.weight.detach().cpu().double().numpy()
+            prior_b = net.head.bias.detach().cpu().double().numpy()
+            coef, intercept = self._fit_toward(z, y - (emb @ prior_w.T + prior_b), history)
+            weight, bias = coef / sigma + prior_w, intercept - coef @ (mu / sigma) + prior_b
+            set_linear_head(net, weight, bias)
+            return history
         else:
-            ridge = RidgeCV(alphas=np.logspace(-5, 5, 21)).fit(z, y)
+            with np.errstate(divide="ignore", invalid="ignore"):  # leave-one-out of one or two cases
+                ridge = RidgeCV(alphas=np.logspace(-5, 5, 21)).fit(z, y)
             coef = np.atleast_2d(ridge.coef_)
             intercept = np.atleast_1d(ridge.intercept_)
-            history.update(alpha=float(ridge.alpha_), train_r2=float(ridge.score(z, y)))
+            history.update(alpha=float(ridge.alpha_),
+                           train_r2=float(ridge.score(z, y)) if len(z) > 1 else None)
         # Fold the standardisation into the layer: w.(e - mu)/sigma + b = (w/sigma).e + b - w.(mu/sigma)
         weight = coef / sigma
         bias = intercept - coef @ (mu / sigma)
         set_linear_head(net, weight, bias)
         return history
+
+    @staticmethod
+    def _fit_toward(z, residual, history):
+        """Ridge on an earlier head's residuals: (coef, intercept) of the correction, in z units."""
+        residual = residual.reshape(len(z), -1)
+        history["warm_start"] = True
+        if len(z) < 3:
+            history.update(alpha=None, note="fewer than 3 cases: the earlier head moved by the mean residual only")
+            return np.zeros((residual.shape[1], z.shape[1])), residual.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # leave-one-out of very few cases
+            ridge = RidgeCV(alphas=np.logspace(-5, 7, 25)).fit(z, residual)
+        history.update(alpha=float(ridge.alpha_))
+        return np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
 
     def _fit_logistic(self, z, y, n_outputs, random_state, history):
         counts = np.bincount(y, minlength=n_outputs)
