@@ -31,7 +31,24 @@ import numpy as np
 
 from sigxfer.errors import DataError, NotFittedError, ParameterError
 
-__all__ = ["resolve_init", "start_network", "stage_record", "lineage_of"]
+__all__ = ["resolve_init", "start_network", "stage_record", "lineage_of", "register_model_reader"]
+
+#: ``read(path) -> fitted estimator`` for ``init="model.sigx"``; :mod:`sigxfer.deploy`, which
+#: owns the model file, registers :func:`sigxfer.deploy.load` here when imported (so this layer,
+#: below deploy, never imports it).
+_MODEL_READER = None
+
+
+def register_model_reader(read) -> None:
+    """Set how a model file path given as ``init=`` is read (done by :mod:`sigxfer.deploy`).
+
+    Examples
+    --------
+    >>> from sigxfer.deploy import load
+    >>> register_model_reader(load)
+    """
+    global _MODEL_READER
+    _MODEL_READER = read
 
 
 def resolve_init(estimator):
@@ -49,10 +66,10 @@ def resolve_init(estimator):
     if init is None:
         return None, None
     if isinstance(init, (str, os.PathLike)):
-        from sigxfer.deploy import load
-
+        if _MODEL_READER is None:
+            raise ParameterError("init= names a model file but no model reader is registered; import sigxfer first")
         path = Path(init)
-        model = load(path)
+        model = _MODEL_READER(path)
         record = {"name": path.name, "sha256": _file_sha256(path)}
     else:
         model = init

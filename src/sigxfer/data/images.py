@@ -17,12 +17,12 @@ to it with Pillow's bilinear filter, which averages when it shrinks.
 from __future__ import annotations
 
 import os
-from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
-from sigxfer.errors import DataError, ParameterError
+from sigxfer.data.signals import SignalSet, check_image_shape
+from sigxfer.errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "MAX_SIDE", "read_image", "is_image_file", "check_image_shape", "resize_images",
            "match_image_shape"]
@@ -42,27 +42,6 @@ def is_image_file(path) -> bool:
     (True, False)
     """
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
-def check_image_shape(image_shape) -> tuple[int, int] | None:
-    """``image_shape`` as ``(height, width)`` of positive ints, or None.
-
-    Raises
-    ------
-    ParameterError
-        Not a pair of positive integers.
-
-    Examples
-    --------
-    >>> check_image_shape([64, 48])
-    (64, 48)
-    """
-    if image_shape is None:
-        return None
-    if (isinstance(image_shape, (tuple, list)) and len(image_shape) == 2
-            and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in image_shape)):
-        return int(image_shape[0]), int(image_shape[1])
-    raise ParameterError(f"image_shape={image_shape!r} must be (height, width) in pixels, two positive integers")
 
 
 def _open_rgb(path: Path):
@@ -196,7 +175,6 @@ def match_image_shape(X, shape: tuple[int, int] | None):
 
     Examples
     --------
-    >>> from sigxfer.data.signals import SignalSet
     >>> s = SignalSet(np.zeros((1, 3, 12), dtype=np.float32), image_shape=(3, 4))
     >>> match_image_shape(s, (6, 8)).X.shape, match_image_shape(s, None) is s
     ((1, 3, 48), True)
@@ -204,6 +182,4 @@ def match_image_shape(X, shape: tuple[int, int] | None):
     given = getattr(X, "image_shape", None)
     if shape is None or given is None or tuple(given) == tuple(shape):
         return X
-    from sigxfer.data.signals import SignalSet
-
     return SignalSet(resize_images(X.X, given, shape), y=X.y, names=X.names, image_shape=tuple(shape))

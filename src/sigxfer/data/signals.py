@@ -15,7 +15,7 @@ import numpy as np
 
 from sigxfer.errors import DataError, ParameterError
 
-__all__ = ["SignalSet"]
+__all__ = ["SignalSet", "check_image_shape"]
 
 
 @dataclass(eq=False, repr=False)
@@ -68,8 +68,6 @@ class SignalSet:
         self.X = _as_signal_array(self.X)
         n_cases = self.X.shape[0]
         if self.image_shape is not None:
-            from sigxfer.data.images import check_image_shape
-
             self.image_shape = check_image_shape(self.image_shape)
             height, width = self.image_shape
             if self.X.shape[1] != 3 or self.X.shape[2] != height * width:
@@ -255,6 +253,27 @@ class SignalSet:
                 stacklevel=2,
             )
         return classes
+
+
+def check_image_shape(image_shape) -> tuple[int, int] | None:
+    """``image_shape`` as ``(height, width)`` of positive ints, or None.
+
+    Raises
+    ------
+    ParameterError
+        Not a pair of positive integers.
+
+    Examples
+    --------
+    >>> check_image_shape([64, 48])
+    (64, 48)
+    """
+    if image_shape is None:
+        return None
+    if (isinstance(image_shape, (tuple, list)) and len(image_shape) == 2
+            and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in image_shape)):
+        return int(image_shape[0]), int(image_shape[1])
+    raise ParameterError(f"image_shape={image_shape!r} must be (height, width) in pixels, two positive integers")
 
 
 def _is_classification(y: np.ndarray) -> bool:

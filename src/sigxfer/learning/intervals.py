@@ -125,7 +125,8 @@ def fit_interval_heads(embeddings: np.ndarray, y: np.ndarray, *, prior=None,
     each fold's ridge is folded back into weights on the raw embeddings. ``prior``, a head
     ``(weight (n_outputs, d), bias (n_outputs,))`` fitted on other data (an earlier stage's,
     with ``init=``), makes every ridge shrink towards it instead of towards zero, as the linear
-    probe does then: the heads are that prior plus a ridge fit of its residuals.
+    probe does then: the heads are that prior plus a ridge fit of its residuals, on embeddings
+    divided by one common scale rather than each feature's own spread.
 
     Examples
     --------
@@ -150,6 +151,8 @@ def fit_interval_heads(embeddings: np.ndarray, y: np.ndarray, *, prior=None,
     y = y - (e @ prior_w.T + prior_b)  # from here on: what the ridge heads add to the prior
     mu, sigma = e.mean(axis=0), e.std(axis=0)
     sigma[sigma < 1e-8] = 1.0
+    if prior is not None:  # as the linear probe towards a prior: one scale for every feature
+        sigma = np.full(d, float(np.sqrt(np.mean((e - mu) ** 2))) or 1.0)
     z = (e - mu) / sigma
     alphas = _ALPHAS if prior is None else _ALPHAS_TOWARD
     with np.errstate(divide="ignore", invalid="ignore"):  # leave-one-out of very few cases

@@ -76,8 +76,9 @@ class LinearProbe(Strategy):
         """Fit the head on the frozen embeddings of ``X``; see :meth:`Strategy.fit`.
 
         With ``warm_start`` (regression, a head of ``n_outputs`` outputs from an earlier stage) the
-        ridge shrinks towards that head instead of towards zero: it fits the head's residuals, the
-        penalty chosen by leave-one-out among values up to 1e7 (which keeps the head as it was).
+        ridge shrinks towards that head instead of towards zero: it fits the head's residuals on
+        the embeddings centred and divided by one common scale (not per feature), the penalty
+        chosen by leave-one-out among values up to 1e7 (which keeps the head as it was).
         Below three cases nothing can be chosen: the head only moves by the mean residual (one
         real case calibrates the earlier stage's offset). Classification refits the head afresh.
         """
@@ -99,8 +100,11 @@ class LinearProbe(Strategy):
         elif warm_start and net.head.out_features == n_outputs:
             prior_w = net.head.weight.detach().cpu().double().numpy()
             prior_b = net.head.bias.detach().cpu().double().numpy()
-            coef, intercept = self._fit_toward(z, y - (emb @ prior_w.T + prior_b), history)
-            weight, bias = coef / sigma + prior_w, intercept - coef @ (mu / sigma) + prior_b
+            # One scale for every feature: each feature's own spread over a handful of cases would
+            # magnify the features that happen to barely vary among them (and blow up on new cases).
+            scale = float(np.sqrt(np.mean((emb - mu) ** 2))) or 1.0
+            coef, intercept = self._fit_toward((emb - mu) / scale, y - (emb @ prior_w.T + prior_b), history)
+            weight, bias = coef / scale + prior_w, intercept - coef @ (mu / scale) + prior_b
             set_linear_head(net, weight, bias)
             return history
         else:
