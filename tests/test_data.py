@@ -385,7 +385,7 @@ def test_missing_empty_and_wrong_paths(tmp_path):
         load_signals(tmp_path / "nowhere")
     (tmp_path / "d" / "a").mkdir(parents=True)
     (tmp_path / "d" / "a" / "readme.md").write_text("x")
-    with pytest.raises(DataError, match=r"no \.wav, \.csv or \.npy files under .*d; put one folder per class"):
+    with pytest.raises(DataError, match=r"no \.wav, \.csv, \.npy, .*\.png.* or \.jpeg files under .*d; put one folder per class"):
         load_signals(tmp_path / "d")
     f = write_npy(tmp_path / "f.npy", [1.0])
     with pytest.raises(DataError, match=r"f\.npy is a file; .*load_files"):
@@ -413,9 +413,9 @@ def test_load_files_reads_sr_from_written_folder(tmp_path, small_set):
     ("make", "match"),
     [
         (lambda p: [p / "missing.wav"], r"missing\.wav does not exist"),
-        (lambda p: [write_csv(p / "x.txt", "1\n")], r"x\.txt: sigxfer reads \.wav, \.csv and \.npy"),
+        (lambda p: [write_csv(p / "x.txt", "1\n")], r"x\.txt: sigxfer reads \.wav, \.csv, \.npy, .*\.png"),
         (lambda p: [], "no files given"),
-        (lambda p: [p], r"no \.wav, \.csv or \.npy files under"),
+        (lambda p: [p], r"no \.wav, \.csv, \.npy, .* or \.jpeg files under"),
     ],
 )
 def test_load_files_errors(tmp_path, make, match):

@@ -19,7 +19,7 @@ from sigxfer.imaging import Imager, create_transform, list_transforms
 from sigxfer.imaging import _dft
 from sigxfer.imaging import functional as Fn
 
-ALL = ["gaf", "mel", "recurrence", "scalogram", "spectrogram", "spectrum", "waveform"]
+ALL = ["gaf", "mel", "picture", "recurrence", "scalogram", "spectrogram", "spectrum", "waveform"]
 rng = np.random.default_rng(1234)
 
 

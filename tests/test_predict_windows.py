@@ -97,7 +97,7 @@ def test_a_bad_file_is_reported_and_the_others_finish(model, recording, tmp_path
     assert [e["file"] for e in errors] == [str(p) for p in paths[1:4]]
     assert "broken.wav: not a readable audio file" in errors[0]["error"]
     assert "missing.npy does not exist" in errors[1]["error"]
-    assert "sigxfer reads .wav, .csv and .npy" in errors[2]["error"]
+    assert "sigxfer reads .wav, .csv, .npy, .png, .jpg and .jpeg" in errors[2]["error"]
     assert all("\n" not in e["error"] for e in errors)
 
 

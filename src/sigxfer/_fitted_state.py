@@ -7,6 +7,8 @@ attribute is one edit here, in both directions.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -16,12 +18,17 @@ from sigxfer.errors import ModelFileError, SigxferError
 
 def fitted_state(model) -> tuple[dict, dict]:
     """``(config, tensors)`` of a fitted estimator: plain JSON values and CPU tensors."""
+    from sigxfer._lineage import lineage_of
     from sigxfer.backbones.external import file_backbone_spec
 
     net = model.net_
+    params = model.get_params(deep=False)
+    # A model to start from is recorded in the lineage; a path stays a path, an object cannot be JSON.
+    init = params.get("init")
+    params["init"] = os.fspath(init) if isinstance(init, (str, os.PathLike)) else None
     config = {
         "estimator": type(model).__name__,
-        "params": to_jsonable(model.get_params(deep=False)),
+        "params": to_jsonable(params),
         # The first view under "imager" as before (readers of one-view files keep working); every
         # view, first included, under "imagers"; what the head reads under "network".
         "imager": net.imager.get_config(),
@@ -39,6 +46,7 @@ def fitted_state(model) -> tuple[dict, dict]:
         "sr": model.sr_,
         "n_channels": model.n_channels_,
         "n_timepoints": model.n_timepoints_,
+        "lineage": to_jsonable(lineage_of(model)),
     }
     spec = file_backbone_spec(net.backbone)
     if spec is not None:
@@ -51,6 +59,11 @@ def fitted_state(model) -> tuple[dict, dict]:
         config.update(y_mean=to_jsonable(model.y_mean_), y_scale=to_jsonable(model.y_scale_),
                       y_ndim=model.y_ndim_)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
+    interval = getattr(model, "interval_", None)
+    if interval is not None:
+        # The prediction-interval heads (sigxfer.learning.intervals): plain tensors beside the network's.
+        config["interval"] = {"method": "cv+", "alpha_ridge": to_jsonable(interval.alpha_ridge)}
+        tensors.update({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in interval.tensors().items()})
     return config, tensors
 
 
@@ -69,6 +82,7 @@ _SCHEMA = {
 _IMAGER_SCHEMA = {"transform": str, "params": dict, "size": list, "channel_mode": str, "mean": list,
                   "std": list, "scale_percentiles": list}
 _BACKBONE_SCHEMA = {"name": str, "n_outputs": int}
+_INTERVAL_PREFIX = "interval."
 
 
 def _is(value, kinds) -> bool:
@@ -122,6 +136,8 @@ def restore_fitted_state(cls, config: dict, tensors: dict, *, source=None):
 
     where = source if source is not None else "fitted state"
     check_state_config(config, where)
+    tensors = dict(tensors)
+    interval_tensors = {k: tensors.pop(k) for k in list(tensors) if k.startswith(_INTERVAL_PREFIX)}
     if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
         raise ModelFileError(f"{where}: the weights hold NaN or infinite values; the file is damaged, "
                              "re-train or restore it")
@@ -164,4 +180,14 @@ def restore_fitted_state(cls, config: dict, tensors: dict, *, source=None):
         model.y_mean_ = np.asarray(config["y_mean"], dtype=np.float64)
         model.y_scale_ = np.asarray(config["y_scale"], dtype=np.float64)
         model.y_ndim_ = config["y_ndim"]
+    if isinstance(config.get("lineage"), list):
+        model.lineage_ = config["lineage"]
+    if interval_tensors:
+        from sigxfer.learning.intervals import IntervalHeads
+
+        try:
+            alpha = (config.get("interval") or {}).get("alpha_ridge")
+            model.interval_ = IntervalHeads.from_tensors(interval_tensors, float("nan") if alpha is None else alpha)
+        except KeyError as err:
+            raise ModelFileError(f"{where}: the interval tensors are incomplete ({err}); the file is damaged") from None
     return model

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -15,9 +17,14 @@ from sigxfer._checks import Interval, Options, as_signals, check_params
 from sigxfer.backbones import create_backbone, get_backbone_config, reestimate_batchnorm
 from sigxfer.errors import DataError, NotFittedError, ParameterError
 from sigxfer._fitted_state import fitted_state, restore_fitted_state
+from sigxfer._lineage import lineage_of, resolve_init, stage_record, start_network
 from sigxfer.imaging.imager import CHANNEL_MODES
+from sigxfer.data.images import match_image_shape
+from sigxfer.imaging.picture import imaging_for_pictures, picture_shape
 from sigxfer.imaging.resolve import build_imager, resolve_imaging
 from sigxfer.learning.batches import iter_batches
+from sigxfer.learning.augment import Augmenter
+from sigxfer.learning.intervals import fit_interval_heads, head_prior
 from sigxfer.learning.memory import check_batch_memory
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import resolve_strategy
@@ -42,16 +49,18 @@ class _TransferBase(BaseEstimator):
         "device": str,
         "random_state": [None, Interval(int, 0, 2**32 - 1)],
         "progress": [None, bool],
+        "init": [None, str, os.PathLike, BaseEstimator],
     }
 
     def __init__(self, *, imaging=None, backbone: str = "efficientnet_lite0", pretrained: bool = True,
-                 strategy="linear", sr: float | None = None, image_size: int | None = None,
+                 strategy="linear", init=None, sr: float | None = None, image_size: int | None = None,
                  channel_mode: str = "auto", batch_size: int | None = None, device: str = "cpu",
                  random_state: int | None = None, progress: bool | None = None):
         self.imaging = imaging
         self.backbone = backbone
         self.pretrained = pretrained
         self.strategy = strategy
+        self.init = init
         self.sr = sr
         self.image_size = image_size
         self.channel_mode = channel_mode
@@ -74,8 +83,11 @@ class _TransferBase(BaseEstimator):
         # Before the first image is made: a size that cannot fit fails in words, not by the OOM killer.
         check_batch_memory(backbone, size, min(self._train_batch_size, len(X)), training=not self.strategy_.frozen,
                            n_views=len(imagers))
+        # Spectral randomisation reaches far beyond the clean values: the scale must cover it.
+        augmenter = Augmenter.from_config(getattr(self.strategy_, "augment", None))
+        scale_sample = torch.from_numpy(augmenter.scale_sample(X, seed=self.random_state or 0))
         for imager in imagers:
-            imager._fit(torch.from_numpy(X), batch_size=self._train_batch_size)
+            imager._fit(scale_sample, batch_size=self._train_batch_size)
         net = SignalNet(imagers, backbone, view_names=[spec.label for spec in self.imaging_]).to(self.device)
         if not self.pretrained and from_weights:  # scratch trains its BatchNorm statistics itself
             # A random net's BatchNorm holds 0/1 statistics and gives near-constant features; a
@@ -89,9 +101,14 @@ class _TransferBase(BaseEstimator):
         """The constraints table, then the imaging and strategy: before any signal is touched."""
         check_params(type(self).__name__, self.get_params(deep=False), self._parameter_constraints)
 
-    def _fit_net(self, X, y_train, sr, n_outputs, groups=None) -> None:
+    def _fit_net(self, X, y_train, sr, n_outputs, groups=None, *, start=None, start_record=None,
+                 image_shape=None) -> None:
+        """Build (or, with ``start``, copy from ``init``) the network, train it, record the stage."""
         self.strategy_ = resolve_strategy(self.strategy)
-        if self.imaging is None:  # the strategy's views: a spectrogram, or auto's candidates
+        if image_shape is not None:  # pictures: the default means "picture"; signal imagings are refused
+            self.imaging_ = resolve_imaging(imaging_for_pictures(self.imaging or "spectrogram", image_shape),
+                                            multi_view=True)
+        elif self.imaging is None:  # the strategy's views: a spectrogram, or auto's candidates
             self.imaging_ = self.strategy_.candidate_imagings(n_channels=X.shape[1], n_timepoints=X.shape[2], sr=sr)
         else:
             self.imaging_ = resolve_imaging(self.imaging, multi_view=True)
@@ -118,7 +135,13 @@ class _TransferBase(BaseEstimator):
                     "cross-validation of strategy='linear' and strategy='auto'"
                 )
             extra["groups"] = groups
-        self.net_ = self._build_net(X, sr)
+        if start is None:
+            self.net_ = self._build_net(X, sr)
+        else:
+            self.net_ = start_network(self, start, X, sr)
+            self.imaging_ = resolve_imaging([{"name": c["transform"], **c["params"]}
+                                             for c in (i.get_config() for i in self.net_.imagers)], multi_view=True)
+            extra["warm_start"] = self._same_outputs(start)
         self.history_ = self.strategy_.fit(
             self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
             random_state=self.random_state,
@@ -127,11 +150,17 @@ class _TransferBase(BaseEstimator):
             progress=self.progress, **extra)
         # A strategy may keep some of the views (auto chooses): imaging_ says which the model reads.
         by_label = {spec.label: spec for spec in self.imaging_}
-        self.imaging_ = [by_label[name] for name in self.net_.view_names]
+        self.imaging_ = [by_label[name] for name in self.net_.view_names if name in by_label] or self.imaging_
         self.net_.eval()
         self.sr_ = sr
         self.n_channels_ = int(X.shape[1])
         self.n_timepoints_ = int(X.shape[2])
+        earlier = lineage_of(start) if start is not None else []
+        self.lineage_ = [*earlier, stage_record(self, start_record, X, y_train, sr)]
+
+    def _same_outputs(self, start) -> bool:
+        """Whether ``init``'s head predicts what this fit needs (then fine-tuning continues from it)."""
+        return True
 
     # ------------------------------------------------------------------ predicting
     @property
@@ -158,7 +187,7 @@ class _TransferBase(BaseEstimator):
     def _check_input(self, X) -> np.ndarray:
         """The one check of prediction input: layout, channels, length and sample rate."""
         self._check_fitted()
-        arr, _, sr = as_signals(X)
+        arr, _, sr = as_signals(match_image_shape(X, picture_shape(self.net_.imager)))
         if arr.shape[1] != self.n_channels_:
             raise DataError(
                 f"X holds signals of {arr.shape[1]} channel(s) but the model was fitted on {self.n_channels_}; "
@@ -204,10 +233,13 @@ class _TransferBase(BaseEstimator):
     @torch.no_grad()
     def embed(self, X) -> np.ndarray:
         """What the head reads, shape (n_cases, net_.embedding_dim): every view's (pooled) features."""
+        return self._embed_checked(self._check_input(X))
+
+    def _embed_checked(self, arr: np.ndarray) -> np.ndarray:
         from sigxfer.learning.embeddings import extract_embeddings
 
-        return extract_embeddings(self.net_, self._check_input(X), batch_size=self.batch_size,
-                                  progress=self.progress)
+        self.net_.eval()
+        return extract_embeddings(self.net_, arr, batch_size=self.batch_size, progress=self.progress)
 
     # ------------------------------------------------------------------ fitted state
     def _fitted_state(self) -> tuple[dict, dict]:
@@ -258,6 +290,12 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         and, on large data, fine-tuning by cross-validation on the training data within a time
         budget, see :class:`~sigxfer.learning.strategies.Auto`); a dict
         ``{"name": "finetune", "epochs": 5}`` or an object ``FineTune(unfreeze=2)`` sets parameters.
+    init : str, Path or fitted estimator, optional
+        Start from this model (a model file or a fitted estimator of the same kind) instead of
+        ImageNet: its imager with its fitted scale, backbone weights and head (kept when it has
+        the outputs needed), then ``strategy`` trains on (see :mod:`sigxfer._lineage`: multi-stage
+        transfer, e.g. simulation then a few real cases). ``clone`` unfits an estimator given
+        here, so cross-validation needs a path.
     sr : float, optional
         Sample rate in Hz; taken from a :class:`~sigxfer.SignalSet` when X is one.
     image_size : int, optional
@@ -304,6 +342,8 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
     strategy_, history_, sr_, n_channels_, n_timepoints_
         The strategy used, its training history (auto's selection table under
         ``history_["selection"]``), and the input layout the model expects.
+    lineage_ : list of dict
+        The training stages, oldest first: what each started from, its data and strategy.
     """
 
     _task = "classification"
@@ -320,6 +360,7 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         self
         """
         self._check_params()
+        start, start_record = resolve_init(self)
         if y is None:
             y = getattr(X, "y", None)
         if y is None:
@@ -345,8 +386,12 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
                 f"only one class ({classes[0]!r}) in the training labels; a classifier needs at least two"
             )
         self.classes_ = classes
-        self._fit_net(arr, y_index, sr, len(classes), groups)
+        self._fit_net(arr, y_index, sr, len(classes), groups, start=start, start_record=start_record,
+                      image_shape=getattr(X, "image_shape", None))
         return self
+
+    def _same_outputs(self, start) -> bool:
+        return len(start.classes_) == len(self.classes_) and bool(np.all(start.classes_ == self.classes_))
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_cases, n_classes), columns in the order of ``classes_``."""
@@ -373,15 +418,22 @@ class TransferRegressor(RegressorMixin, _TransferBase):
     Attributes
     ----------
     y_mean_, y_scale_ : ndarray
-        Standardisation of the targets, learned on the training data.
+        Standardisation of the targets, learned on the training data (with ``init``, init's).
+    interval_ : IntervalHeads
+        What :meth:`predict_interval` needs (:mod:`sigxfer.learning.intervals`).
     """
 
     _task = "regression"
 
     def fit(self, X, y=None, *, groups=None):
         """Fit on signals X and targets y, shape (n_cases,) or (n_cases, n_targets); ``groups`` as
-        for :meth:`TransferClassifier.fit`."""
+        for :meth:`TransferClassifier.fit`.
+
+        With ``init``, the targets are standardised by ``init``'s mean and scale (its head
+        predicts in those units, and a single case has no spread of its own).
+        """
         self._check_params()
+        start, start_record = resolve_init(self)
         if y is None:
             y = getattr(X, "y", None)
         if y is None:
@@ -399,10 +451,17 @@ class TransferRegressor(RegressorMixin, _TransferBase):
             raise DataError("targets hold NaN or infinite values; drop those cases")
         y2 = y.reshape(len(y), -1)
         self.y_ndim_ = y.ndim
-        self.y_mean_ = y2.mean(axis=0)
-        self.y_scale_ = y2.std(axis=0)
-        self.y_scale_[self.y_scale_ == 0] = 1.0
-        self._fit_net(arr, (y2 - self.y_mean_) / self.y_scale_, sr, y2.shape[1], groups)
+        if start is not None and np.shape(start.y_mean_) == (y2.shape[1],):
+            self.y_mean_, self.y_scale_ = np.array(start.y_mean_, dtype=np.float64), np.array(start.y_scale_, dtype=np.float64)
+        else:
+            self.y_mean_ = y2.mean(axis=0)
+            self.y_scale_ = y2.std(axis=0)
+            self.y_scale_[self.y_scale_ == 0] = 1.0
+        y_std = (y2 - self.y_mean_) / self.y_scale_
+        self._fit_net(arr, y_std, sr, y2.shape[1], groups, start=start, start_record=start_record,
+                      image_shape=getattr(X, "image_shape", None))
+        self.interval_ = fit_interval_heads(self._embed_checked(arr), y_std, prior=head_prior(start, y2.shape[1]),
+                                            random_state=self.random_state)
         return self
 
     def __sklearn_tags__(self):
@@ -414,3 +473,35 @@ class TransferRegressor(RegressorMixin, _TransferBase):
         """Predicted targets, shape (n_cases,) or (n_cases, n_targets) as ``y`` was in ``fit``."""
         out = self._outputs(X).astype(np.float64) * self.y_scale_ + self.y_mean_
         return out[:, 0] if self.y_ndim_ == 1 else out
+
+    def predict_interval(self, X, *, alpha: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Intervals holding the truth with probability about ``1 - alpha`` (at least ``1 - 2 alpha``).
+
+        CV+ of ridge heads on the network's embeddings of the training cases (see
+        :mod:`sigxfer.learning.intervals`); need not be centred on :meth:`predict`. A bound is
+        infinite when the cases are too few to promise one (fewer than 9 at ``alpha=0.1``).
+        Valid for the linear probe and for a body from an earlier stage (``init=`` with
+        ``strategy="linear"``); too narrow after fine-tuning on the same cases.
+
+        Returns
+        -------
+        low, high : ndarray
+            Shape (n_cases,) or (n_cases, n_targets), as :meth:`predict`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(40, 1, 64)).astype("float32")
+        >>> model = TransferRegressor(backbone="tinynet", image_size=32, imaging="waveform").fit(X, X.std(axis=(1, 2)))
+        >>> low, high = model.predict_interval(X[:3])
+        >>> bool((low <= high).all())
+        True
+        """
+        self._check_fitted()
+        if getattr(self, "interval_", None) is None:
+            raise NotFittedError("this model holds no interval heads (saved before intervals existed); re-fit it")
+        low, high = self.interval_.bounds(self._embed_checked(self._check_input(X)).astype(np.float64), alpha)
+        low, high = low * self.y_scale_ + self.y_mean_, high * self.y_scale_ + self.y_mean_
+        return (low[:, 0], high[:, 0]) if self.y_ndim_ == 1 else (low, high)
+

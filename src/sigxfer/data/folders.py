@@ -13,6 +13,10 @@ Unequal lengths follow one rule, applied after reading: with ``length=None`` eve
 brought to the length of the longest by padding at the end (zeros, or with ``pad="edge"`` the last
 sample repeated); with ``length=n`` longer signals are cropped to their first ``n`` samples and
 shorter ones padded. Every file must have the same number of channels.
+
+Pictures (``.png``, ``.jpg``) load the same way, as R, G, B channels at one shape
+(:mod:`sigxfer.data.images`): ``image_shape`` chooses it, ``length`` and ``pad`` do not apply, and
+the set records the shape as ``SignalSet.image_shape``. A folder holds pictures or signals, not both.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sigxfer.data.formats import is_signal_file, one_line, read_signal, suffix_text
+from sigxfer.data.images import check_image_shape, is_image_file, load_image_cases
 from sigxfer.data.signals import SignalSet
 from sigxfer.errors import DataError, ParameterError
 
@@ -65,8 +70,9 @@ def load_signals(
     length: int | None = None,
     pad: str = "zero",
     progress: bool | None = None,
+    image_shape: tuple[int, int] | None = None,
 ) -> SignalSet:
-    """Load a labelled folder: one folder per class, holding signal files.
+    """Load a labelled folder: one folder per class, holding signal files (or pictures).
 
     Signal files are those of a registered format: ``.wav``, ``.csv`` and ``.npy`` built in, more
     with :func:`~sigxfer.data.register_format`.
@@ -87,11 +93,15 @@ def load_signals(
         Padding: zeros, or the last sample of each channel repeated.
     progress : bool or None, default=None
         Show a progress bar. None: only with more than 200 files and a terminal.
+    image_shape : (int, int) or None, default=None
+        For folders of pictures: the ``(height, width)`` every picture is resized to; None takes
+        the first picture's (larger side at most 512 pixels). Signals ignore it.
 
     Returns
     -------
     SignalSet
-        ``X`` of shape (n_cases, n_channels, n_timepoints), float32; ``y`` the class folder names
+        ``X`` of shape (n_cases, n_channels, n_timepoints), float32 (pictures: (n_cases, 3,
+        H * W) in [0, 1], with ``image_shape`` set); ``y`` the class folder names
         (str; or the original labels when ``sigxfer.json`` records them, see
         :func:`~sigxfer.data.write_signals`); ``names`` the file paths; ``sr`` in Hz or None if
         nothing gives it. Cases are ordered by class name, then by file path.
@@ -114,6 +124,7 @@ def load_signals(
     ((4, 1, 1024), 1024.0, ['high', 'low'])
     """
     sr, length = _check_load_args(sr, length, pad)
+    image_shape = check_image_shape(image_shape)
     root = Path(path)
     if not root.exists():
         raise DataError(f"{root} does not exist; give the folder that holds one folder per class")
@@ -173,7 +184,8 @@ def load_signals(
         labels = [recorded[label] for label in labels]
     meta_sr = meta.get("sr")
     declared = (sr, "sr=") if sr is not None else (None if meta_sr is None else float(meta_sr), str(meta_path))
-    return _assemble([f for _, f in entries], np.asarray(labels), declared, length, pad, progress, where=str(root))
+    return _assemble([f for _, f in entries], np.asarray(labels), declared, length, pad, progress, where=str(root),
+                     image_shape=image_shape)
 
 
 def load_files(
@@ -183,8 +195,9 @@ def load_files(
     length: int | None = None,
     pad: str = "zero",
     progress: bool | None = None,
+    image_shape: tuple[int, int] | None = None,
 ) -> SignalSet:
-    """Load unlabelled signal files, e.g. for prediction, with the rules of :func:`load_signals`.
+    """Load unlabelled signal files (or pictures), e.g. for prediction, with the rules of :func:`load_signals`.
 
     Parameters
     ----------
@@ -194,8 +207,9 @@ def load_files(
         Sample rate in Hz of files that do not carry one (``.csv``, ``.npy``). None: taken from a
         ``sigxfer.json`` next to the file or one folder up (where
         :func:`~sigxfer.data.write_signals` puts it), if any.
-    length, pad, progress
-        As in :func:`load_signals`.
+    length, pad, progress, image_shape
+        As in :func:`load_signals` (a model trained on pictures resizes pictures of another shape
+        to its own, so ``image_shape`` is only needed to save that second resizing).
 
     Returns
     -------
@@ -218,6 +232,7 @@ def load_files(
     (1, 2, 100)
     """
     sr, length = _check_load_args(sr, length, pad)
+    image_shape = check_image_shape(image_shape)
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files: list[Path] = []
@@ -237,7 +252,8 @@ def load_files(
     if not files:
         raise DataError(f"no files given; pass one or more {suffix_text('or')} files")
     declared = (sr, "sr=") if sr is not None else (None, None)
-    return _assemble(files, None, declared, length, pad, progress, where="the files given", meta_sr=sr is None)
+    return _assemble(files, None, declared, length, pad, progress, where="the files given", meta_sr=sr is None,
+                     image_shape=image_shape)
 
 
 def _check_load_args(sr, length, pad) -> tuple[float | None, int | None]:
@@ -271,8 +287,18 @@ def _signal_files_under(folder: Path) -> tuple[list[Path], list[Path]]:
     return found, sorted(others)
 
 
-def _assemble(files, labels, declared, length, pad, progress, *, where, meta_sr=False) -> SignalSet:
+def _assemble(files, labels, declared, length, pad, progress, *, where, meta_sr=False,
+              image_shape=None) -> SignalSet:
     """Read ``files``, check they agree on channels and sample rate, and bring them to one length."""
+    pictures = [is_image_file(f) for f in files]
+    if any(pictures):
+        if not all(pictures):
+            signal, picture = files[pictures.index(False)], files[pictures.index(True)]
+            raise DataError(f"{where} holds both pictures ({picture}) and signals ({signal}); "
+                            "keep pictures and signals in separate folders")
+        show = progress if progress is not None else (None if len(files) > PROGRESS_THRESHOLD else False)
+        X, shape = load_image_cases(files, image_shape=image_shape, progress=show)
+        return SignalSet(X, sr=None, y=labels, names=[str(f) for f in files], image_shape=shape)
     rate, rate_from = declared
     signals: list[np.ndarray] = []
     metas: dict[Path, tuple[float | None, str | None]] = {}

@@ -9,6 +9,8 @@ One file is one case. The built-in formats:
   first row is taken as a header when none of its cells is a number. Every column is a channel, so
   drop a time or index column before saving.
 - ``.npy``: a 1-D array is one channel; a 2-D array is ``(n_channels, n_timepoints)``.
+- ``.png``, ``.jpg``, ``.jpeg``: a picture, as R, G, B channels of its pixels row by row in [0, 1]
+  (:mod:`sigxfer.data.images`; folders of them load with their shape kept, for ``imaging="picture"``).
 
 Another format is one call to :func:`register_format`; :func:`~sigxfer.data.load_signals`,
 :func:`~sigxfer.data.load_files` and :func:`~sigxfer.data.load_targets` then read it like the others.
@@ -402,3 +404,14 @@ def _to_float(cell: str) -> float | None:
 register_format(".wav", _read_wav, _write_wav)
 register_format(".csv", _read_csv, _write_csv)
 register_format(".npy", _read_npy, _write_npy)
+
+
+def _register_pictures() -> None:
+    # Pictures are cases too (image-only data sets); folders.py reads them with their shape kept.
+    from sigxfer.data.images import IMAGE_SUFFIXES, read_image_case
+
+    for suffix in IMAGE_SUFFIXES:
+        register_format(suffix, read_image_case, overwrite=True)
+
+
+_register_pictures()

@@ -16,7 +16,7 @@ import numpy as np
 from sigxfer.data.tasks import task_of
 from sigxfer.errors import DataError, ParameterError
 
-__all__ = ["SignalSet"]
+__all__ = ["SignalSet", "check_image_shape"]
 
 
 @dataclass(eq=False, repr=False)
@@ -36,6 +36,10 @@ class SignalSet:
     names : list of str or None, default=None
         One name per case, usually the file it was read from. Defaults to
         ``"case-0", "case-1", ...``.
+    image_shape : (int, int) or None, default=None
+        Set when the cases are pictures (:mod:`sigxfer.data.images`): their ``(height, width)``,
+        with ``X`` holding the R, G, B planes' pixels row by row, shape (n_cases, 3, H * W), in
+        [0, 1]. Estimators then read them with the ``"picture"`` imaging.
 
     Raises
     ------
@@ -43,7 +47,7 @@ class SignalSet:
         If ``X`` is not a real numeric array of 1 to 3 dimensions with at least one channel and one
         sample, or if ``y`` or ``names`` do not hold one entry per case.
     ParameterError
-        If ``sr`` is not a positive finite number.
+        If ``sr`` is not a positive finite number, or ``image_shape`` does not match ``X``.
 
     Examples
     --------
@@ -59,10 +63,19 @@ class SignalSet:
     sr: float | None = None
     y: np.ndarray | None = None
     names: list[str] | None = None
+    image_shape: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         self.X = _as_signal_array(self.X)
         n_cases = self.X.shape[0]
+        if self.image_shape is not None:
+            self.image_shape = check_image_shape(self.image_shape)
+            height, width = self.image_shape
+            if self.X.shape[1] != 3 or self.X.shape[2] != height * width:
+                raise ParameterError(
+                    f"image_shape={self.image_shape} needs X of shape (n_cases, 3, {height * width}); "
+                    f"got {self.X.shape}"
+                )
         if self.sr is not None:
             sr = self.sr
             if isinstance(sr, bool) or not isinstance(sr, Real) or not np.isfinite(sr) or sr <= 0:
@@ -121,6 +134,8 @@ class SignalSet:
         # The default dataclass repr would print every sample.
         parts = [f"n_cases={self.n_cases}", f"n_channels={self.n_channels}", f"n_timepoints={self.n_timepoints}"]
         parts.append(f"sr={self.sr!r}")
+        if self.image_shape is not None:
+            parts.append(f"image_shape={self.image_shape}")
         if self.y is not None:
             if _is_classification(self.y):
                 parts.append(f"classes={self.classes.tolist()!r}")
@@ -172,6 +187,7 @@ class SignalSet:
             sr=self.sr,
             y=None if self.y is None else self.y[rows],
             names=[self.names[i] for i in rows],
+            image_shape=self.image_shape,
         )
 
     # -- checks ----------------------------------------------------------------------------------
@@ -238,6 +254,27 @@ class SignalSet:
                 stacklevel=2,
             )
         return classes
+
+
+def check_image_shape(image_shape) -> tuple[int, int] | None:
+    """``image_shape`` as ``(height, width)`` of positive ints, or None.
+
+    Raises
+    ------
+    ParameterError
+        Not a pair of positive integers.
+
+    Examples
+    --------
+    >>> check_image_shape([64, 48])
+    (64, 48)
+    """
+    if image_shape is None:
+        return None
+    if (isinstance(image_shape, (tuple, list)) and len(image_shape) == 2
+            and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in image_shape)):
+        return int(image_shape[0]), int(image_shape[1])
+    raise ParameterError(f"image_shape={image_shape!r} must be (height, width) in pixels, two positive integers")
 
 
 def _is_classification(y: np.ndarray) -> bool:

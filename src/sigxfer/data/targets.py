@@ -86,7 +86,7 @@ def load_targets(csv_path: str | os.PathLike, *, sr: float | None = None, length
     for i, (lineno, cells) in enumerate(rows):
         y[i] = _number(table, lineno, column, cells[k])
     signals = load_files(files, sr=sr, length=length)
-    return SignalSet(signals.X, sr=signals.sr, y=y, names=signals.names)
+    return SignalSet(signals.X, sr=signals.sr, y=y, names=signals.names, image_shape=signals.image_shape)
 
 
 def read_targets_table(csv_path: str | os.PathLike) -> tuple[list[Path], list[str], list[tuple[int, list[str]]]]:

@@ -72,8 +72,15 @@ def predict_files(model, paths, *, window: float | None = None, hop: float | Non
     >>> rows[0]["file"], rows[0]["start_s"], rows[0]["prediction"]                       # doctest: +SKIP
     ('recordings/a.wav', 0.0, 'gesture')
     """
+    from sigxfer.imaging.picture import picture_shape
+
     model = _fitted(model)
-    rate = _rate(model, sr)
+    if picture_shape(model.imager_) is not None:  # pictures: one row per picture, no windows in time
+        if window is not None or hop is not None:
+            raise ParameterError("window= and hop= (--window, --hop) cut recordings in time; this model reads pictures")
+        rate = 1.0
+    else:
+        rate = _rate(model, sr)
     length = int(model.n_timepoints_)
     width = length if window is None else _samples("window", window, rate)
     if width > length:
@@ -160,6 +167,11 @@ def _read(file: Path, model, rate: float) -> np.ndarray:
     from sigxfer.data import load_files
     from sigxfer.errors import DataError
 
+    from sigxfer.imaging.picture import picture_shape
+
+    shape = picture_shape(model.imager_)
+    if shape is not None:  # a picture, read at the model's picture shape
+        return load_files([file], image_shape=shape, progress=False).X[0]
     signals = load_files([file], progress=False)  # sr=None: a file's own rate comes back to be checked
     if signals.sr is not None and signals.sr != rate:
         raise DataError(

@@ -46,6 +46,7 @@ from sigxfer.evaluation.cv import (
 from sigxfer.evaluation.metrics import N_BOOTSTRAP
 from sigxfer.evaluation.results import CSV_COLUMNS, OWNER, RESULT_FILES, Comparison, check_output_dir  # noqa: F401
 from sigxfer.evaluation.scoring import training_estimate
+from sigxfer.imaging.picture import imaging_for_pictures
 from sigxfer.imaging.resolve import resolve_imaging
 
 
@@ -263,6 +264,7 @@ def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None,
         check_output_dir(out, overwrite=overwrite)
     task = _check_data(train, test, task)
     entries = resolve_contenders(contenders, task=task)
+    imaging = imaging_for_pictures(imaging, train.image_shape)  # pictures: the default means "picture"
     imaging_list = resolve_imaging(imaging, multi_view=True)
     contender_params = dict(contender_params or {})
     named = [label for label, item in entries if isinstance(item, Contender)]

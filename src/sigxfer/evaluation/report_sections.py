@@ -119,6 +119,9 @@ def overview(signals: SignalSet, classification: bool) -> str:
     facts = [["cases", str(len(signals))], ["channels", str(signals.n_channels)],
              ["samples per channel", str(signals.n_timepoints)],
              ["sample rate", f"{sr:g} Hz" if sr else "unknown"], ["duration", duration]]
+    shape = getattr(signals, "image_shape", None)
+    if shape is not None:  # pictures: no samples or rate to speak of; the examples show them
+        facts = [["cases", str(len(signals))], ["pictures", f"{shape[0]} × {shape[1]} pixels, RGB"]]
     if classification:
         classes, counts = np.unique(signals.y, return_counts=True)
         facts.append(["classes", ", ".join(f"{escape(c)} ({n})" for c, n in zip(classes, counts))])
@@ -126,6 +129,8 @@ def overview(signals: SignalSet, classification: bool) -> str:
         y = np.asarray(signals.y, dtype=float)
         facts.append(["targets", f"{y.min():.4g} to {y.max():.4g} (mean {y.mean():.4g})"])
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{v if k == 'classes' else escape(v)}</td></tr>" for k, v in facts)
+    if shape is not None:
+        return f"<table>{rows}</table>"
     fig_y = signals.y if classification else None
     fig = figures.dataset_figure(signals.X, fig_y, sr=sr)
     return (f"<table>{rows}</table>" + _figure_html(fig, "cases per class and an example signal of each class"))

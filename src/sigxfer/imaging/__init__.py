@@ -6,12 +6,14 @@ ONNX), :mod:`.drawing` (resizing and drawing), :mod:`.functional` (the signal ma
 normalisation).
 
 Imagings (the ``imaging=`` names): ``spectrum``, ``spectrogram``, ``mel``, ``scalogram``
-(:mod:`.transforms`) and ``gaf``, ``recurrence``, ``waveform`` (:mod:`.encodings`). Writing
+(:mod:`.transforms`), ``gaf``, ``recurrence``, ``waveform`` (:mod:`.encodings`) and ``picture``
+for cases that already are pictures (:mod:`.picture`). Writing
 pictures to disk and contact sheets live in :mod:`.render`, imported on demand (it needs Pillow
 and matplotlib).
 """
 
 from sigxfer.imaging import encodings as _encodings  # noqa: F401  (registers its transforms)
+from sigxfer.imaging import picture as _picture  # noqa: F401  (registers "picture")
 from sigxfer.imaging.imager import CHANNEL_MODES, COLORMAPS, Imager
 from sigxfer.imaging.transforms import Transform, create_transform, list_transforms, register_transform
 

@@ -2,14 +2,18 @@
 
 Signal augmentations act on the raw signals ``(N, C, T)`` before the imager, so they change what
 the fitted scale sees the way real variation would: a recording that starts later (time shift),
-a louder sensor (gain), a noisier one (additive noise at a chosen SNR). Image augmentations act
+a louder sensor (gain), a noisier one (additive noise at a chosen SNR), or, for spectra, another
+instrument altogether (``spectral``: the randomised distortions of
+:func:`~sigxfer.data.synth.spectra.experiment_like`, i.e. domain randomisation of simulated spectra
+before a model meets measured ones). Image augmentations act
 on the normalised images ``(N, 3, H, W)`` the backbone reads: SpecAugment-style masks (Park et al.
 2019) that blank a band of time columns or of frequency rows. Every random draw comes from the
 ``numpy.random.Generator`` passed in, so the same seed gives the same batch. None of this runs
 at prediction time: the training loop calls it on training batches only.
 
 The configuration is a plain JSON-able dict, e.g.
-``{"time_shift": 0.1, "gain_db": 6, "snr_db": 20, "time_mask": 0.1, "freq_mask": 0.1}``.
+``{"time_shift": 0.1, "gain_db": 6, "snr_db": 20, "time_mask": 0.1, "freq_mask": 0.1}``, or for
+spectra ``{"spectral": {"sr": 2.555, "energy_shift": [-3, 3], "counts": [1000, 100000]}}``.
 """
 
 from __future__ import annotations
@@ -108,6 +112,70 @@ def add_noise(x: torch.Tensor, snr_db: tuple[float, float], rng: np.random.Gener
     noise_power = noise.pow(2).mean(dim=2, keepdim=True).clamp_min(1e-30)
     target = signal_power / _per_case(10.0 ** (snr / 10.0), x)
     return x + noise * (target / noise_power).sqrt()
+
+
+#: Keys of ``augment={"spectral": {...}}`` besides ``sr``: :func:`~sigxfer.data.synth.spectra.experiment_like`'s.
+SPECTRAL_KEYS = ("energy_shift", "broadening", "baseline", "scale", "offset", "counts")
+
+
+def spectral(x: torch.Tensor, rng: np.random.Generator, *, sr: float, **distortions) -> torch.Tensor:
+    """Distort each spectrum as an unknown instrument would (domain randomisation).
+
+    Each row of ``x`` along the last axis gets its own draw of
+    :func:`~sigxfer.data.synth.spectra.experiment_like`: energy shift, Gaussian broadening, scale
+    and offset, quadratic baseline drift, then Poisson counting noise, in that order. A parameter
+    left out takes that function's wide default range (``RANDOMISATION``): shifts of +-3 eV,
+    broadening up to 4 eV FWHM, scale 0.2-2, offset -0.5-1, 1e3-1e5 counts per unit.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, T)
+        Spectra on a uniform grid of ``sr`` points per unit of energy (eV for
+        :func:`~sigxfer.data.make_spectra`).
+    rng : numpy.random.Generator
+        The source of every draw: the same generator state gives the same distortions.
+    sr : float
+        Grid points per eV; converts ``energy_shift`` and ``broadening`` (eV) to points.
+    **distortions
+        ``energy_shift``, ``broadening``, ``baseline``, ``scale``, ``offset``, ``counts``: a
+        value, a ``[low, high]`` range, or ``counts=None`` for no noise.
+
+    Returns
+    -------
+    Tensor, shape (N, C, T), same dtype and device
+
+    Examples
+    --------
+    >>> from sigxfer.data import make_spectra
+    >>> sim = make_spectra(2, seed=0)
+    >>> x = torch.as_tensor(sim.X)
+    >>> out = spectral(x, np.random.default_rng(0), sr=sim.sr, energy_shift=0.0, broadening=0.0,
+    ...                baseline=0.0, scale=2.0, offset=0.5, counts=None)
+    >>> bool(torch.allclose(out, 2 * x + 0.5, atol=1e-5))
+    True
+    """
+    from sigxfer.data.synth.spectra import experiment_like  # data is below learning; lazily, as it is large
+
+    out = experiment_like(x.detach().cpu().numpy(), rng, sr=sr, **distortions)
+    return torch.as_tensor(out, dtype=x.dtype, device=x.device)
+
+
+def _spectral_config(value) -> dict:
+    """Check ``augment["spectral"]``: a dict with ``sr`` and some of :data:`SPECTRAL_KEYS`."""
+    if not isinstance(value, dict):
+        raise ParameterError(f"augment spectral={value!r} must be a dict such as {{'sr': 2.555}} "
+                             "(grid points per eV, plus any of " + ", ".join(SPECTRAL_KEYS) + ")")
+    unknown = sorted(set(value) - {"sr", *SPECTRAL_KEYS})
+    if unknown:
+        raise ParameterError(f"augment spectral key {unknown[0]!r} is not known; use sr and some of {list(SPECTRAL_KEYS)}")
+    if "sr" not in value:
+        raise ParameterError("augment spectral needs sr, the grid points per eV (SignalSet.sr of the spectra), "
+                             "e.g. {'spectral': {'sr': 2.555}}")
+    config = {key: list(v) if isinstance(v, tuple) else v for key, v in value.items()}
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k != "sr"}
+    # One tiny dry run: experiment_like's own checks give the message for a bad value.
+    spectral(torch.zeros(1, 1, 8), np.random.default_rng(0), sr=config["sr"], **params)
+    return config
 
 
 def _mask(images: torch.Tensor, fraction: float, rng: np.random.Generator, fill, axis: int) -> torch.Tensor:
@@ -215,8 +283,9 @@ class Augmenter:
     snr_db: tuple[float, float] | None = None
     time_mask: float = 0.0
     freq_mask: float = 0.0
+    spectral: dict | None = None
 
-    KEYS = ("time_shift", "shift_mode", "gain_db", "snr_db", "time_mask", "freq_mask")
+    KEYS = ("time_shift", "shift_mode", "gain_db", "snr_db", "time_mask", "freq_mask", "spectral")
     # gain_db and snr_db take a number or a [low, high] pair, which _bounds reads.
     _parameter_constraints = {
         "time_shift": Interval(float, 0, 1, closed="left"),
@@ -241,6 +310,13 @@ class Augmenter:
             Additive white noise at this SNR in dB, or uniform in a ``[low, high]`` range.
         ``time_mask``, ``freq_mask``
             Fraction of image columns (time) / rows (frequency) blanked in one band per image.
+        ``spectral``
+            Domain randomisation of spectra (:func:`spectral`): a dict with ``sr`` (grid points
+            per eV) and any of ``energy_shift``, ``broadening``, ``baseline``, ``scale``,
+            ``offset``, ``counts`` (a value or a ``[low, high]`` range; left out: the wide defaults).
+            Applied first, before shift, gain and noise. Because it moves values far outside the
+            clean spectra's range, an estimator fits its imager's scale on the training signals
+            together with one distorted draw of them (:meth:`scale_sample`).
 
         Raises
         ------
@@ -272,10 +348,14 @@ class Augmenter:
             snr_db=None if config.get("snr_db") is None else _bounds("snr_db", config["snr_db"], symmetric=False),
             time_mask=float(values["time_mask"]),
             freq_mask=float(values["freq_mask"]),
+            spectral=None if config.get("spectral") is None else _spectral_config(config["spectral"]),
         )
 
     def signals(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """Shift, then gain, then noise (so the SNR holds for the gained signal). (N, C, T) -> same."""
+        """Spectral distortions, shift, then gain, then noise (so the SNR holds for the gained
+        signal). (N, C, T) -> same."""
+        if self.spectral is not None:
+            x = self._spectral(x, rng)
         if self.time_shift:
             x = time_shift(x, self.time_shift, rng, mode=self.shift_mode)
         if self.gain_db is not None and self.gain_db != (0.0, 0.0):
@@ -283,6 +363,37 @@ class Augmenter:
         if self.snr_db is not None and math.isfinite(self.snr_db[1]):
             x = add_noise(x, self.snr_db, rng)
         return x
+
+    def _spectral(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in self.spectral.items() if k != "sr"}
+        return spectral(x, rng, sr=self.spectral["sr"], **params)
+
+    def scale_sample(self, X: np.ndarray, seed: int = 0) -> np.ndarray:
+        """The signals an imager's scale should be fitted on: ``X``, plus one distorted draw of
+        ``X`` when spectral randomisation is on (its values reach well beyond the clean ones').
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_cases, n_channels, n_timepoints)
+        seed : int
+            Seeds the distorted draw.
+
+        Returns
+        -------
+        ndarray, shape (n_cases, ...) or (2 * n_cases, ...), float32
+
+        Examples
+        --------
+        >>> X = np.zeros((3, 1, 64), dtype=np.float32)
+        >>> Augmenter.from_config({"spectral": {"sr": 1.0}}).scale_sample(X).shape
+        (6, 1, 64)
+        >>> Augmenter.from_config({"gain_db": 6}).scale_sample(X).shape
+        (3, 1, 64)
+        """
+        if self.spectral is None:
+            return X
+        drawn = self._spectral(torch.from_numpy(np.ascontiguousarray(X)), np.random.default_rng(seed))
+        return np.concatenate([X, drawn.numpy()])
 
     def images(self, images: torch.Tensor, rng: np.random.Generator, *, fill=0.0) -> torch.Tensor:
         """Time then frequency masks. (N, 3, H, W) -> same."""

@@ -238,14 +238,21 @@ class Auto(Strategy):
         return spectral + shape if sr is not None and n_timepoints >= SPECTRAL_MIN_LENGTH else shape + spectral
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None):
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None,
+            warm_start=False):
         """Select on ``X``, ``y`` (training data only), then fit the chosen model; see :meth:`Strategy.fit`.
+
+        ``warm_start`` (a later stage of a model given as ``init=``) is refused: the selection
+        compares fresh heads on the candidate views, which would throw the earlier stage away.
 
         The history holds the chosen model's own (the head's C, or the fine-tune's epochs) and
         ``"selection"``: ``chosen``, ``cv_score``, ``cv_ci``, ``table`` (every candidate, with
         ``status`` saying whether it was scored or why it was skipped) and ``reason``.
         """
         self._check()
+        if warm_start:
+            raise ParameterError("strategy 'auto' starts afresh; to continue from init=, use strategy='linear' "
+                                 "(head only) or 'finetune'")
         started = time.perf_counter()
         budget = math.inf if self.time_budget is None else float(self.time_budget)
         seed = int(random_state) if random_state is not None else int(np.random.SeedSequence().entropy % 2**31)

@@ -160,11 +160,15 @@ class Strategy:
         return {"name": self.name, **params}
 
     def fit(self, net: SignalNet, X: np.ndarray, y: np.ndarray, *, task: str, n_outputs: int,
-            random_state: int | None = None, batch_size: int = 32, progress: bool | None = None) -> dict:
+            random_state: int | None = None, batch_size: int = 32, progress: bool | None = None,
+            warm_start: bool = False) -> dict:
         """Train ``net`` in place on signals ``X`` and targets ``y``; return the history.
 
         ``y`` holds class indices (``task="classification"``) or standardised targets of shape
-        (n_cases, n_outputs) (``task="regression"``).
+        (n_cases, n_outputs) (``task="regression"``). ``warm_start=True`` (passed only when the
+        estimator starts from another fitted model, ``init=``) says the head comes from an earlier
+        stage: a strategy may continue from it (fine-tuning) or shrink towards it (the linear
+        probe, for regression) instead of starting afresh.
         """
         raise NotImplementedError
 

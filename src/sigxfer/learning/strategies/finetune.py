@@ -220,8 +220,12 @@ class FineTune(Strategy):
                 "fit a head first or use head='probe'"
             )
 
-    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None):
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None,
+            warm_start=False):
         """Run the head and body phases on ``net``; see :meth:`Strategy.fit`.
+
+        With ``warm_start`` and a head of ``n_outputs`` outputs, training continues from that head
+        (an earlier stage's); otherwise the head starts afresh.
 
         Raises
         ------
@@ -254,8 +258,10 @@ class FineTune(Strategy):
         if task == "classification":
             weights = class_weights(y[train_idx], n_outputs, self.class_weight)
         torch.manual_seed(seed)
-        self._start_head(net, X[train_idx], y[train_idx], task=task, n_outputs=n_outputs, seed=seed,
-                         batch_size=batch_size, progress=progress)
+        warm = bool(warm_start) and (net.head.out_features, net.head.in_features) == (n_outputs, net.embedding_dim)
+        if not warm:  # else a later stage: continue from the earlier stage's head
+            self._start_head(net, X[train_idx], y[train_idx], task=task, n_outputs=n_outputs, seed=seed,
+                             batch_size=batch_size, progress=progress)
         phases, n_unfrozen = self.phases(net)
         callbacks = [ProgressBar(progress, metric="acc" if task == "classification" else "r2",
                                  total_epochs=sum(p.epochs for p in phases))]
@@ -283,7 +289,7 @@ class FineTune(Strategy):
             "phases": [{"phase": p.name, "planned_epochs": p.epochs,
                         "epochs_run": sum(r["phase"] == p.name for r in state.history),
                         "stopped_early": p.name in state.stopped_phases} for p in phases],
-            "train_seconds": round(time.perf_counter() - started, 2),
+            "train_seconds": round(time.perf_counter() - started, 2), "warm_start": warm,
         }
         if weights is not None:
             history["class_weights"] = [float(w) for w in weights]

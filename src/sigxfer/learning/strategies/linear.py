@@ -103,18 +103,26 @@ class LinearProbe(Strategy):
         if self.cache_dir is not None:
             self.cache_dir = os.fspath(self.cache_dir)  # a Path would not survive the JSON model file
 
-    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None):
+    def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None,
+            warm_start=False):
         """Fit the head on the frozen embeddings of ``X``; see :meth:`Strategy.fit`.
 
         ``groups`` (one per case) keeps each group within one fold of the cross-validation of C.
+
+        With ``warm_start`` (regression, a head of ``n_outputs`` outputs from an earlier stage) the
+        ridge shrinks towards that head instead of towards zero: it fits the head's residuals on
+        the embeddings centred and divided by one common scale (not per feature), the penalty
+        chosen by leave-one-out among values up to 1e7 (which keeps the head as it was).
+        Below three cases nothing can be chosen: the head only moves by the mean residual (one
+        real case calibrates the earlier stage's offset). Classification refits the head afresh.
         """
         self._check()
         set_net_features(net, self.features, self.pooling)
         return self.fit_head(net, X, y, task=task, n_outputs=n_outputs, random_state=random_state,
-                             batch_size=batch_size, progress=progress, groups=groups)
+                             batch_size=batch_size, progress=progress, groups=groups, warm_start=warm_start)
 
     def fit_head(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None,
-                 groups=None) -> dict:
+                 groups=None, warm_start=False) -> dict:
         """:meth:`fit` on the features ``net`` reads now (its views, depths and pooling left as they are).
 
         For recipes that start from a probe, such as ``FineTune(head="probe")``.
@@ -140,18 +148,42 @@ class LinearProbe(Strategy):
             history["engine"] = record
         if task == "classification":
             coef, intercept = self._fit_logistic(z, y, n_outputs, random_state, history, groups)
+        elif warm_start and (net.head.out_features, net.head.in_features) == (n_outputs, net.embedding_dim):
+            prior_w = net.head.weight.detach().cpu().double().numpy()
+            prior_b = net.head.bias.detach().cpu().double().numpy()
+            centre = emb.mean(axis=0)
+            # One scale for every feature: each feature's own spread over a handful of cases would
+            # magnify the features that happen to barely vary among them (and blow up on new cases).
+            common = float(np.sqrt(np.mean((emb - centre) ** 2))) or 1.0
+            coef, intercept = self._fit_toward((emb - centre) / common, y - (emb @ prior_w.T + prior_b), history)
+            set_linear_head(net, coef / common + prior_w, intercept - coef @ (centre / common) + prior_b)
+            return history
         else:
             # Without groups, efficient leave-one-out; with them, folds that keep each group together.
             folds = None if groups is None else list(GroupKFold(n_splits=min(self.cv, len(np.unique(groups))))
                                                      .split(z, y, groups))
-            ridge = RidgeCV(alphas=np.logspace(-5, 5, 21), cv=folds).fit(z, y)
+            with np.errstate(divide="ignore", invalid="ignore"):  # leave-one-out of one or two cases
+                ridge = RidgeCV(alphas=np.logspace(-5, 5, 21), cv=folds).fit(z, y)
             coef = np.atleast_2d(ridge.coef_)
             intercept = np.atleast_1d(ridge.intercept_)
-            history.update(alpha=float(ridge.alpha_), train_r2=float(ridge.score(z, y)))
+            history.update(alpha=float(ridge.alpha_), train_r2=float(ridge.score(z, y)) if len(z) > 1 else None)
         if basis is not None:
             coef = coef @ basis
         set_linear_head(net, *fold_into_head(coef, intercept, mu, scale))
         return history
+
+    @staticmethod
+    def _fit_toward(z, residual, history):
+        """Ridge on an earlier head's residuals: (coef, intercept) of the correction, in z units."""
+        residual = residual.reshape(len(z), -1)
+        history["warm_start"] = True
+        if len(z) < 3:
+            history.update(alpha=None, note="fewer than 3 cases: the earlier head moved by the mean residual only")
+            return np.zeros((residual.shape[1], z.shape[1])), residual.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # leave-one-out of very few cases
+            ridge = RidgeCV(alphas=np.logspace(-5, 7, 25)).fit(z, residual)
+        history.update(alpha=float(ridge.alpha_))
+        return np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
 
     def _fit_logistic(self, z, y, n_outputs, random_state, history, groups=None):
         counts = np.bincount(y, minlength=n_outputs)
