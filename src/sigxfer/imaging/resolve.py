@@ -161,8 +161,8 @@ def imaging_defaults(name: str, params: dict, *, n_timepoints: int) -> dict:
       for ``mel``) keeps the defaults: that ``n_fft``, ``hop_length = n_fft // 4`` (librosa's),
       64 mel bands;
     - a shorter series gets the largest power of two not above a quarter of its length as
-      ``n_fft`` (at least 2) and ``hop_length = n_fft // 8`` (at least 1), so it still gives a few
-      dozen frames;
+      ``n_fft`` (at least 2, but never longer than the series) and ``hop_length = n_fft // 8``
+      (at least 1), so it still gives a few dozen frames;
     - ``n_mels`` is at most ``n_fft // 2``, so no band falls between DFT bins.
 
     Other imagings need no length-dependent parameter (``gaf``/``recurrence``/``waveform`` pool
@@ -187,7 +187,7 @@ def imaging_defaults(name: str, params: dict, *, n_timepoints: int) -> dict:
             fit = 2
             while fit * 2 <= n_timepoints // 4:
                 fit *= 2
-            out["n_fft"] = fit
+            out["n_fft"] = min(fit, max(1, n_timepoints))  # a 1-sample series: a 1-point window
     n_fft = out["n_fft"]
     if "hop_length" not in out and isinstance(n_fft, int) and n_fft >= 1:
         out["hop_length"] = max(1, n_fft // 8) if short else max(1, n_fft // 4)

@@ -35,6 +35,8 @@ from sigxfer.imaging import _dft
 from sigxfer.imaging import functional as Fn
 
 _TRANSFORMS: dict[str, type[Transform]] = {}
+#: Sample rates a transform accepts, in Hz.
+_MIN_SR, _MAX_SR = 1e-9, 1e12
 
 
 def register_transform(cls: type[Transform]) -> type[Transform]:
@@ -80,6 +82,9 @@ class Transform(nn.Module):
         if sr is not None and (isinstance(sr, bool) or not isinstance(sr, (int, float))
                                or not math.isfinite(sr) or sr <= 0):
             raise ParameterError(f"sr={sr!r} must be a positive number of samples per second")
+        if sr is not None and not _MIN_SR <= sr <= _MAX_SR:
+            # Beyond these, bin positions (f * n_fft / sr) overflow or underflow a float.
+            raise ParameterError(f"sr={sr!r} must be between {_MIN_SR:g} and {_MAX_SR:g} samples per second")
         self.sr = None if sr is None else float(sr)
         #: Fixed (low, high) of the raw values, when known without data; else None (fitted).
         self.value_range: tuple[float, float] | None = None
@@ -329,6 +334,8 @@ class Scalogram(Transform):
         super().__init__(sr=sr)
         if (fmin is not None or fmax is not None) and self.sr is None:
             raise ParameterError("scalogram: fmin/fmax are in Hz and need the sample rate; pass sr=")
+        if voices_per_octave is None:
+            raise ParameterError("voices_per_octave=None must be a positive integer (12 by default)")
         Fn._check_positive(voices_per_octave=voices_per_octave)
         if isinstance(w0, bool) or not isinstance(w0, (int, float)) or not math.isfinite(w0) or w0 <= 0:
             raise ParameterError(f"w0={w0!r} must be a positive number (6 is the usual Morlet)")
