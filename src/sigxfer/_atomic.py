@@ -260,9 +260,16 @@ def new_staging_folder(out) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sweep(out)
-    tmp = Path(tempfile.mkdtemp(prefix=_prefix(out), suffix=".tmp", dir=out.parent))
+    # What `out` was when the caller checked it travels in the name, for replace_folder: a name
+    # that was free (or an empty folder) must not be taken from a writer that got there first.
+    state = _NEW if not os.path.lexists(out) else _EMPTY if out.is_dir() and not any(out.iterdir()) else ".tmp"
+    tmp = Path(tempfile.mkdtemp(prefix=_prefix(out), suffix=state, dir=out.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
+
+
+#: Staging-folder suffixes: the target did not exist / was an empty folder when staging began.
+_NEW, _EMPTY = ".new.tmp", ".empty.tmp"
 
 
 def replace_folder(new, target) -> None:
@@ -272,16 +279,22 @@ def replace_folder(new, target) -> None:
     always names one complete folder. Elsewhere the old one is moved aside first and moved back
     if the rename fails; a kill between the two leaves it aside, and the next write restores it.
 
+    A folder from :func:`new_staging_folder` for a ``target`` that did not exist (or was empty)
+    then never replaces an output another writer put there meanwhile.
+
     Raises
     ------
     OutputExistsError
-        ``target`` did not exist when the write began but another writer created it meanwhile.
+        ``target`` was free (or empty) when the write began and another writer filled it meanwhile.
     WriteError
         The renames failed (``target`` is as it was).
     """
     new, target = Path(new), Path(target)
     try:
-        if not os.path.lexists(target):
+        if new.name.endswith(_EMPTY) and target.is_dir() and any(target.iterdir()):
+            raise OutputExistsError(f"{target} was filled by another writer while this one was writing; "
+                                    "pass overwrite=True (--overwrite) or choose another folder")
+        if not os.path.lexists(target) or new.name.endswith(_NEW):
             _rename_new(new, target)
         elif _renameat2(new, target, _RENAME_EXCHANGE):
             shutil.rmtree(new, ignore_errors=True)  # the old folder, under the new one's name

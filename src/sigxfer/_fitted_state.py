@@ -73,6 +73,10 @@ _MIN_SIDE, _MAX_SIDE = 8, 4096
 #: picture side): larger ones only come from an edited file, and building them could ask for
 #: gigabytes (a 10**9-point window) before anything fails.
 _MAX_IMAGING_INT = _MAX_SIDE
+#: Pictures lie in [0, 1]: a normalisation beyond these bounds only comes from an edited file, and
+#: turns every picture into infinities.
+_MAX_NORM = 1e3
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Window lengths are bounded by the series: fitting refuses signals shorter than the window.
 _WINDOW_PARAMS = ("n_fft", "win_length")
 
@@ -158,13 +162,16 @@ def _check_imager(imager: dict, n_timepoints: int, n_channels: int, damaged) -> 
     size = imager["size"]
     if not (len(size) == 2 and all(_is(v, int) and _MIN_SIDE <= v <= _MAX_SIDE for v in size)):
         raise damaged(f"'imager.size' holds {size!r:.60} (sides from {_MIN_SIDE} to {_MAX_SIDE} pixels)")
-    if not _numbers(imager["mean"], 3) or not _numbers(imager["std"], 3) or min(imager["std"]) <= 0:
-        raise damaged("'imager.mean' and 'imager.std' must hold 3 finite numbers each, std positive")
+    mean, std = imager["mean"], imager["std"]
+    if not (_numbers(mean, 3) and _numbers(std, 3) and all(abs(m) <= _MAX_NORM for m in mean)
+            and all(1 / _MAX_NORM <= v <= _MAX_NORM for v in std)):
+        raise damaged(f"'imager.mean' and 'imager.std' must hold 3 numbers each, within +-{_MAX_NORM:g} "
+                      "(std positive)")
     pct = imager["scale_percentiles"]
     if not _numbers(pct, 2) or not 0 <= pct[0] < pct[1] <= 100:
         raise damaged(f"'imager.scale_percentiles' holds {pct!r:.60}")
     scale = imager.get("scale")
-    if not _numbers(scale, 2) or not scale[0] < scale[1]:
+    if not _numbers(scale, 2) or not scale[0] < scale[1] or max(abs(v) for v in scale) > _FLOAT32_MAX:
         raise damaged(f"'imager.scale' holds {scale!r:.60} (the fitted low and high)")
     sr = imager.get("sr")
     if sr is not None and not (_numbers([sr], 1) and sr > 0):
@@ -216,6 +223,7 @@ def restore_fitted_state(cls, config: dict, tensors, *, source=None):
         backbone.reset_classifier(config["backbone"]["n_outputs"])
         net = SignalNet(imager, backbone)
         model.strategy_ = resolve_strategy(config["strategy"])
+        resolve_strategy(model.strategy)  # the parameter as given must be one too (clone, refit)
         model.imaging_ = resolve_imaging(model.imaging)
     except ModelFileError:
         raise

@@ -3,7 +3,9 @@
 Loading never executes code from the file: safetensors holds only tensors and a string map, and the
 estimator is rebuilt from the config by sigxfer's own classes. The file also carries a SHA-256 of
 the config and every tensor, so a flipped bit anywhere is refused as damage instead of giving other
-predictions; tensors are compared with what the config describes before any is read.
+predictions (files written before the digest have none and are only checked for sense; a file
+with any other metadata entry is refused, so damage to the digest's own name cannot switch the
+check off); tensors are compared with what the config describes before any is read.
 """
 
 from __future__ import annotations
@@ -112,6 +114,12 @@ def _metadata(path: Path) -> dict:
             f"{path}: a safetensors file without sigxfer's config, written by another tool; "
             "pass a file written by sigxfer.save or `sigxfer train`"
         )
+    unknown = sorted(set(meta) - {_META_KEY, _DIGEST_KEY})
+    if unknown:
+        # sigxfer writes these two keys only: a third one is most likely the digest's own name
+        # damaged, and reading on without the digest would accept any other damage too.
+        raise ModelFileError(f"{path}: the file is damaged: its metadata holds an unknown entry "
+                             f"{unknown[0]!r:.{_SHOW}}; re-train or restore it")
     return meta
 
 
