@@ -33,6 +33,8 @@ import sigxfer
 from sigxfer import ModelFileError, SigxferError, TransferClassifier
 from sigxfer.deploy import read_config
 
+from _limits import memory_ceiling
+
 #: Fuzz iterations per test (each is one load, and one prediction when it loads).
 N_FLIPS, N_TRUNCATIONS, N_RANDOM, N_EDITS = 200, 100, 200, 200
 #: Headroom above what the process has mapped when a test starts; loading a damaged tiny model
@@ -56,29 +58,9 @@ def original(tmp_path_factory):
     return path.read_bytes(), X, model.predict_proba(X)
 
 
-@contextlib.contextmanager
-def memory_ceiling(headroom: int = HEADROOM):
-    """Cap this process's address space at what it maps now plus ``headroom``, then restore it."""
-    resource = pytest.importorskip("resource")
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    with open("/proc/self/status", encoding="ascii") as f:
-        mapped = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
-    limit = mapped + headroom
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
 @pytest.fixture(autouse=True)
 def _bounded():
-    if not os.path.exists("/proc/self/status"):
-        yield  # no way to read the mapped size here: run without the ceiling
-        return
-    with memory_ceiling():
+    with memory_ceiling(HEADROOM):
         yield
 
 

@@ -215,4 +215,16 @@ def build_imager(spec: ImagingSpec, *, sr: float | None, n_timepoints: int, size
             "one can use sr=1, i.e. frequencies in cycles per sample), or choose 'spectrogram'"
         )
     params = imaging_defaults(spec.name, spec.params, n_timepoints=n_timepoints)
+    for key in ("n_fft", "win_length"):
+        # Refused before the Imager builds its window: n_fft=10**9 would ask for 4 GB first.
+        value = params.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > n_timepoints:
+            fit = 1 << (max(n_timepoints, 1).bit_length() - 1)
+            raise ParameterError(f"signals of {n_timepoints} samples are shorter than {key}={value}; "
+                                 f"pass {key}={fit} or less, or longer signals")
+    hop = params.get("hop_length")
+    if isinstance(hop, int) and not isinstance(hop, bool) and hop > n_timepoints:
+        # The frames after the first would start past the signal's end, each padded with zeros.
+        raise ParameterError(f"hop_length={hop} is longer than the {n_timepoints}-sample signals; "
+                             f"pass hop_length={n_timepoints} or less")
     return Imager(spec.name, sr=sr, size=size, channel_mode=channel_mode, mean=mean, std=std, **params)
