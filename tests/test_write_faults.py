@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 import sigxfer
-from sigxfer import OutputExistsError, SignalSet, SigxferError, TransferClassifier
+from sigxfer import SignalSet, TransferClassifier
 from sigxfer import _atomic
 from sigxfer.data.formats import register_format, unregister_format
 from sigxfer.errors import WriteError
