@@ -205,6 +205,80 @@ class Signals(NamedTuple):
     sr: float | None
 
 
+#: Largest magnitude float32 holds; larger finite values would silently become infinite.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_HOW = "pass a float array (n_cases, n_channels, n_timepoints)"
+
+
+def _check_sr(sr) -> float | None:
+    """``sr`` as a Python float, or None; anything but a positive finite number is refused."""
+    if sr is None:
+        return None
+    if isinstance(sr, bool) or not isinstance(sr, numbers.Real) or not math.isfinite(sr) or sr <= 0:
+        raise ParameterError(f"sr={sr!r} must be a positive sample rate in Hz (or None if unknown)")
+    return float(sr)
+
+
+def _to_numpy(arr):
+    """A numpy view of a tensor or array-like (masked entries become NaN, so they are named below)."""
+    if hasattr(arr, "detach"):  # a torch tensor, without importing torch here
+        arr = arr.detach().cpu()
+        try:
+            arr = arr.numpy()
+        except TypeError:  # bfloat16 and other dtypes numpy lacks: float32 holds them exactly
+            arr = arr.float().numpy()
+    if isinstance(arr, np.ma.MaskedArray):
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            return arr.filled(np.nan + 0j)
+        return arr.astype(np.float64).filled(np.nan) if arr.mask is not np.ma.nomask else arr.data
+    try:
+        return np.asarray(arr)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise DataError(f"X cannot be read as numbers ({_first_line(err)}); {_HOW}") from None
+
+
+def _first_line(err) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _as_float32(arr: np.ndarray) -> np.ndarray:
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise DataError("Complex data not supported; pass real-valued signals (take .real or abs() first)")
+    if arr.dtype.kind in _NOT_NUMBERS:
+        raise DataTypeError(f"X holds {_NOT_NUMBERS[arr.dtype.kind]} (dtype {arr.dtype}), not numbers; {_HOW}")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is found and named below
+            return arr.astype(np.float32, copy=False)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise DataTypeError(f"X cannot be read as numbers ({_first_line(err)}); {_HOW}") from None
+
+
+#: dtype kinds numpy would turn into floats although they are not measurements.
+_NOT_NUMBERS = {"U": "text", "S": "bytes", "M": "dates", "m": "time spans", "V": "records"}
+
+
+def _check_finite(arr: np.ndarray, source: np.ndarray, names) -> None:
+    """Name the first case, channel and sample holding NaN, infinity or a value float32 cannot hold."""
+    finite = np.isfinite(arr)
+    if finite.all():
+        return
+    i, channel, t = (int(k) for k in np.unravel_index(int(np.argmin(finite.reshape(-1))), arr.shape))
+    where = f"{names[i] if names is not None else f'case {i}'}: signal holds"
+    at = f"(channel {channel}, sample {t})"
+    if np.isnan(arr[i, channel, t]):
+        raise DataError(f"{where} NaN {at}; clean or drop it before fitting or predicting")
+    try:
+        value = float(source[i, channel, t])
+    except OverflowError:  # a Python int beyond every float
+        value = None
+    if value is None or math.isfinite(value):
+        shown = "a number" if value is None else f"{value:.4g}"
+        raise DataError(f"{where} {shown} {at}, beyond float32's range (+-{_FLOAT32_MAX:.3g}); "
+                        "rescale the signals before fitting or predicting")
+    raise DataError(f"{where} infinite values {at}; clean or drop it before fitting or predicting")
+
+
 def as_signals(X, *, sr: float | None = None, allow_empty: bool = False) -> Signals:
     """The one entry for user signals: coercion, shape, finiteness and names.
 
@@ -212,6 +286,8 @@ def as_signals(X, *, sr: float | None = None, allow_empty: bool = False) -> Sign
     ----------
     X : SignalSet, array-like or Tensor
         Shape (n_cases, n_channels, n_timepoints), or (n_cases, n_timepoints) for one channel.
+        Any real numbers: floats, integers, bools, object arrays of numbers, tensors of any real
+        dtype (bfloat16 included), masked arrays (masked entries count as missing).
     sr : float, optional
         Sample rate to use when ``X`` carries none (a SignalSet's own ``sr`` wins).
     allow_empty : bool
@@ -220,53 +296,44 @@ def as_signals(X, *, sr: float | None = None, allow_empty: bool = False) -> Sign
     Returns
     -------
     Signals
-        ``(X, names, sr)``.
+        ``(X, names, sr)``: ``X`` float32 C-contiguous, ``sr`` a Python float or None. Idempotent:
+        ``as_signals(as_signals(X).X)`` returns the same array.
 
     Raises
     ------
     DataError
-        Sparse, complex or non-numeric data, a wrong number of dimensions, no samples, or a case
-        holding NaN or infinite values (named by its file when X came from files).
+        Sparse, complex or non-numeric data (text, dates), a wrong number of dimensions, no
+        samples, or a case holding NaN, infinite values or values beyond float32's range (named
+        by its file when X came from files, with the channel and sample).
+    ParameterError
+        ``sr`` is not a positive finite number.
 
     Examples
     --------
     >>> s = as_signals(np.zeros((2, 100)))
     >>> s.X.shape, s.X.dtype, s.names
     ((2, 1, 100), dtype('float32'), ['case-0', 'case-1'])
+    >>> as_signals([[0.0, float("nan")]])
+    Traceback (most recent call last):
+    ...
+    sigxfer.errors.DataError: case 0: signal holds NaN (channel 0, sample 1); clean or drop it before fitting or predicting
     """
     names = getattr(X, "names", None)
-    sr = getattr(X, "sr", None) or sr
+    own_sr = getattr(X, "sr", None) if not isinstance(X, np.ndarray) else None
+    sr = _check_sr(own_sr if own_sr is not None else sr)
     arr = X.X if hasattr(X, "X") and not isinstance(X, np.ndarray) else X
     if hasattr(arr, "tocsr") or type(arr).__module__.startswith("scipy.sparse"):
         raise DataError("sparse input is not supported; pass a dense array (n_cases, n_channels, n_timepoints)")
-    if hasattr(arr, "detach"):  # a torch tensor, without importing torch here
-        arr = arr.detach().cpu().numpy()
-    try:
-        arr = np.asarray(arr)
-    except (TypeError, ValueError) as err:
-        raise DataError(
-            f"X cannot be read as numbers ({err}); pass a float array (n_cases, n_channels, n_timepoints)"
-        ) from None
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise DataError("Complex data not supported; pass real-valued signals (take .real or abs() first)")
-    try:
-        arr = arr.astype(np.float32, copy=False)
-    except (TypeError, ValueError) as err:
-        raise DataTypeError(
-            f"X cannot be read as numbers ({err}); pass a float array (n_cases, n_channels, n_timepoints)"
-        ) from None
+    source = _to_numpy(arr)
+    arr = _as_float32(source)
     if arr.ndim == 2:
-        arr = arr[:, None, :]
+        arr, source = arr[:, None, :], source[:, None, :]
     if arr.ndim != 3:
         raise DataError(
             f"X has shape {arr.shape}. Reshape your data to (n_cases, n_channels, n_timepoints) or (n_cases, n_timepoints)"
         )
     if (arr.shape[0] == 0 and not allow_empty) or arr.shape[1] == 0 or arr.shape[2] == 0:
         raise DataError(f"X has shape {arr.shape}: no cases, channels or samples; pass at least one non-empty signal")
-    finite = np.isfinite(arr).reshape(len(arr), -1).all(axis=1)
-    if not finite.all():
-        i = int(np.flatnonzero(~finite)[0])
-        where = names[i] if names is not None else f"case {i}"
-        raise DataError(f"{where}: signal holds NaN or infinite values; clean or drop it before fitting or predicting")
+    _check_finite(arr, source, names)
     names = list(names) if names is not None else [f"case-{i}" for i in range(len(arr))]
     return Signals(np.ascontiguousarray(arr), names, sr)

@@ -35,3 +35,7 @@ class OutputExistsError(SigxferError, FileExistsError):
 
 class DataTypeError(DataError, TypeError):
     """Input data is not numbers (objects, strings where numbers belong)."""
+
+
+class WriteError(SigxferError, OSError):
+    """An output could not be written (disk full, no permission); any earlier file is unchanged."""

@@ -112,6 +112,8 @@ class Recurrence(Transform):
     def __init__(self, *, sr=None, dimension: int = 1, time_delay: int = 1,
                  threshold: float | None = None, n_points: int | None = None):
         super().__init__(sr=sr)
+        if dimension is None or time_delay is None:
+            raise ParameterError(f"dimension={dimension!r} and time_delay={time_delay!r} must be positive integers")
         Fn._check_positive(dimension=dimension, time_delay=time_delay)
         self.dimension, self.time_delay = dimension, time_delay
         self.threshold = None if threshold is None else _check_fraction("threshold", threshold)

@@ -373,12 +373,22 @@ def _cwt_parts(x, *, freqs, sr, w0, decimation):
     return w[:, :, 0].reshape(shape), w[:, :, 1].reshape(shape)
 
 
+#: A wavelet may outlast the signal by this factor; beyond it the padded transform would mostly hold
+#: zeros, and its length (and memory) would grow without bound as fmin falls.
+_MAX_PAD_FACTOR = 64
+
+
 def _cwt_octave(x, freqs, sr, w0, decimation):
     n = int(x.shape[-1])
     # Zeros after the signal, five envelope standard deviations of the widest wavelet, keep the
     # circular convolution from wrapping (exp(-12.5) ~ 4e-6): the result is that of a linear
     # convolution of the zero-extended signal, as pywt computes it.
     sigma = w0 * sr / (2.0 * math.pi * freqs[0])
+    if not 5.0 * sigma <= _MAX_PAD_FACTOR * n:  # also refuses an infinite or NaN width
+        raise ParameterError(
+            f"scalogram: the wavelet at {freqs[0]:.3g} Hz spans about {5.0 * sigma:.3g} samples, far longer than "
+            f"the {n}-sample signals; raise fmin (by default the lowest that fits) or lower w0={w0:g}"
+        )
     pad = math.ceil(5.0 * sigma)
     if math.exp(-0.5 * (w0 * (sr / 2.0 / freqs[-1] - 1.0)) ** 2) > _BANK_FLOOR:
         # The sampling cuts this octave's response off at the Nyquist frequency; the cut gives

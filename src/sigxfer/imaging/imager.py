@@ -192,7 +192,8 @@ class Imager(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def _as_tensor(self, X, *, check_channels: bool = True) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(X, dtype=np.float32) if not torch.is_tensor(X) else X)
+        # Contiguous: torch refuses numpy views with negative strides (X[::-1]).
+        x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32) if not torch.is_tensor(X) else X)
         x = x.to(self.mean.device, torch.float32)
         if x.ndim != 3:
             raise DataError(

@@ -161,8 +161,8 @@ def imaging_defaults(name: str, params: dict, *, n_timepoints: int) -> dict:
       for ``mel``) keeps the defaults: that ``n_fft``, ``hop_length = n_fft // 4`` (librosa's),
       64 mel bands;
     - a shorter series gets the largest power of two not above a quarter of its length as
-      ``n_fft`` (at least 2) and ``hop_length = n_fft // 8`` (at least 1), so it still gives a few
-      dozen frames;
+      ``n_fft`` (at least 2, but never longer than the series) and ``hop_length = n_fft // 8``
+      (at least 1), so it still gives a few dozen frames;
     - ``n_mels`` is at most ``n_fft // 2``, so no band falls between DFT bins.
 
     Other imagings need no length-dependent parameter (``gaf``/``recurrence``/``waveform`` pool
@@ -187,7 +187,7 @@ def imaging_defaults(name: str, params: dict, *, n_timepoints: int) -> dict:
             fit = 2
             while fit * 2 <= n_timepoints // 4:
                 fit *= 2
-            out["n_fft"] = fit
+            out["n_fft"] = min(fit, max(1, n_timepoints))  # a 1-sample series: a 1-point window
     n_fft = out["n_fft"]
     if "hop_length" not in out and isinstance(n_fft, int) and n_fft >= 1:
         out["hop_length"] = max(1, n_fft // 8) if short else max(1, n_fft // 4)
@@ -214,4 +214,16 @@ def build_imager(spec: ImagingSpec, *, sr: float | None, n_timepoints: int, size
             "one can use sr=1, i.e. frequencies in cycles per sample), or choose 'spectrogram'"
         )
     params = imaging_defaults(spec.name, spec.params, n_timepoints=n_timepoints)
+    for key in ("n_fft", "win_length"):
+        # Refused before the Imager builds its window: n_fft=10**9 would ask for 4 GB first.
+        value = params.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > n_timepoints:
+            fit = 1 << (max(n_timepoints, 1).bit_length() - 1)
+            raise ParameterError(f"signals of {n_timepoints} samples are shorter than {key}={value}; "
+                                 f"pass {key}={fit} or less, or longer signals")
+    hop = params.get("hop_length")
+    if isinstance(hop, int) and not isinstance(hop, bool) and hop > n_timepoints:
+        # The frames after the first would start past the signal's end, each padded with zeros.
+        raise ParameterError(f"hop_length={hop} is longer than the {n_timepoints}-sample signals; "
+                             f"pass hop_length={n_timepoints} or less")
     return Imager(spec.name, sr=sr, size=size, channel_mode=channel_mode, mean=mean, std=std, **params)

@@ -35,6 +35,12 @@ from sigxfer.imaging import _dft
 from sigxfer.imaging import functional as Fn
 
 _TRANSFORMS: dict[str, type[Transform]] = {}
+#: Sample rates a transform accepts, in Hz.
+_MIN_SR, _MAX_SR = 1e-9, 1e12
+#: Most scalogram rows per octave (far above any use; 12 is usual).
+_MAX_VOICES = 1024
+#: Most mel filter-bank entries, n_mels * (n_fft // 2 + 1): 256 MB in float32.
+_MAX_FILTERBANK = 1 << 26
 
 
 def register_transform(cls: type[Transform]) -> type[Transform]:
@@ -68,6 +74,22 @@ def _check_fraction(name: str, value, *, low: float = 0.0, high: float = 1.0) ->
     return float(value)
 
 
+def _check_hz(owner: str, *, optional=(), **values) -> None:
+    """Frequencies must be finite numbers (None only where ``optional``), before any arithmetic."""
+    for key, value in values.items():
+        if value is None and key in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ParameterError(f"{owner}: {key}={value!r:.40} must be a frequency in Hz (a finite number)")
+
+
+def _check_given(**values) -> None:
+    """Integer parameters that have a default must not be given as None."""
+    for key, value in values.items():
+        if value is None:
+            raise ParameterError(f"{key}=None must be a positive integer; leave it out for the default")
+
+
 class Transform(nn.Module):
     """Base class: see the module docstring for the contract."""
 
@@ -80,6 +102,9 @@ class Transform(nn.Module):
         if sr is not None and (isinstance(sr, bool) or not isinstance(sr, (int, float))
                                or not math.isfinite(sr) or sr <= 0):
             raise ParameterError(f"sr={sr!r} must be a positive number of samples per second")
+        if sr is not None and not _MIN_SR <= sr <= _MAX_SR:
+            # Beyond these, bin positions (f * n_fft / sr) overflow or underflow a float.
+            raise ParameterError(f"sr={sr!r} must be between {_MIN_SR:g} and {_MAX_SR:g} samples per second")
         self.sr = None if sr is None else float(sr)
         #: Fixed (low, high) of the raw values, when known without data; else None (fitted).
         self.value_range: tuple[float, float] | None = None
@@ -100,6 +125,7 @@ class Transform(nn.Module):
 
     # Frequency cropping shared by the spectral transforms.
     def _check_band(self, fmin: float, fmax: float | None) -> tuple[float, float | None]:
+        _check_hz(self.name, fmin=fmin, fmax=fmax, optional=("fmax",))
         if (fmin or fmax is not None) and self.sr is None:
             raise ParameterError(f"{self.name}: fmin/fmax are in Hz and need the sample rate; pass sr=")
         fmin = float(fmin)
@@ -208,6 +234,7 @@ class Spectrogram(Transform):
                  win_length: int | None = None, window: str = "hann", fmin: float = 0.0,
                  fmax: float | None = None, db: bool = True):
         super().__init__(sr=sr)
+        _check_given(n_fft=n_fft)
         Fn._check_positive(n_fft=n_fft, hop_length=hop_length, win_length=win_length)
         win_length = win_length or n_fft
         if win_length > n_fft:
@@ -265,6 +292,7 @@ class Mel(Transform):
         super().__init__(sr=sr)
         if self.sr is None:
             raise ParameterError("transform 'mel' needs the sample rate in Hz; pass sr= (or use 'spectrogram')")
+        _check_given(n_fft=n_fft, n_mels=n_mels)
         Fn._check_positive(n_fft=n_fft, hop_length=hop_length, win_length=win_length, n_mels=n_mels)
         win_length = win_length or n_fft
         if win_length > n_fft:
@@ -272,6 +300,9 @@ class Mel(Transform):
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length or max(n_fft // 4, 1), win_length
         self.window_name, self.n_mels, self.db = window, n_mels, bool(db)
         self.fmin, self.fmax = self._check_band(fmin, fmax)
+        if n_mels * (n_fft // 2 + 1) > _MAX_FILTERBANK:  # checked before the bank is built
+            raise ParameterError(f"n_mels={n_mels} with n_fft={n_fft} needs a filter bank of {n_mels * (n_fft // 2 + 1):.3g} "
+                                 f"values; lower n_mels (only {n_fft // 2 + 1} DFT bins can fill a band)")
         self.register_buffer("window", Fn.get_window(window, win_length), persistent=False)
         fb = Fn.mel_filterbank(sr=self.sr, n_fft=n_fft, n_mels=n_mels, fmin=self.fmin, fmax=self.fmax)
         empty = int((fb.amax(dim=1) == 0).sum())
@@ -329,7 +360,11 @@ class Scalogram(Transform):
         super().__init__(sr=sr)
         if (fmin is not None or fmax is not None) and self.sr is None:
             raise ParameterError("scalogram: fmin/fmax are in Hz and need the sample rate; pass sr=")
+        _check_given(voices_per_octave=voices_per_octave)
+        _check_hz("scalogram", fmin=fmin, fmax=fmax, optional=("fmin", "fmax"))
         Fn._check_positive(voices_per_octave=voices_per_octave)
+        if voices_per_octave > _MAX_VOICES:  # each voice is a row: millions of rows fill any memory
+            raise ParameterError(f"voices_per_octave={voices_per_octave} must be at most {_MAX_VOICES} (12 is usual)")
         if isinstance(w0, bool) or not isinstance(w0, (int, float)) or not math.isfinite(w0) or w0 <= 0:
             raise ParameterError(f"w0={w0!r} must be a positive number (6 is the usual Morlet)")
         self.fmin = None if fmin is None else float(fmin)
