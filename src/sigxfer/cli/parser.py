@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default=_BACKBONE)
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                    help="random weights (the no-transfer baseline)")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this model file (its imaging and fitted scale, weights, head) instead of "
+                        "ImageNet: a later stage, e.g. simulation -> real; the file records every stage")
     add_strategy_options(p)
     p.add_argument("--test-size", type=float, default=0.25,
                    help="fraction held out to report honest metrics (0: train on everything)")

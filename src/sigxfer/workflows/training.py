@@ -14,7 +14,7 @@ __all__ = ["train_and_report"]
 
 def train_and_report(data, output=None, *, targets=None, target: str | None = None, task: str | None = None,
                      sr: float | None = None, length: int | None = None, imaging="spectrogram",
-                     backbone: str = "efficientnet_lite0", pretrained: bool = True, strategy="linear",
+                     backbone: str = "efficientnet_lite0", pretrained: bool = True, strategy="linear", init=None,
                      image_size: int | None = None, channel_mode: str = "auto", batch_size: int = 32,
                      device: str = "cpu", test_size: float | int = 0.25, stratify: bool = True,
                      random_state: int | None = 0, progress: bool | None = None, overwrite: bool = False,
@@ -53,6 +53,10 @@ def train_and_report(data, output=None, *, targets=None, target: str | None = No
     echo : callable, optional
         Receives the report and progress lines (``print``); silent by default.
 
+    init : str, Path or estimator, optional
+        A fitted model (or its file) to start from instead of ImageNet: its imaging with its
+        fitted scale, weights and head (a later stage of sim-to-real transfer); the lineage of
+        stages goes into the new model file.
     Returns
     -------
     model : TransferClassifier or TransferRegressor
@@ -98,7 +102,7 @@ def train_and_report(data, output=None, *, targets=None, target: str | None = No
     if task == "classification":
         signals.check_classification()
     estimator = TransferRegressor if task == "regression" else TransferClassifier
-    model = estimator(imaging=imaging, backbone=backbone, pretrained=pretrained, strategy=strategy,
+    model = estimator(imaging=imaging, backbone=backbone, pretrained=pretrained, strategy=strategy, init=init,
                       image_size=image_size, channel_mode=channel_mode, batch_size=batch_size, device=device,
                       random_state=random_state, progress=progress)
     summary = None
