@@ -85,6 +85,8 @@ _IMAGER_SCHEMA = {"transform": str, "params": dict, "size": list, "channel_mode"
                   "std": list, "scale_percentiles": list}
 _BACKBONE_SCHEMA = {"name": str, "n_outputs": int}
 _INTERVAL_PREFIX = "interval."
+#: Most views a model file may name (a multi-view model of every imaging several times over).
+_MAX_VIEWS = 32
 INTERVAL_KEYS = ("interval.weight", "interval.bias", "interval.residual", "interval.fold")
 #: Image sides a fitted model can hold (the estimators' own bounds).
 _MIN_SIDE, _MAX_SIDE = 8, 4096
@@ -156,6 +158,21 @@ def check_state_config(config, where) -> None:
     if n_timepoints < 1 or n_channels < 1:
         raise damaged(f"it expects signals of {n_channels} channel(s) x {n_timepoints} samples")
     _check_imager(config["imager"], n_timepoints, n_channels, damaged)
+    views = config.get("imagers")
+    if views is not None:  # a multi-view model: every view is checked as the first one is
+        if not isinstance(views, list) or not 1 <= len(views) <= _MAX_VIEWS:
+            raise damaged(f"'imagers' holds {views!r:.60}")
+        for i, view in enumerate(views):
+            if not isinstance(view, dict):
+                raise damaged(f"'imagers[{i}]' holds {view!r:.60}")
+            need(view, _IMAGER_SCHEMA, f"imagers[{i}].")
+            _check_imager(view, n_timepoints, n_channels, damaged)
+    network = config.get("network")
+    if network is not None:
+        taps = network.get("taps") if isinstance(network, dict) else None
+        if not isinstance(network, dict) or (taps is not None and not (
+                isinstance(taps, list) and len(taps) <= 64 and all(_is(t, int) and t < 64 for t in taps))):
+            raise damaged(f"'network' holds {network!r:.60}")
     n_outputs = config["backbone"]["n_outputs"]
     if n_outputs < 1:
         raise damaged(f"'backbone.n_outputs' holds {n_outputs}")
