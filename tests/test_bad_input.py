@@ -116,3 +116,18 @@ def test_nan_weights_are_called_damaged(tmp_path, fitted):
 def test_regressor_checks_its_parameters_too():
     with pytest.raises(ParameterError, match="^TransferRegressor: batch_size=0 must be"):
         TransferRegressor(**{**FAST, "batch_size": 0}).fit(_data().X, np.arange(12.0))
+
+
+def test_auto_is_checked_for_its_frozen_passes_not_for_training_every_view(monkeypatch):
+    import sigxfer.learning.memory as memory
+    from sigxfer.backbones import create_backbone
+
+    body = create_backbone("tinynet", pretrained=False)
+    frozen = memory.estimate_batch_bytes(body, 32, 12, n_views=3)
+    trained = memory.estimate_batch_bytes(body, 32, 12, training=True, n_views=3)
+    assert frozen < trained
+    monkeypatch.setattr(memory, "available_bytes", lambda: int((frozen + trained) / 2 / memory.MAX_SHARE))
+    with pytest.raises(ParameterError, match="would need about"):  # training three views from the start
+        TransferClassifier(**{**FAST, "imaging": ["spectrum", "waveform", "gaf"], "strategy": "finetune"}).fit(_data())
+    model = TransferClassifier(**{**FAST, "imaging": ["spectrum", "waveform", "gaf"], "strategy": "auto"}).fit(_data())
+    assert model.history_["selection"]["chosen"]

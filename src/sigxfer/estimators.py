@@ -81,7 +81,10 @@ class _TransferBase(BaseEstimator):
         from_weights = self.strategy_.uses_pretrained_weights
         backbone = create_backbone(self.backbone, pretrained=self.pretrained and from_weights)
         # Before the first image is made: a size that cannot fit fails in words, not by the OOM killer.
-        check_batch_memory(backbone, size, min(self._train_batch_size, len(X)), training=not self.strategy_.frozen,
+        # auto embeds every candidate view frozen and fine-tunes only what it keeps (its LP-FT checks
+        # its own batch), so only strategies that train from the start are checked for training.
+        trains = not self.strategy_.frozen and self.strategy_.name != "auto"
+        check_batch_memory(backbone, size, min(self._train_batch_size, len(X)), training=trains,
                            n_views=len(imagers))
         # Spectral randomisation reaches far beyond the clean values: the scale must cover it.
         augmenter = Augmenter.from_config(getattr(self.strategy_, "augment", None))

@@ -61,6 +61,15 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     if not len(val_idx):
         table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {note}"})
         return None
+    from sigxfer.errors import ParameterError
+    from sigxfer.learning.memory import check_batch_memory
+
+    try:  # training keeps every activation: a batch that would not fit skips LP-FT, it does not end the fit
+        check_batch_memory(net.backbone, net.imager.size, min(batch_size or 32, len(train_idx)), training=True,
+                           n_views=net.n_views)
+    except ParameterError as err:
+        table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {err}"})
+        return None
     # A forward and backward pass costs about three forward passes per case and epoch.
     estimate = finetune.epochs * net.n_views * (3 * len(train_idx) + len(val_idx)) / rate
     if estimate > left():
