@@ -33,6 +33,7 @@ bench: $(VENV)/.test
 	$(BIN)/python bench/bench_speed.py > bench/results/speed.md
 	$(BIN)/python bench/bench_auto.py --write bench/results/auto.md --json bench/results/auto.json
 	$(BIN)/python bench/bench_deploy.py > bench/results/deploy.md
+	$(BIN)/python bench/bench_audio.py > bench/results/audio.md
 	$(BIN)/python bench/bench_backbone.py
 	$(BIN)/python bench/bench_imaging.py --out bench/results/imaging.md
 	$(BIN)/python bench/bench_ucr.py --write bench/results/ucr.md --json bench/results/ucr.json
