@@ -26,7 +26,7 @@ FORBIDDEN = {
     "sigxfer.estimators": ("sigxfer.evaluation", "sigxfer.deploy", "sigxfer.cli", "sigxfer.demo"),
 }
 # The bottom layer: these modules import nothing of sigxfer but each other.
-BASE = ("sigxfer._version", "sigxfer.errors", "sigxfer._atomic", "sigxfer._json", "sigxfer._checks")
+BASE = ("sigxfer._version", "sigxfer.errors", "sigxfer._atomic", "sigxfer._fsio", "sigxfer._json", "sigxfer._checks")
 # Modules allowed to import names from the package root (``from sigxfer import X``).
 MAY_IMPORT_ROOT = ("sigxfer", "sigxfer.cli")
 
