@@ -206,3 +206,19 @@ def _four_step(re, im, factors, n_out):
 def rdft(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One-sided DFT of a real signal, as ``torch.fft.rfft``: shape (..., n // 2 + 1) twice."""
     return dft(x, None, n_out=int(x.shape[-1]) // 2 + 1)
+
+
+def _check_positive(**params) -> None:
+    for name, value in params.items():
+        if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+                                  or value <= 0):
+            raise ParameterError(f"{name}={value!r} must be a positive integer")
+
+
+def _magnitude(re: torch.Tensor, im: torch.Tensor, power: float) -> torch.Tensor:
+    energy = re * re + im * im
+    if power == 2.0:
+        return energy
+    if power == 1.0:
+        return torch.sqrt(energy)
+    return energy ** (power / 2.0)
