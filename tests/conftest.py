@@ -44,3 +44,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def module_one_thread():
+    """One torch thread and one BLAS/OpenMP thread for a whole module, restored after it.
+
+    Tiny networks and problems gain nothing from threads, and on a busy machine threads waiting
+    for each other made such modules 10-30x slower. Use with
+    ``pytestmark = pytest.mark.usefixtures("module_one_thread")``.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):  # BLAS and OpenMP pools of numpy / scikit-learn alike
+        yield
+    torch.set_num_threads(threads)

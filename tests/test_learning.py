@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from threadpoolctl import threadpool_limits
 
 import sigxfer
 from sigxfer import OutputExistsError, ParameterError, TransferClassifier, TransferRegressor, make_devices
@@ -32,15 +31,7 @@ def devices():
     return make_devices(16, n_timepoints=256, sr=256.0, seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny networks and problems gain nothing from threads, and on a busy machine threads waiting
-    # for each other made these tests 10-30x slower; restored for the modules that run after.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):  # BLAS and OpenMP pools of numpy / scikit-learn alike
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("module_one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 import sigxfer
 from sigxfer import ParameterError, TransferClassifier, make_devices
@@ -28,13 +27,7 @@ def devices():
     return make_devices(16, n_timepoints=256, sr=256.0, seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("module_one_thread")
 
 
 # ----------------------------------------------------------------------------- multi-view
