@@ -17,6 +17,7 @@ runs freely), and the test sends it SIGKILL.
 """
 
 import errno
+import itertools
 import json
 import os
 import random
@@ -290,10 +291,15 @@ CHILD = textwrap.dedent('''
 ''')
 
 
+_CHILDREN = itertools.count()
+
+
 def start(tmp_path, mode, target, **args):
     control = tmp_path / "control"
     control.mkdir(exist_ok=True)
-    script = tmp_path / "child.py"
+    # One script per child: rewriting a shared one while an earlier child is still reading it
+    # would hand that child an empty file (it then "ends before pausing" with exit code 0).
+    script = tmp_path / f"child-{next(_CHILDREN)}.py"
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, str(script), mode, str(target), str(control), json.dumps(args)],
