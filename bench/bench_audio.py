@@ -1,6 +1,6 @@
 """`auto` on the shipped spoken-digit-like task, against MiniRocket and a linear probe, in one run.
 
-    python bench/bench_audio.py                 # 200 clips per class for training (2,000), 100 for testing
+    python bench/bench_audio.py                 # 300 clips per class for training (3,000), 100 for testing
     python bench/bench_audio.py --quick         # 10 per class, tinynet: checks the script
 
 Training and test clips come from different seeds, so the test "speakers" (pitch, rate, vocal
@@ -22,15 +22,16 @@ from sigxfer.data import make_digits
 from sigxfer.evaluation.metrics import wilson_interval
 
 
-def score(name, y_true, y_pred, seconds, chose="") -> dict:
+def score(name, y_true, y_pred, fit, predict, chose="", tried="") -> dict:
     correct = int(np.sum(np.asarray(y_true) == np.asarray(y_pred)))
     lo, hi = wilson_interval(correct, len(y_true))
-    return {"method": name, "accuracy": correct / len(y_true), "ci": (lo, hi), "seconds": seconds, "chose": chose}
+    return {"method": name, "accuracy": correct / len(y_true), "ci": (lo, hi), "fit": fit, "predict": predict,
+            "chose": chose, "tried": tried}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-train", type=int, default=200, help="training clips per class")
+    parser.add_argument("--n-train", type=int, default=300, help="training clips per class")
     parser.add_argument("--n-test", type=int, default=100, help="test clips per class")
     parser.add_argument("--backbone", default=None)
     parser.add_argument("--quick", action="store_true")
@@ -47,8 +48,9 @@ def main() -> None:
 
     start = time.perf_counter()
     rocket = MiniRocketClassifier(random_state=0, n_jobs=1).fit(train.X.astype(np.float64), train.y)
+    fitted = time.perf_counter()
     pred = rocket.predict(test.X.astype(np.float64))
-    rows.append(score("MiniRocket", test.y, pred, time.perf_counter() - start, "raw clips"))
+    rows.append(score("MiniRocket", test.y, pred, fitted - start, time.perf_counter() - fitted, "raw clips"))
     print(rows[-1], flush=True)
 
     size = {"image_size": 32} if args.quick else {}
@@ -56,18 +58,23 @@ def main() -> None:
                          ("auto (default budget)", {"strategy": "auto"})):
         start = time.perf_counter()
         model = TransferClassifier(backbone=backbone, random_state=0, progress=False, **size, **params).fit(train)
+        fitted = time.perf_counter()
         pred = model.predict(test)
-        chose = (model.history_.get("selection") or {}).get("chosen", params.get("imaging", ""))
-        rows.append(score(name, test.y, pred, time.perf_counter() - start, chose))
+        selection = model.history_.get("selection") or {}
+        chose = selection.get("chosen", params.get("imaging", ""))
+        table = selection.get("table", [])
+        tried = (f"{sum(r.get('status') == 'scored' for r in table)} scored, "
+                 f"{sum(r.get('status') != 'scored' for r in table)} skipped") if table else "–"
+        rows.append(score(name, test.y, pred, fitted - start, time.perf_counter() - fitted, chose, tried))
         print(rows[-1], flush=True)
 
     ref = rows[0]["accuracy"]
-    print("\n| method | chose | test accuracy (95% CI) | Δ vs MiniRocket | fit + predict (s) |")
-    print("|---|---|---|---|---|")
+    print("\n| method | chose | candidates | test accuracy (95% CI) | Δ vs MiniRocket | fit (s) | predict (s) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         delta = "–" if r["method"] == "MiniRocket" else f"{100 * (r['accuracy'] - ref):+.1f} pt"
-        print(f"| {r['method']} | {r['chose']} | {r['accuracy']:.3f} ({r['ci'][0]:.3f}–{r['ci'][1]:.3f}) | "
-              f"{delta} | {r['seconds']:.0f} |")
+        print(f"| {r['method']} | {r['chose']} | {r['tried'] or '–'} | {r['accuracy']:.3f} "
+              f"({r['ci'][0]:.3f}–{r['ci'][1]:.3f}) | {delta} | {r['fit']:.0f} | {r['predict']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ One run measures, and prints as Markdown:
 2. every engine setting in images/s, with its ratio to the plain eager NCHW loop (batch 32, what
    sigxfer did before the engines) and its fraction of the roofline (FLOPs per image counted by
    torch's FLOP counter: 0.77 GFLOP for EfficientNet-Lite0 at 224 px);
-3. end to end, raw signals to embeddings through the default frozen path (``engine="auto"``, its
-   calibration included), against the plain loop, and the linear-probe accuracy of both;
+3. end to end, raw signals to embeddings through the default frozen path (``engine="auto"``): the
+   first call with its calibration, a later call in the same process (the choice kept) and one
+   in a new process with a cache folder, against the plain loop, and the probe accuracy of both;
 4. fine-tuning images/s, the loop in NCHW and in channels_last;
 5. peak RSS (VmHWM) embedding 10k and 100k synthetic signal files through the chunked, cached
    path with tinynet, one subprocess per size;
@@ -22,11 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sigxfer.backbones import create_backbone, get_backbone_config
 from sigxfer.data import make_devices
 from sigxfer.imaging import Imager
+from sigxfer.learning import calibration_cache, onnx_engine
 from sigxfer.learning.engines import EngineSpec, build_engine, choose_engine
 from sigxfer.learning.loop import Phase, train
 from sigxfer.learning.network import SignalNet
@@ -95,6 +97,10 @@ def engine_table(net, X, *, roof, gflop, repeats, compile_too):
     settings += [(f"eager channels_last b{b}", EngineSpec("torch", "fp32", "channels_last", b)) for b in (4, 8, 32)]
     settings += [("bf16 autocast channels_last b8", EngineSpec("torch", "bf16", "channels_last", 8))]
     settings += [(f"onnxruntime b{b}", EngineSpec("onnxruntime", "fp32", None, b)) for b in (4, 8, 32)]
+    threads = torch.get_num_threads()
+    if threads >= 2:
+        settings += [(f"onnxruntime 2 streams x {b // 2} (b{b})", EngineSpec("onnxruntime", "fp32", None, b, threads, 2))
+                     for b in (2, 4)]
     if compile_too:
         settings += [("torch.compile channels_last b8", EngineSpec("compile", "fp32", "channels_last", 8)),
                      ("torch.compile bf16 b8", EngineSpec("compile", "bf16", "channels_last", 8))]
@@ -119,11 +125,22 @@ def end_to_end(net, signals, *, roof, gflop):
     start = time.perf_counter()
     old = plain_loop(net, X)
     old_rate = len(X) / (time.perf_counter() - start)
+    cache = Path(tempfile.mkdtemp(prefix="sigxfer-bench-"))
     start = time.perf_counter()
-    engine = choose_engine(net, X)
+    engine = choose_engine(net, X, cache_dir=cache)
     calibration = time.perf_counter() - start
     new = engine.embed(X)
     total = time.perf_counter() - start
+    later = []  # a later call in this process (choice kept in memory), then a new process (read from disk)
+    for fresh in (False, True):
+        if fresh:
+            calibration_cache.forget()
+            onnx_engine._RECENT.clear()
+        start = time.perf_counter()
+        again = choose_engine(net, X, cache_dir=cache)
+        again.embed(X)
+        later.append((len(X) / (time.perf_counter() - start), again.record.get("cached")))
+    shutil.rmtree(cache, ignore_errors=True)
     split = np.random.default_rng(0).permutation(len(X))
     train_idx, test_idx = split[: len(X) // 2], split[len(X) // 2:]
 
@@ -131,19 +148,24 @@ def end_to_end(net, signals, *, roof, gflop):
         model = LogisticRegression(max_iter=3000).fit(emb[train_idx], y[train_idx])
         return model.score(emb[test_idx], y[test_idx])
 
+    def row(label, rate, extra=""):
+        return f"| {label} | {rate:.1f} | {rate / old_rate:.2f} | {rate * gflop / roof:.1%} | {extra} |"
+
     rec = engine.record
+    what = f"{rec['engine']}/{rec['precision']} b{rec['batch_size']}" + (
+        f" x{rec['streams']} streams" if rec.get("streams", 1) > 1 else "")
     print(f"\n### End to end, raw signals -> embeddings ({len(X)} signals)\n")
     print("| path | signals/s | x plain loop | of roofline | probe accuracy |\n|---|---|---|---|---|")
-    print(f"| plain loop | {old_rate:.1f} | 1.00 | {old_rate * gflop / roof:.1%} | {accuracy(old):.3f} |")
-    new_rate = len(X) / total
-    print(f"| default (auto: {rec['engine']}/{rec['precision']} b{rec['batch_size']}, calibration "
-          f"{calibration:.1f} s included) | {new_rate:.1f} | {new_rate / old_rate:.2f} | "
-          f"{new_rate * gflop / roof:.1%} | {accuracy(new):.3f} |")
-    steady = len(X) / (total - calibration)
-    print(f"| default, calibration excluded | {steady:.1f} | {steady / old_rate:.2f} | {steady * gflop / roof:.1%} | |")
+    print(row("plain loop", old_rate, f"{accuracy(old):.3f}"))
+    print(row(f"default, first call (auto: {what}; calibration {calibration:.1f} s included)", len(X) / total,
+              f"{accuracy(new):.3f}"))
+    print(row("default, calibration excluded", len(X) / (total - calibration)))
+    print(row("default, a later call (choice kept in the process)", later[0][0]))
+    print(row("default, a new process with a cache folder (choice and graph read from it)", later[1][0]))
     cos = torch.nn.functional.cosine_similarity(torch.as_tensor(new), torch.as_tensor(old)).min()
     print(f"\nleast cosine default vs plain: {float(cos):.6f}; calibration record: "
-          f"{json.dumps({k: rec[k] for k in ('engine', 'precision', 'batch_size', 'reason')})}")
+          f"{json.dumps({k: rec[k] for k in ('engine', 'precision', 'batch_size', 'streams', 'reason')})}; "
+          f"later calls kept in: {later[0][1]}, {'the cache folder' if later[1][1] else 'nowhere'}")
 
 
 def finetune_table(net, X, *, n, epochs=1):

@@ -29,6 +29,10 @@ def _offline_and_in_tmp(monkeypatch, tmp_path_factory):
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("SIGXFER_CACHE_DIR", raising=False)  # never fill a user's embedding cache
+    # Engine choices kept from another test would skip the calibration a test is about.
+    from sigxfer.learning import calibration_cache
+
+    calibration_cache.forget()
 
 
 @pytest.fixture()

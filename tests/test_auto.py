@@ -1,6 +1,7 @@
 """strategy="auto": selection by cross-validation on the training data, within a time budget."""
 
 import numpy as np
+import torch
 import pytest
 
 import sigxfer
@@ -172,3 +173,46 @@ def test_many_cases_are_scored_on_a_subsample_then_the_finalists_on_all(devices)
     ranked = sorted(first, key=lambda r: (r["cv_score"], -r["cv_log_loss"], -r["width"]), reverse=True)
     assert [r["candidate"] for r in final] == [r["candidate"] for r in ranked[:3]]
     assert model.history_["selection"]["chosen"] in [r["candidate"] for r in final]
+
+
+def test_a_views_blocks_come_from_the_chosen_engine_and_equal_eager(monkeypatch):
+    from sigxfer.learning import engines
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(70, 1, 128)).astype("float32")
+    model = classifier(imaging=["waveform", "gaf"], strategy="linear").fit(X[:8], [0, 1] * 4)
+    net = model.net_
+    taps = net.backbone.feature_taps()
+    want = selection._view_blocks(net, 1, torch.as_tensor(X), taps, ("mean", "bands"))
+    chosen = []
+    real = engines.choose_engine
+    monkeypatch.setattr(engines, "choose_engine", lambda *a, **k: chosen.append(k) or real(*a, **k))
+    done = []
+    got = selection.embed_view(net, 1, X, taps=taps, poolings=("mean", "bands"), on_batch=done.append)
+    assert chosen and chosen[0]["n_cases"] == len(X)  # through the engine choice, sized for the whole pass
+    assert sum(done) == len(X)  # the progress bar counts every case once
+    assert list(got) == ["mean", "bands"]
+    for pooling, blocks in want.items():
+        assert [b.shape for b in got[pooling]] == [tuple(b.shape) for b in blocks]
+        for a, b in zip(got[pooling], blocks):
+            np.testing.assert_allclose(a, b.numpy(), rtol=1e-4, atol=1e-5)
+    assert selection.measure_rate(net, X, taps=taps) > 0
+
+
+def test_a_logistic_path_stops_once_the_held_out_loss_keeps_rising(monkeypatch):
+    from sigxfer.learning.strategies import heads
+
+    rng = np.random.default_rng(0)
+    emb, y = rng.normal(size=(60, 20)), rng.integers(0, 3, 60)  # labels unrelated to the features
+    folds, _ = selection.make_folds(y, task="classification", cv=3, seed=0)
+    values = heads.grid("classification", 7)
+    fits = []
+    real = heads.fit_linear
+    monkeypatch.setattr(heads, "fit_linear", lambda *a, **k: fits.append(k["value"]) or real(*a, **k))
+    result = heads.cv_grid(emb, y, folds, block_dims=[20], task="classification", values=values, n_outputs=3)
+    assert result["n_fitted"] < len(values) and len(fits) == 3 * result["n_fitted"]
+    assert max(fits) < values[-1]  # the weakest penalties, the slowest fits, were never fitted
+    assert result["by_value"][result["n_fitted"]:] == [None] * (len(values) - result["n_fitted"])
+    monkeypatch.setattr(heads, "PATIENCE", len(values))  # the whole path: the same choice
+    full = heads.cv_grid(emb, y, folds, block_dims=[20], task="classification", values=values, n_outputs=3)
+    assert full["n_fitted"] == len(values) and full["value"] == result["value"]

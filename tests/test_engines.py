@@ -13,7 +13,7 @@ import torch
 from sigxfer import ParameterError, TransferClassifier, make_devices
 from sigxfer.backbones import create_backbone, get_backbone_config
 from sigxfer.imaging import Imager
-from sigxfer.learning import engines, onnx_engine
+from sigxfer.learning import calibration, calibration_cache, engines, onnx_engine
 from sigxfer.learning.cache import cached_embeddings
 from sigxfer.learning.costs import affordable_epochs, measure_costs
 from sigxfer.learning.embeddings import extract_embeddings
@@ -138,7 +138,7 @@ def test_every_engine_matches_eager_on_efficientnet_lite0(monkeypatch):
     # calibration must see which, and never hand back an engine outside it.
     bf16 = cosine(torch.as_tensor(build_engine(net, EngineSpec("torch", "bf16", "channels_last", 4)).embed(X)), want)
     monkeypatch.setattr(engines, "bf16_speedup", lambda device="cpu": 10.0)  # try bf16 whatever this CPU is
-    monkeypatch.setattr(engines, "BATCH_GRID", (8,))  # one batch size: the comparison is what counts here
+    monkeypatch.setattr(calibration, "BATCH_GRID", (8,))  # one batch size: the comparison is what counts here
     chosen = choose_engine(net, X, calibrate=True, batch_size=8)
     tried = next(c for c in chosen.record["candidates"] if c["precision"] == "bf16")
     assert tried["cosine"] == pytest.approx(bf16, abs=1e-4) and tried["accepted"] == (bf16 >= 0.999)
@@ -201,6 +201,22 @@ def test_estimator_embeddings_go_through_the_engine():
     model = classifier().fit(data)
     assert model.embed(data).shape == (len(data.X), 16)
     assert cosine(torch.as_tensor(model.embed(data)), torch.as_tensor(eager(model.net_, data.X))) >= 0.9999
+
+
+def test_prediction_goes_through_the_engine_and_equals_the_nets_forward(monkeypatch):
+    from sigxfer.learning import embeddings
+
+    data = make_devices(40, n_timepoints=256, sr=256.0, seed=0)
+    model = classifier(imaging=["spectrum", "waveform"]).fit(data)  # a multi-view net: the longest path
+    calls = []
+    real = embeddings.extract_embeddings
+    monkeypatch.setattr(embeddings, "extract_embeddings", lambda *a, **k: calls.append(k) or real(*a, **k))
+    proba = model.predict_proba(data)
+    assert calls and calls[0]["desc"] == "predicting"
+    with torch.no_grad():
+        logits = model.net_.eval()(torch.as_tensor(data.X))
+    np.testing.assert_allclose(proba, torch.softmax(logits, dim=1).numpy(), rtol=1e-4, atol=1e-6)
+    assert list(model.predict(data)) == list(model.classes_[logits.argmax(dim=1).numpy()])
 
 
 # ----------------------------------------------------------------------------- resumable cache
@@ -334,3 +350,79 @@ def test_bf16_training_on_request_stays_close_to_fp32(X):
                       batch_size=8, seed=0, amp=amp)
         losses.append(state.history[-1]["train_loss"])
     assert losses[1] == pytest.approx(losses[0], rel=0.05)
+
+
+# ----------------------------------------------------------------------------- streams and kept choices
+def test_onnx_streams_split_each_batch_and_give_the_same_features(net, X):
+    from sigxfer.learning.runners import torch_threads
+
+    example = torch.as_tensor(X[:2])
+    one = build_engine(net, EngineSpec("onnxruntime", "fp32", None, 8, 2), example=example)
+    two = build_engine(net, EngineSpec("onnxruntime", "fp32", None, 8, 2, streams=2), example=example)
+    assert two.spec.streams == 2 and "x2 streams" in two.spec.label()
+    with torch_threads(2):
+        for k in (1, 3, 8):  # one case runs whole; an odd batch splits unevenly
+            np.testing.assert_allclose(two.run(torch.as_tensor(X[:k])).numpy(), one.run(torch.as_tensor(X[:k])).numpy(),
+                                       rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(two.embed(X), eager(net, X), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ParameterError, match="streams=3 must be between 1 and the 2 threads"):
+        build_engine(net, EngineSpec("onnxruntime", "fp32", None, 8, 2, streams=3), example=example)
+
+
+def test_calibration_tries_onnx_streams_when_the_threads_are_free(net, X, monkeypatch):
+    from sigxfer.learning.runners import torch_threads
+
+    monkeypatch.setattr(engines, "bf16_speedup", lambda device="cpu": 0.15)
+    with torch_threads(2):
+        chosen = choose_engine(net, X, engine="onnxruntime", calibrate=True)
+        fixed = choose_engine(net, X, engine="onnxruntime", threads=2, calibrate=True)
+    tried = {(c["streams"], c["batch_size"]) for c in chosen.record["candidates"] if c["engine"] == "onnxruntime"}
+    assert {(2, 2), (2, 4)} <= tried  # two streams of one and of two cases
+    assert chosen.record["streams"] in (1, 2)
+    assert all(c["streams"] == 1 for c in fixed.record["candidates"])  # threads fixed: no streams
+
+
+def test_a_calibrated_choice_is_kept_in_the_process_and_in_the_cache_folder(net, X, tmp_path, monkeypatch):
+    monkeypatch.setattr(engines, "bf16_speedup", lambda device="cpu": 0.15)
+    first = choose_engine(net, X, n_cases=10**6, cache_dir=tmp_path)  # a long run: worth calibrating
+    assert first.record["calibrated"] and "cached" not in first.record
+    (kept,) = (tmp_path / "engines").glob("*.choice.json")
+    assert json.loads(kept.read_text())["spec"]["engine"] == first.spec.engine
+
+    def no_more_measuring(*args, **kwargs):
+        raise AssertionError("a kept choice was measured again")
+
+    monkeypatch.setattr(calibration, "_measure", no_more_measuring)
+    again = choose_engine(net, X, n_cases=10**6, cache_dir=tmp_path)
+    assert again.spec == first.spec and again.record["cached"] == "memory"
+    assert again.record["candidates"] == first.record["candidates"]  # the history still shows the measurements
+    calibration_cache.forget()  # a new process: the file answers
+    from_disk = choose_engine(net, X, n_cases=10**6, cache_dir=tmp_path)
+    assert from_disk.spec == first.spec and from_disk.record["cached"] == str(kept)
+    np.testing.assert_allclose(from_disk.embed(X), first.embed(X), rtol=1e-5, atol=1e-6)
+    monkeypatch.undo()
+    # Another case shape, or a damaged file, is calibrated afresh.
+    monkeypatch.setattr(engines, "bf16_speedup", lambda device="cpu": 0.15)
+    other = choose_engine(net, X[:, :, :128], n_cases=10**6, cache_dir=tmp_path)
+    assert "cached" not in other.record and len(list((tmp_path / "engines").glob("*.choice.json"))) == 2
+    calibration_cache.forget()
+    kept.write_text("{not json")
+    assert "cached" not in choose_engine(net, X, n_cases=10**6, cache_dir=tmp_path).record
+    assert json.loads(kept.read_text())["version"] == calibration_cache.VERSION  # rewritten whole
+
+
+def test_a_kept_choice_for_a_short_run_is_not_reused_where_compile_would_be_tried(net, X, monkeypatch):
+    monkeypatch.setattr(engines, "bf16_speedup", lambda device="cpu": 0.15)
+    short = choose_engine(net, X, n_cases=100, calibrate=True)  # 100 cases: far too few to compile for
+    (kept,) = calibration_cache._MEMO.values()
+    assert kept["compile_considered"] is False and kept["spec"]["engine"] == short.spec.engine
+
+    def recalibrated(*args, **kwargs):
+        raise RuntimeError("calibrated again")
+
+    monkeypatch.setattr(engines, "_calibrate", recalibrated)
+    assert choose_engine(net, X, n_cases=100).record["cached"] == "memory"  # the same kind of run
+    with pytest.raises(RuntimeError, match="calibrated again"):  # a run long enough that compiling may pay
+        choose_engine(net, X, n_cases=10**9)
+    with pytest.raises(RuntimeError, match="calibrated again"):  # forced
+        choose_engine(net, X, n_cases=100, calibrate=True)

@@ -208,9 +208,15 @@ class _TransferBase(BaseEstimator):
 
     @torch.no_grad()
     def _outputs(self, X) -> np.ndarray:
+        """Head outputs, through the frozen engine (calibrated on long inputs) then the head.
+
+        In eval mode the net's forward is exactly ``head(embed(x))``, so the engine's speed
+        (onnxruntime, channels_last, concurrent streams) serves prediction as it does the probe.
+        """
         arr = self._check_input(X)
-        self.net_.eval()
-        return self.net_.outputs(arr, self._train_batch_size)
+        emb = self._embed_checked(arr, desc="predicting")
+        head = self.net_.head
+        return head(torch.as_tensor(emb, device=self.net_.device)).float().cpu().numpy()
 
     @torch.no_grad()
     def to_images(self, X, *, view: int | str | None = None) -> np.ndarray:
@@ -235,11 +241,11 @@ class _TransferBase(BaseEstimator):
         """What the head reads, shape (n_cases, net_.embedding_dim): every view's (pooled) features."""
         return self._embed_checked(self._check_input(X))
 
-    def _embed_checked(self, arr: np.ndarray) -> np.ndarray:
+    def _embed_checked(self, arr: np.ndarray, desc: str = "embedding") -> np.ndarray:
         from sigxfer.learning.embeddings import extract_embeddings
 
         self.net_.eval()
-        return extract_embeddings(self.net_, arr, batch_size=self.batch_size, progress=self.progress)
+        return extract_embeddings(self.net_, arr, batch_size=self.batch_size, progress=self.progress, desc=desc)
 
     # ------------------------------------------------------------------ fitted state
     def _fitted_state(self) -> tuple[dict, dict]:

@@ -46,7 +46,7 @@ def resolve_engine(net: SignalNet, X, *, engine="auto", precision: str = "auto",
         X, sample = _peek(X, SAMPLE_CASES)
     if isinstance(engine, dict):
         engine = EngineSpec(**{k: engine[k] for k in ("engine", "precision", "memory_format", "batch_size",
-                                                      "threads") if k in engine})
+                                                      "threads", "streams") if k in engine})
     if isinstance(engine, EngineSpec):
         return X, choose_engine(net, sample, n_cases=n_cases, engine=engine.engine, precision=engine.precision,
                                 memory_format=engine.memory_format or "auto", batch_size=engine.batch_size,

@@ -15,6 +15,8 @@ import hashlib
 import io
 import json
 import warnings
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +129,12 @@ def open_graph(pre, body, example: torch.Tensor, *, threads: int, cache_dir=None
 
 
 class OnnxEngine(Engine):
-    """Feature graph run by onnxruntime's CPU provider; batches cross as numpy arrays."""
+    """Feature graph run by onnxruntime's CPU provider; batches cross as numpy arrays.
+
+    With ``spec.streams`` > 1, one session of ``threads // streams`` intra-op threads is called
+    from that many threads at once (``InferenceSession.run`` is thread-safe and releases the
+    GIL), each on its part of the batch.
+    """
 
     def __init__(self, model: nn.Module, spec: EngineSpec, *, example: torch.Tensor, cache_dir=None):
         try:
@@ -136,13 +143,23 @@ class OnnxEngine(Engine):
             raise ParameterError("engine='onnxruntime' needs onnxruntime: pip install 'sigxfer[onnx]'") from None
         if spec.precision != "fp32":
             raise ParameterError(f"engine='onnxruntime' runs fp32; got precision={spec.precision!r}")
+        threads = spec.threads or torch.get_num_threads()
+        streams = int(spec.streams)
+        if streams < 1 or streams > threads:
+            raise ParameterError(f"streams={streams} must be between 1 and the {threads} threads it shares")
         pre, body = split_model(model)
-        self.spec = EngineSpec("onnxruntime", "fp32", None, spec.batch_size, spec.threads)
+        self.spec = EngineSpec("onnxruntime", "fp32", None, spec.batch_size, spec.threads, streams)
         self.dim = int(getattr(body, "embedding_dim", 0))
         self.case_shape = tuple(example.shape[1:])
-        self.session, where = open_graph(pre, body, example, threads=spec.threads or torch.get_num_threads(),
-                                         cache_dir=cache_dir)
+        self.session, where = open_graph(pre, body, example, threads=threads // streams, cache_dir=cache_dir)
         self.record = {"graph": where}
+        self._pool = None
+        if streams > 1:
+            self._pool = ThreadPoolExecutor(streams, thread_name_prefix="sigxfer-onnx")
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        return self.session.run([OUTPUT], {INPUT: inputs})[0]
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         inputs = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
@@ -151,4 +168,7 @@ class OnnxEngine(Engine):
                 f"the ONNX graph was exported for cases of shape {self.case_shape}, got {inputs.shape[1:]}; "
                 "build a new engine for these inputs"
             )
-        return torch.from_numpy(self.session.run([OUTPUT], {INPUT: inputs})[0])
+        if self._pool is None or len(inputs) < 2:
+            return torch.from_numpy(self._run(inputs))
+        parts = [p for p in np.array_split(inputs, min(self.spec.streams, len(inputs))) if len(p)]
+        return torch.from_numpy(np.concatenate(list(self._pool.map(self._run, parts))))

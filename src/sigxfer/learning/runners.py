@@ -26,17 +26,23 @@ DEFAULT_BATCH_SIZE = 16
 
 @dataclasses.dataclass(frozen=True)
 class EngineSpec:
-    """What an engine is: kind, precision, memory format, batch size and threads."""
+    """What an engine is: kind, precision, memory format, batch size, threads and streams.
+
+    ``streams`` (onnxruntime only) splits each batch into that many parts run at once, each on
+    ``threads // streams`` threads: on a few cores, small convolutions scale better across
+    concurrent runs than across the threads of one.
+    """
 
     engine: str = "torch"
     precision: str = "fp32"
     memory_format: str | None = "channels_last"  # torch kinds only; None for onnxruntime
     batch_size: int = DEFAULT_BATCH_SIZE
     threads: int | None = None  # None: torch.get_num_threads()
+    streams: int = 1
 
     def label(self) -> str:
         parts = [self.engine, self.precision] + ([self.memory_format] if self.memory_format else [])
-        return "/".join(parts)
+        return "/".join(parts) + (f" x{self.streams} streams" if self.streams > 1 else "")
 
 
 def split_model(model: nn.Module) -> tuple[nn.Module | None, nn.Module]:

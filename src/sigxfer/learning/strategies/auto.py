@@ -271,7 +271,7 @@ class Auto(Strategy):
         poolings = [p for p in self.pooling if p == "mean" or chain]
         if chain and taps is None and poolings != ["mean"]:
             taps = [len(net.backbone.stages()) - 1]  # banded pooling of the last layer needs its map
-        rate = sel.measure_rate(net, X, taps=taps)
+        rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
         n = len(X)
         say(f"auto: {n} training cases, {len(names)} candidate views ({', '.join(names)}), "
             f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, "
