@@ -27,6 +27,8 @@ CALIBRATION_MIN_SECONDS = 10.0
 COMPILE_MIN_SECONDS = 300.0
 #: Wall time after which calibration stops trying batch sizes and threads.
 CALIBRATION_BUDGET_SECONDS = 8.0
+#: Least timed seconds per candidate (after its warm-up run).
+MEASURE_SECONDS = 0.1
 #: Batch sizes calibration walks (on a CPU).
 BATCH_GRID = (4, 8, 16, 32)
 #: The same on a GPU, which needs large batches to fill; the comparison runs at the first.
@@ -40,10 +42,12 @@ CALIBRATION_BATCH = 8
 
 
 def build_engine(model: nn.Module, spec: EngineSpec, *, example: torch.Tensor | None = None,
-                 cache_dir=None) -> Engine:
+                 cache_dir=None, session=None) -> Engine:
     """The engine ``spec`` for ``model``, built as asked (no measurement, no tolerance check).
 
     ``example`` (a batch of inputs) fixes an ONNX graph's case shape; ``cache_dir`` keeps the graph.
+    ``session``: an onnxruntime session of the same graph and per-stream threads to run on
+    (calibration times several batch sizes on one session instead of opening one each).
 
     Examples
     --------
@@ -57,7 +61,7 @@ def build_engine(model: nn.Module, spec: EngineSpec, *, example: torch.Tensor | 
 
         if example is None:
             raise ParameterError("an onnxruntime engine needs an example batch to export its graph")
-        return OnnxEngine(model, spec, example=example, cache_dir=cache_dir)
+        return OnnxEngine(model, spec, example=example, cache_dir=cache_dir, session=session)
     return TorchEngine(model, spec)
 
 
@@ -76,15 +80,15 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(cos.min()) if len(cos) else 1.0
 
 
-def _measure(engine: Engine, x: torch.Tensor, *, min_reps: int = 2) -> tuple[torch.Tensor, float]:
-    """Features of ``x`` and cases per second, after one warm-up run (kernel selection, caches)."""
+def _measure(engine: Engine, x: torch.Tensor, *, min_reps: int = 1) -> tuple[torch.Tensor, float]:
+    """Features of ``x`` and cases per second, after one warm-up run (kernel selection, caches).
+
+    Timed runs repeat until :data:`MEASURE_SECONDS` have passed (at least ``min_reps``, at most 50).
+    """
     with torch_threads(engine.spec.threads):
-        start = time.perf_counter()
         out = engine.run(x)
-        if time.perf_counter() - start > 1.0:
-            min_reps = 1  # a slow machine (or a busy one): one timed run is already a second's worth
         start, reps = time.perf_counter(), 0
-        while reps < min_reps or (time.perf_counter() - start < 0.1 and reps < 50):
+        while reps < min_reps or (time.perf_counter() - start < MEASURE_SECONDS and reps < 50):
             engine.run(x)
             reps += 1
         return out, len(x) * reps / (time.perf_counter() - start)
@@ -122,6 +126,7 @@ class _Calibration:
     def __init__(self, model, sample, record, cache_dir, ref: torch.Tensor):
         self.model, self.sample, self.record, self.cache_dir, self.ref = model, sample, record, cache_dir, ref
         self.best, self.best_rate = None, 0.0
+        self.sessions: dict[int, object] = {}  # onnxruntime sessions by threads per stream
 
     def judge(self, built: Engine, feats: torch.Tensor, rate: float, note: str = "") -> bool:
         """Record a timed candidate; keep it if within tolerance and the fastest. Whether it was kept."""
@@ -137,8 +142,12 @@ class _Calibration:
 
     def attempt(self, spec: EngineSpec) -> bool:
         """Build and time ``spec``, then :meth:`judge` it; a failure only removes the candidate."""
+        per_stream = (spec.threads or torch.get_num_threads()) // max(1, spec.streams)
         try:
-            built = build_engine(self.model, spec, example=self.sample[:2], cache_dir=self.cache_dir)
+            built = build_engine(self.model, spec, example=self.sample[:2], cache_dir=self.cache_dir,
+                                 session=self.sessions.get(per_stream) if spec.engine == "onnxruntime" else None)
+            if spec.engine == "onnxruntime":
+                self.sessions[per_stream] = built.session
             feats, rate = _measure(built, self.sample[:spec.batch_size])
         except Exception as err:  # export, a missing kernel, ...
             self.record["candidates"].append(_entry(spec, None, None, False, f"{type(err).__name__}: {err}"[:200]))

@@ -11,6 +11,7 @@ library versions. Without a cache folder the graph lives in memory for the run o
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import json
@@ -25,6 +26,7 @@ from torch import nn
 
 from sigxfer._atomic import atomic_write_bytes
 from sigxfer.errors import ParameterError
+from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.digests import resolve_cache_dir, tensor_digest
 from sigxfer.learning.runners import Engine, EngineSpec, Features, split_model
 
@@ -136,7 +138,7 @@ class OnnxEngine(Engine):
     GIL), each on its part of the batch.
     """
 
-    def __init__(self, model: nn.Module, spec: EngineSpec, *, example: torch.Tensor, cache_dir=None):
+    def __init__(self, model: nn.Module, spec: EngineSpec, *, example: torch.Tensor, cache_dir=None, session=None):
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
@@ -151,7 +153,10 @@ class OnnxEngine(Engine):
         self.spec = EngineSpec("onnxruntime", "fp32", None, spec.batch_size, spec.threads, streams)
         self.dim = int(getattr(body, "embedding_dim", 0))
         self.case_shape = tuple(example.shape[1:])
-        self.session, where = open_graph(pre, body, example, threads=threads // streams, cache_dir=cache_dir)
+        if session is None:
+            self.session, where = open_graph(pre, body, example, threads=threads // streams, cache_dir=cache_dir)
+        else:
+            self.session, where = session, "shared"
         self.record = {"graph": where}
         self._pool = None
         if streams > 1:
@@ -161,13 +166,39 @@ class OnnxEngine(Engine):
     def _run(self, inputs: np.ndarray) -> np.ndarray:
         return self.session.run([OUTPUT], {INPUT: inputs})[0]
 
-    def run(self, x: torch.Tensor) -> torch.Tensor:
+    def iter_embed(self, X, *, start=0, progress=None, desc=None, total=None):
+        """As :meth:`Engine.iter_embed`; with streams, each stream runs whole batches of its own.
+
+        The batch is cut into per-stream batches (``batch_size // streams``) and up to
+        ``streams`` of them are in flight at once, yielded in order: no stream waits for another
+        at the end of each batch, as splitting one batch in :meth:`run` would make it.
+        """
+        if self._pool is None:
+            yield from super().iter_embed(X, start=start, progress=progress, desc=desc, total=total)
+            return
+        per_stream = max(1, self.spec.batch_size // self.spec.streams)
+        batches = iter_batches(X, per_stream, start=start, progress=progress, desc=desc, total=total)
+        in_flight: collections.deque = collections.deque()
+        for where, batch in batches:
+            in_flight.append((where, self._pool.submit(self._run, self._inputs(batch))))
+            if len(in_flight) >= self.spec.streams:
+                done, future = in_flight.popleft()
+                yield done, future.result()
+        while in_flight:
+            done, future = in_flight.popleft()
+            yield done, future.result()
+
+    def _inputs(self, x: torch.Tensor) -> np.ndarray:
         inputs = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         if inputs.shape[1:] != self.case_shape:
             raise ParameterError(
                 f"the ONNX graph was exported for cases of shape {self.case_shape}, got {inputs.shape[1:]}; "
                 "build a new engine for these inputs"
             )
+        return inputs
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        inputs = self._inputs(x)
         if self._pool is None or len(inputs) < 2:
             return torch.from_numpy(self._run(inputs))
         parts = [p for p in np.array_split(inputs, min(self.spec.streams, len(inputs))) if len(p)]
