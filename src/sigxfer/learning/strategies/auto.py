@@ -45,8 +45,9 @@ LARGE_N = 1000
 #: Candidates scored again on every case after a first round on a subsample.
 FINALISTS = 3
 #: Seconds for the whole fit: 3,000 one-second clips then finish within about ten minutes on two
-#: CPU cores. EfficientNet-Lite0 reads about 21 images/s there (BENCHMARKS.md), so about 140 s
-#: per view: three views are embedded and the rest of the budget scores their heads.
+#: CPU cores. EfficientNet-Lite0 reads about 150 images/s there on the calibrated engine
+#: (BENCHMARKS.md), so about 20 s per view: every candidate view is embedded and most of the
+#: budget scores heads on them.
 DEFAULT_BUDGET = 600.0
 #: Share of the budget kept for scoring heads when deciding how many views to embed.
 SCORING_SHARE = 0.25
