@@ -426,3 +426,39 @@ def test_a_kept_choice_for_a_short_run_is_not_reused_where_compile_would_be_trie
         choose_engine(net, X, n_cases=10**9)
     with pytest.raises(RuntimeError, match="calibrated again"):  # forced
         choose_engine(net, X, n_cases=100, calibrate=True)
+
+
+# ----------------------------------------------------------------------------- the user's override
+def test_the_estimators_engine_and_precision_reach_every_frozen_pass(monkeypatch):
+    from sigxfer.learning import embeddings
+
+    data = make_devices(40, n_timepoints=256, sr=256.0, seed=0)  # 80 cases: auto would calibrate
+    chosen = []
+    real = engines.choose_engine
+    monkeypatch.setattr(engines, "choose_engine", lambda *a, **k: chosen.append(real(*a, **k)) or chosen[-1])
+    monkeypatch.setattr(embeddings, "choose_engine", engines.choose_engine)
+    model = classifier(engine="onnxruntime", precision="fp32").fit(data)
+    assert model.history_["engine"]["engine"] == "onnxruntime"
+    assert model.history_["engine"]["calibrated"] is False and model.history_["engine"]["reason"] == "asked for"
+    chosen.clear()
+    model.predict(data)
+    assert [e.record["engine"] for e in chosen] == ["onnxruntime"]  # prediction too
+    torch_model = classifier(engine="torch", precision="fp32").fit(data)
+    assert torch_model.history_["engine"]["engine"] == "torch"
+    np.testing.assert_allclose(torch_model.predict_proba(data), model.predict_proba(data), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ParameterError, match="engine"):
+        classifier(engine="tensorrt").fit(data)
+
+
+def test_the_engine_option_survives_the_model_file_and_the_cli(tmp_path):
+    import sigxfer
+    from sigxfer.cli import main
+
+    data = make_devices(6, n_timepoints=256, sr=256.0, seed=0)
+    sigxfer.write_signals(data, tmp_path / "data")
+    out = tmp_path / "model.sigx"
+    assert main(["train", str(tmp_path / "data"), "-o", str(out), "--backbone", "tinynet", "--image-size", "32",
+                 "--imaging", "spectrum", "--engine", "torch", "--precision", "fp32", "--test-size", "0", "-q"]) == 0
+    loaded = sigxfer.load(out)
+    assert (loaded.engine, loaded.precision) == ("torch", "fp32")
+    assert len(loaded.predict(data)) == len(data)

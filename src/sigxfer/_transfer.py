@@ -43,6 +43,8 @@ class _TransferBase(BaseEstimator):
         "image_size": [None, Interval(int, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)],
         "channel_mode": Options(*CHANNEL_MODES),
         "batch_size": [None, Interval(int, 1, None)],
+        "engine": Options("auto", "torch", "compile", "onnxruntime"),
+        "precision": Options("auto", "fp32", "bf16"),
         "device": str,
         "random_state": [None, Interval(int, 0, 2**32 - 1)],
         "progress": [None, bool],
@@ -51,8 +53,9 @@ class _TransferBase(BaseEstimator):
 
     def __init__(self, *, imaging=None, backbone: str = "efficientnet_lite0", pretrained: bool = True,
                  strategy="linear", init=None, sr: float | None = None, image_size: int | None = None,
-                 channel_mode: str = "auto", batch_size: int | None = None, device: str = "cpu",
-                 random_state: int | None = None, progress: bool | None = None):
+                 channel_mode: str = "auto", batch_size: int | None = None, engine: str = "auto",
+                 precision: str = "auto", device: str = "cpu", random_state: int | None = None,
+                 progress: bool | None = None):
         self.imaging = imaging
         self.backbone = backbone
         self.pretrained = pretrained
@@ -62,6 +65,8 @@ class _TransferBase(BaseEstimator):
         self.image_size = image_size
         self.channel_mode = channel_mode
         self.batch_size = batch_size
+        self.engine = engine
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -142,12 +147,13 @@ class _TransferBase(BaseEstimator):
             self.imaging_ = resolve_imaging([{"name": c["transform"], **c["params"]}
                                              for c in (i.get_config() for i in self.net_.imagers)], multi_view=True)
             extra["warm_start"] = self._same_outputs(start)
-        self.history_ = self.strategy_.fit(
-            self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
-            random_state=self.random_state,
-            # Frozen passes let the engine calibration choose when the user set no batch size.
-            batch_size=self.batch_size if self.strategy_.frozen else self._train_batch_size,
-            progress=self.progress, **extra)
+        with self._engine_options():
+            self.history_ = self.strategy_.fit(
+                self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
+                random_state=self.random_state,
+                # Frozen passes let the engine calibration choose when the user set no batch size.
+                batch_size=self.batch_size if self.strategy_.frozen else self._train_batch_size,
+                progress=self.progress, **extra)
         # A strategy may keep some of the views (auto chooses): imaging_ says which the model reads.
         by_label = {spec.label: spec for spec in self.imaging_}
         self.imaging_ = [by_label[name] for name in self.net_.view_names if name in by_label] or self.imaging_
@@ -245,7 +251,15 @@ class _TransferBase(BaseEstimator):
         from sigxfer.learning.embeddings import extract_embeddings
 
         self.net_.eval()
-        return extract_embeddings(self.net_, arr, batch_size=self.batch_size, progress=self.progress, desc=desc)
+        with self._engine_options():
+            return extract_embeddings(self.net_, arr, batch_size=self.batch_size, progress=self.progress, desc=desc)
+
+    def _engine_options(self):
+        """The estimator's ``engine`` and ``precision`` for every frozen pass made inside the block."""
+        from sigxfer.learning.engines import engine_options
+
+        # Models saved before these parameters existed have neither: "auto".
+        return engine_options(engine=getattr(self, "engine", "auto"), precision=getattr(self, "precision", "auto"))
 
     # ------------------------------------------------------------------ fitted state
     def _fitted_state(self) -> tuple[dict, dict]:

@@ -57,9 +57,16 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
     channel_mode : str
         How channels become R, G, B (see :class:`~sigxfer.imaging.Imager`).
     batch_size : int, optional
-        Signals per forward pass. None (default): frozen passes (linear probe, ``embed``) take
-        the batch size their engine calibration measures fastest; training and prediction use 32
-        on CPU (128 on a GPU).
+        Signals per forward pass. None (default): frozen passes (linear probe, ``embed``,
+        ``auto``'s views, prediction) take the batch size their engine calibration measures
+        fastest; training uses 32 on CPU (128 on a GPU).
+    engine : {"auto", "torch", "compile", "onnxruntime"}
+        What runs the frozen passes. ``"auto"``: the fastest this machine gives whose features
+        stay within cosine 0.9999 of fp32 eager, measured on a few real inputs (and kept, see
+        :mod:`sigxfer.learning.calibration_cache`); the choice is in ``history_["engine"]``.
+    precision : {"auto", "fp32", "bf16"}
+        Of the frozen passes; ``"auto"`` tries bf16 only where the CPU or GPU has bf16 units, and
+        keeps it only within cosine 0.999 of fp32.
     device : str
         Torch device (``"cpu"``, ``"cuda"``).
     random_state : int, optional

@@ -55,7 +55,8 @@ def cmd_train(args, echo=print) -> int:
     train_and_report(args.data, args.output, targets=args.targets, target=args.target, task=args.task,
                      sr=args.sr, length=args.length, imaging=views_from_args(args), backbone=args.backbone, init=args.init,
                      pretrained=args.pretrained, strategy=strategy_from_args(args), image_size=args.image_size,
-                     channel_mode=args.channel_mode, batch_size=args.batch_size, test_size=args.test_size,
+                     channel_mode=args.channel_mode, batch_size=args.batch_size, engine=args.engine,
+                     precision=args.precision, test_size=args.test_size,
                      stratify=args.stratify, random_state=args.random_state, progress=args.progress,
                      overwrite=args.overwrite, echo=echo)
     return 0

@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_stratify_option(p)
     p.add_argument("--batch-size", type=int, default=None,
                    help="signals per pass (default: the engine calibration's choice; 32 for training)")
+    p.add_argument("--engine", choices=("auto", "torch", "compile", "onnxruntime"), default="auto",
+                   help="what runs the frozen passes (default auto: the fastest measured within tolerance)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="of the frozen passes (default auto: bf16 only where the CPU has bf16 units and "
+                        "the features stay within cosine 0.999)")
     add_run_options(p)
     p.set_defaults(func=commands.cmd_train)
 

@@ -23,6 +23,8 @@ so later calls in the process, and later runs with a cache folder, do not calibr
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import time
 
@@ -61,10 +63,35 @@ CALIBRATION_MIN_CASES = 64
 #: bf16 is tried only where a bf16 matrix product runs at least this much faster than fp32.
 BF16_MIN_SPEEDUP = 1.5
 _BF16_SPEEDUP: dict[str, float] = {}
+# What "auto" means for engine and precision inside an engine_options block (an estimator's own).
+_DEFAULTS: contextvars.ContextVar[dict] = contextvars.ContextVar("sigxfer_engine_defaults", default={})
+
+
+@contextlib.contextmanager
+def engine_options(*, engine: str = "auto", precision: str = "auto"):
+    """Within the block, every :func:`choose_engine` asked for ``"auto"`` uses these instead.
+
+    This is how an estimator's ``engine=`` and ``precision=`` reach every frozen pass its
+    strategy makes (probe, auto's views, the cost model) and its predictions, without each
+    strategy passing them along. ``"auto"`` leaves the choice to calibration.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> with engine_options(engine="torch", precision="fp32"):
+    ...     choose_engine(create_backbone("tinynet"), torch.rand(4, 3, 32, 32)).record["engine"]
+    'torch'
+    """
+    _check_choice(engine, precision, "auto", None, None)
+    token = _DEFAULTS.set({"engine": engine, "precision": precision})
+    try:
+        yield
+    finally:
+        _DEFAULTS.reset(token)
 
 
 __all__ = ["CALIBRATION_MIN_CASES", "TOLERANCE", "Engine", "EngineSpec", "Features", "TorchEngine", "bf16_speedup",
-           "build_engine", "choose_engine", "cosine", "split_model"]
+           "build_engine", "choose_engine", "cosine", "engine_options", "split_model"]
 
 
 def bf16_speedup(device: torch.device | str = "cpu") -> float:
@@ -213,6 +240,9 @@ def choose_engine(model: nn.Module, sample_X, *, n_cases: int | None = None, eng
     >>> engine.record["engine"], engine.record["calibrated"]  # 4 cases: too few to calibrate
     ('torch', False)
     """
+    defaults = _DEFAULTS.get()
+    engine = defaults.get("engine", "auto") if engine == "auto" else engine
+    precision = defaults.get("precision", "auto") if precision == "auto" else precision
     _check_choice(engine, precision, memory_format, batch_size, threads, streams)
     started = time.perf_counter()
     pre, body = split_model(model)

@@ -16,7 +16,7 @@ def train_and_report(data, output=None, *, targets=None, target: str | None = No
                      sr: float | None = None, length: int | None = None, imaging="spectrogram",
                      backbone: str = "efficientnet_lite0", pretrained: bool = True, strategy="linear", init=None,
                      image_size: int | None = None, channel_mode: str = "auto", batch_size: int = 32,
-                     device: str = "cpu", test_size: float | int = 0.25, stratify: bool = True,
+                     engine: str = "auto", precision: str = "auto", device: str = "cpu", test_size: float | int = 0.25, stratify: bool = True,
                      random_state: int | None = 0, progress: bool | None = None, overwrite: bool = False,
                      echo: Callable[[str], None] | None = None):
     """Fit a classifier (or a regressor), score it on held-out cases, and save it.
@@ -38,7 +38,7 @@ def train_and_report(data, output=None, *, targets=None, target: str | None = No
         the labels hold.
     sr, length
         As for :func:`sigxfer.data.load_dataset`.
-    imaging, backbone, pretrained, strategy, image_size, channel_mode, batch_size, device
+    imaging, backbone, pretrained, strategy, image_size, channel_mode, batch_size, engine, precision, device
         As for :class:`~sigxfer.TransferClassifier`.
     test_size : float or int
         Held-out fraction (or count) for the report; 0 trains on every case and reports nothing.
@@ -103,7 +103,8 @@ def train_and_report(data, output=None, *, targets=None, target: str | None = No
         signals.check_classification()
     estimator = TransferRegressor if task == "regression" else TransferClassifier
     model = estimator(imaging=imaging, backbone=backbone, pretrained=pretrained, strategy=strategy, init=init,
-                      image_size=image_size, channel_mode=channel_mode, batch_size=batch_size, device=device,
+                      image_size=image_size, channel_mode=channel_mode, batch_size=batch_size, engine=engine,
+                      precision=precision, device=device,
                       random_state=random_state, progress=progress)
     summary = None
     if test_size:
