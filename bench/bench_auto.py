@@ -35,13 +35,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from sigxfer import TransferClassifier
 from sigxfer.backbones import create_backbone, get_backbone_config
@@ -52,6 +50,7 @@ from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import Auto
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies.heads import fit_head, grid
+from timing import machine
 
 DATASETS = ("GunPoint", "ArrowHead", "BasicMotions")
 SEED = 0
@@ -173,12 +172,6 @@ def run(names, *, backbone: str, image_size: int | None, time_budget, log) -> di
     results["total_seconds"] = time.perf_counter() - started
     results["load_after"] = os.getloadavg()
     return results
-
-
-def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version()}
 
 
 def _acc(r: dict) -> str:

@@ -11,24 +11,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
-import numpy as np
 import torch
 
 from sigxfer.backbones import create_backbone, get_backbone_config
 from sigxfer.data import make_devices
 from sigxfer.imaging import Imager
-
-
-def _rate(fn, n_items: int, repeats: int = 3) -> float:
-    fn()  # warm-up: first calls allocate and pick kernels
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return n_items / best
+from timing import best_rate
 
 
 def main() -> None:
@@ -54,7 +43,7 @@ def main() -> None:
                 for i in range(0, args.n, args.batch_size):
                     net.forward_features(images[i:i + args.batch_size])
 
-            b_rate = _rate(backbone_only, args.n)
+            b_rate = best_rate(backbone_only, args.n)
             print(f"{name:<20} backbone alone        {b_rate:7.1f} images/s at {size}px (batch {args.batch_size})")
             for transform in args.transforms:
                 imager = Imager(transform, sr=signals.sr, size=size, mean=config.mean, std=config.std).fit(X)
@@ -67,8 +56,8 @@ def main() -> None:
                     for i in range(0, args.n, args.batch_size):
                         imager(X[i:i + args.batch_size])
 
-                e_rate = _rate(end_to_end, args.n)
-                i_rate = _rate(imaging_only, args.n)
+                e_rate = best_rate(end_to_end, args.n)
+                i_rate = best_rate(imaging_only, args.n)
                 rows.append((name, transform, b_rate, i_rate, e_rate))
                 print(f"{name:<20} {transform:<12} e2e   {e_rate:7.1f} signals/s   imaging alone {i_rate:8.1f}/s"
                       f"   e2e/backbone {e_rate / b_rate:.2f}")

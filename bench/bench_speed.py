@@ -42,6 +42,7 @@ from sigxfer.learning import calibration_cache, onnx_engine
 from sigxfer.learning.engines import EngineSpec, build_engine, choose_engine
 from sigxfer.learning.loop import Phase, train
 from sigxfer.learning.network import SignalNet
+from timing import best_rate
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
@@ -58,16 +59,6 @@ def cpu_flags() -> tuple[str, list[str]]:
     except OSError:
         pass
     return model, [f for f in FLAGS if f in flags]
-
-
-def best_rate(fn, items: int, repeats: int) -> float:
-    fn()  # warm-up: kernel selection, allocations
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return items / best
 
 
 def roofline(size: int = 2048) -> float:

@@ -28,14 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
@@ -50,6 +48,7 @@ from sigxfer.imaging.resolve import imaging_defaults
 from sigxfer.learning.embeddings import extract_embeddings
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import list_strategies
+from timing import machine
 
 DATASETS = ("GunPoint", "ArrowHead", "BasicMotions")
 STRATEGIES = ("linear", "finetune", "scratch", "auto")
@@ -143,7 +142,7 @@ def run_strategy(name: str, train, test, transform: str, image_size: int | None)
 
 
 def run(datasets, strategies, image_size, log) -> dict:
-    results = {"machine": _machine(), "backbone": BACKBONE, "image_size_trained": image_size,
+    results = {"machine": machine(), "backbone": BACKBONE, "image_size_trained": image_size,
                "load_before": os.getloadavg(), "datasets": {}}
     total, total_cpu = time.perf_counter(), time.process_time()
     for name in datasets:
@@ -169,12 +168,6 @@ def run(datasets, strategies, image_size, log) -> dict:
     results["total_cpu_seconds"] = time.process_time() - total_cpu
     results["load_after"] = os.getloadavg()
     return results
-
-
-def _machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version()}
 
 
 def format_markdown(results: dict, command: str) -> str:
