@@ -18,6 +18,7 @@ from sigxfer import NotFittedError, OutputExistsError, ParameterError, make_devi
 from sigxfer.cli import main
 from sigxfer.data.gestures import make_gestures
 from sigxfer.deploy.onnx import export_onnx
+from sigxfer.learning.strategies import LinearProbe
 from sigxfer.imaging import list_transforms
 
 from deploy_models import fit_model, write_trap
@@ -68,6 +69,15 @@ def test_three_axes_as_rgb_and_embeddings(tmp_path):
     assert emb.shape == (4, 16)
     np.testing.assert_allclose(emb, model.embed(gestures.X[:4]), atol=1e-4)
     assert _session(tmp_path / "e.onnx").get_outputs()[0].name == "embeddings"
+
+
+def test_banded_multi_depth_features_export_at_widths_not_divisible_by_the_bands(devices, tmp_path):
+    # 40 px: tinynet's maps are 20, 10 and 5 wide, none a multiple of the 3 bands; the exporter
+    # refuses adaptive pooling there, so the bands are written as slices of the same boundaries.
+    model = fit_model(devices, imaging="waveform", image_size=40,
+                      strategy=LinearProbe(C=1.0, features="multi", pooling="bands"))
+    path = export_onnx(model, tmp_path / "b.onnx")
+    np.testing.assert_allclose(_run(path, devices.X[:5]), model.predict_proba(devices.X[:5]), atol=1e-4)
 
 
 @pytest.mark.parametrize("two_targets", [False, True])

@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sigxfer.errors import ParameterError
@@ -33,7 +32,11 @@ def pool_map(maps: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
     if pooling == "mean":
         return maps.mean(dim=(2, 3))
     if pooling == "bands":
-        return F.adaptive_avg_pool1d(maps.mean(dim=2), N_BANDS).flatten(1)
+        # adaptive_avg_pool1d's bands (start floor(i*w/n), end ceil((i+1)*w/n)) written as slices:
+        # the ONNX exporter refuses adaptive pooling whose input is not a multiple of its output.
+        cols, width = maps.mean(dim=2), int(maps.shape[-1])
+        bands = [cols[..., (i * width) // N_BANDS:-(-(i + 1) * width // N_BANDS)].mean(dim=-1) for i in range(N_BANDS)]
+        return torch.stack(bands, dim=-1).flatten(1)
     raise ParameterError(f"pooling={pooling!r} is not known; use one of {POOLINGS}")
 
 
