@@ -216,3 +216,43 @@ def test_a_logistic_path_stops_once_the_held_out_loss_keeps_rising(monkeypatch):
     monkeypatch.setattr(heads, "PATIENCE", len(values))  # the whole path: the same choice
     full = heads.cv_grid(emb, y, folds, block_dims=[20], task="classification", values=values, n_outputs=3)
     assert full["n_fitted"] == len(values) and full["value"] == result["value"]
+
+
+@pytest.mark.parametrize("rate, want", [(1e6, "efficientnet_lite0"), (1e-3, "tinynet")])
+def test_without_a_named_backbone_auto_takes_the_largest_its_budget_allows(devices, monkeypatch, tmp_path,
+                                                                            rate, want):
+    from sigxfer.learning.strategies import auto as auto_module
+
+    timed = []
+
+    def fake_rate(net, X, **kwargs):
+        timed.append(net.backbone.config.name)
+        return rate
+
+    # Lite0 at 32 px stands in for the larger backbone, tinynet for the smaller.
+    monkeypatch.setattr(auto_module, "BACKBONES", ("efficientnet_lite0", "tinynet"))
+    monkeypatch.setattr(selection, "measure_rate", fake_rate)
+    params = {**FAST, "backbone": None}
+    model = TransferClassifier(imaging=["gaf", "waveform"], strategy=Auto(Cs=2, time_budget=60), **params).fit(devices)
+    assert model.backbone is None and model.backbone_ == want
+    assert model.net_.backbone.config.name == want
+    assert timed[0] == "efficientnet_lite0"  # the larger one is timed first; the smaller is the fallback
+    reason = model.history_["backbone"]["reason"]
+    assert model.history_["backbone"]["chosen"] == want
+    assert ("fits a 35% share of the budget" in reason) == (want == "efficientnet_lite0")
+    assert ("would take about" in reason) == (want == "tinynet")
+    loaded = sigxfer.load(sigxfer.save(model, tmp_path / "m.sigx"))
+    assert loaded.backbone is None and loaded.backbone_ == want
+    np.testing.assert_allclose(loaded.predict_proba(devices), model.predict_proba(devices), atol=1e-6)
+    assert sigxfer.TransferClassifier(**loaded.get_params()).get_params()["backbone"] is None
+
+
+def test_fixed_strategies_and_named_backbones_are_not_chosen_for(devices):
+    linear = TransferClassifier(imaging="waveform", image_size=32, backbone=None, strategy="linear",
+                                random_state=0, progress=False).fit(devices)
+    assert linear.backbone_ == "efficientnet_lite0"
+    assert linear.history_["backbone"] == {"chosen": "efficientnet_lite0", "reason": "the default backbone"}
+    named = classifier(imaging="waveform", strategy=Auto(Cs=2)).fit(devices)
+    assert named.backbone_ == "tinynet" and "backbone" not in named.history_
+    follow = TransferClassifier(backbone=None, init=named, strategy="linear", progress=False).fit(devices)
+    assert follow.backbone_ == "tinynet"  # the network comes from init

@@ -77,6 +77,15 @@ def test_ucr_official_splits():
         load_dataset("ucr:GunPoint:test", split="train")
 
 
+def test_ucr_sets_of_unequal_length_need_a_length():
+    pytest.importorskip("aeon")
+    with pytest.raises(DataError, match=r"ucr:JapaneseVowels holds series of 7 to 26 samples .*--length 26 pads"):
+        load_dataset("ucr:JapaneseVowels:train")
+    train = load_dataset("ucr:JapaneseVowels:train", length=26)
+    assert train.X.shape == (270, 12, 26) and np.isfinite(train.X).all()
+    assert (train.X[:, :, -1] == 0).any(axis=1).any()  # shorter series are zero-padded at the end
+
+
 def test_concat_keeps_order_and_refuses_mismatches():
     a = SignalSet(np.zeros((2, 1, 8)), sr=5.0, y=["x", "y"], names=["a0", "a1"])
     b = SignalSet(np.ones((1, 1, 8)), sr=5.0, y=["x"], names=["b0"])

@@ -37,7 +37,7 @@ def fitted_state(model) -> tuple[dict, dict]:
         "imagers": [imager.get_config() for imager in net.imagers],
         "network": net.get_config(),
         "imaging": [spec.to_config() for spec in getattr(model, "imaging_", [])],
-        "backbone": {"name": model.backbone,
+        "backbone": {"name": model.backbone_,
                      # What the weights started from: scratch ignores pretrained=True.
                      "pretrained": bool(model.pretrained) and model.strategy_.uses_pretrained_weights,
                      "embedding_dim": int(net.backbone.embedding_dim),
@@ -250,7 +250,7 @@ def restore_fitted_state(cls, config: dict, tensors, *, source=None):
     try:
         model = cls(**config["params"])
         model._check_params()  # the estimator's own table: batch_size, device, ... as a user would
-        if model.backbone != config["backbone"]["name"]:
+        if model.backbone is not None and model.backbone != config["backbone"]["name"]:
             raise ModelFileError(f"{where}: the file is damaged: its parameters name backbone "
                                  f"{model.backbone!r:.40} but its weights are {config['backbone']['name']!r:.40}; "
                                  "re-train or restore it")
@@ -295,6 +295,7 @@ def restore_fitted_state(cls, config: dict, tensors, *, source=None):
             f"{where}: saved for device {model.device!r}, which this machine cannot use ({_first_line(err):.80}); "
             "load it with sigxfer.load(path, device='cpu')"
         ) from None
+    model.backbone_ = config["backbone"]["name"]
     model.history_ = config.get("history")
     if config.get("metrics") is not None:
         model.metrics_ = config["metrics"]

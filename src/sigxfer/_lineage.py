@@ -114,10 +114,10 @@ def start_network(estimator, start, X: np.ndarray, sr):
     from sigxfer.imaging.picture import DEFAULT_IMAGING
     from sigxfer.learning.network import SignalNet
 
-    if estimator.backbone != start.backbone:
+    if estimator.backbone is not None and estimator.backbone != start.backbone_:
         raise ParameterError(
-            f"init= was fitted with backbone {start.backbone!r} but backbone={estimator.backbone!r}; "
-            f"pass backbone={start.backbone!r} (the network comes from init)"
+            f"init= was fitted with backbone {start.backbone_!r} but backbone={estimator.backbone!r}; "
+            f"leave backbone=None or pass backbone={start.backbone_!r} (the network comes from init)"
         )
     imager_config = start.net_.imager.get_config()
     if estimator.image_size is not None and tuple(imager_config["size"]) != (estimator.image_size,) * 2:
@@ -164,7 +164,7 @@ def stage_record(estimator, start_record, X, y, sr) -> dict:
     else:
         pretrained = bool(estimator.pretrained) and estimator.strategy_.uses_pretrained_weights
         origin = "imagenet" if pretrained else "random"
-    return {"from": origin, "backbone": estimator.backbone, "data": data_record(X, y, sr),
+    return {"from": origin, "backbone": estimator.backbone_, "data": data_record(X, y, sr),
             "n_cases": int(len(X)), "strategy": estimator.strategy_.name}
 
 
@@ -186,5 +186,5 @@ def lineage_of(model) -> list[dict]:
     strategy = history.get("strategy") or {}
     name = strategy.get("name") if isinstance(strategy, dict) else None
     return [{"from": "imagenet" if model.pretrained and name != "scratch" else "random",
-             "backbone": model.backbone, "data": None, "n_cases": history.get("n_train"),
+             "backbone": getattr(model, "backbone_", model.backbone), "data": None, "n_cases": history.get("n_train"),
              "strategy": name}]

@@ -37,7 +37,7 @@ class _TransferBase(BaseEstimator):
     _task: str = ""
     #: Checked once at the start of ``fit``, so every message reads the same (see sigxfer._checks).
     _parameter_constraints = {
-        "backbone": str,
+        "backbone": [None, str],
         "pretrained": bool,
         "sr": [None, Interval(float, 0, None, closed="neither")],
         "image_size": [None, Interval(int, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)],
@@ -51,7 +51,7 @@ class _TransferBase(BaseEstimator):
         "init": [None, str, os.PathLike, BaseEstimator],
     }
 
-    def __init__(self, *, imaging=None, backbone: str = "efficientnet_lite0", pretrained: bool = True,
+    def __init__(self, *, imaging=None, backbone: str | None = None, pretrained: bool = True,
                  strategy="linear", init=None, sr: float | None = None, image_size: int | None = None,
                  channel_mode: str = "auto", batch_size: int | None = None, engine: str = "auto",
                  precision: str = "auto", device: str = "cpu", random_state: int | None = None,
@@ -72,8 +72,8 @@ class _TransferBase(BaseEstimator):
         self.progress = progress
 
     # ------------------------------------------------------------------ building
-    def _build_net(self, X: np.ndarray, sr: float | None) -> SignalNet:
-        config = get_backbone_config(self.backbone)
+    def _build_net(self, X: np.ndarray, sr: float | None, backbone_name: str) -> SignalNet:
+        config = get_backbone_config(backbone_name)
         size = self.image_size or config.input_size
         imagers = [build_imager(spec, sr=sr, n_timepoints=X.shape[2], size=size, channel_mode=self.channel_mode,
                                 mean=config.mean, std=config.std) for spec in self.imaging_]
@@ -81,7 +81,7 @@ class _TransferBase(BaseEstimator):
             torch.manual_seed(self.random_state)  # random init and training draw from here
         # A strategy that trains from random weights (scratch) gets them whatever `pretrained` says.
         from_weights = self.strategy_.uses_pretrained_weights
-        backbone = create_backbone(self.backbone, pretrained=self.pretrained and from_weights)
+        backbone = create_backbone(backbone_name, pretrained=self.pretrained and from_weights)
         # Before the first image is made: a size that cannot fit fails in words, not by the OOM killer.
         # auto embeds every candidate view frozen and fine-tunes only what it keeps (its LP-FT checks
         # its own batch), so only strategies that train from the start are checked for training.
@@ -117,7 +117,7 @@ class _TransferBase(BaseEstimator):
             self.imaging_ = self.strategy_.candidate_imagings(n_channels=X.shape[1], n_timepoints=X.shape[2], sr=sr)
         else:
             self.imaging_ = resolve_imaging(self.imaging, multi_view=True)
-        if not get_backbone_config(self.backbone).trainable:
+        if self.backbone is not None and not get_backbone_config(self.backbone).trainable:
             # ONNX/TorchScript file bodies: checked before any signal is turned into an image.
             if not self.strategy_.frozen:
                 raise ParameterError(
@@ -140,13 +140,19 @@ class _TransferBase(BaseEstimator):
                     "cross-validation of strategy='linear' and strategy='auto'"
                 )
             extra["groups"] = groups
-        if start is None:
-            self.net_ = self._build_net(X, sr)
-        else:
+        backbone_note = None
+        if start is not None:
             self.net_ = start_network(self, start, X, sr)
+            self.backbone_ = start.backbone_
             self.imaging_ = resolve_imaging([{"name": c["transform"], **c["params"]}
                                              for c in (i.get_config() for i in self.net_.imagers)], multi_view=True)
             extra["warm_start"] = self._same_outputs(start)
+        elif self.backbone is None:  # the strategy's choice (auto weighs backbones against its budget)
+            self.backbone_, self.net_, backbone_note = self.strategy_.choose_backbone(
+                lambda name: self._build_net(X, sr, name), X)
+        else:
+            self.backbone_ = self.backbone
+            self.net_ = self._build_net(X, sr, self.backbone)
         with self._engine_options():
             self.history_ = self.strategy_.fit(
                 self.net_, X, y_train, task=self._task, n_outputs=n_outputs,
@@ -154,6 +160,8 @@ class _TransferBase(BaseEstimator):
                 # Frozen passes let the engine calibration choose when the user set no batch size.
                 batch_size=self.batch_size if self.strategy_.frozen else self._train_batch_size,
                 progress=self.progress, **extra)
+        if backbone_note is not None:
+            self.history_["backbone"] = {"chosen": self.backbone_, "reason": backbone_note}
         # A strategy may keep some of the views (auto chooses): imaging_ says which the model reads.
         by_label = {spec.label: spec for spec in self.imaging_}
         self.imaging_ = [by_label[name] for name in self.net_.view_names if name in by_label] or self.imaging_

@@ -32,8 +32,11 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         the same backbone and one head reads them side by side. None (default): the strategy's
         choice, a spectrogram for fixed strategies and, for ``"auto"``, candidate views it
         selects from by cross-validation.
-    backbone : str
-        Registered backbone (:func:`sigxfer.backbones.list_backbones`).
+    backbone : str, optional
+        Registered backbone (:func:`sigxfer.backbones.list_backbones`). None (default): the
+        strategy's choice, ``"efficientnet_lite0"`` for fixed strategies and, for ``"auto"``, the
+        largest EfficientNet-Lite whose pass over the candidate views fits its time budget
+        (``backbone_`` and ``history_["backbone"]`` say which and why).
     pretrained : bool
         ImageNet weights (True) or a random initialisation with BatchNorm statistics re-estimated on
         the training images (False): the "without transfer" comparison.
@@ -100,6 +103,8 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
         The fitted imager, backbone and head as one torch module.
     imaging_ : list of ImagingSpec
         The views the model reads.
+    backbone_ : str
+        The backbone the model reads them with (``backbone``, or the strategy's choice).
     strategy_, history_, sr_, n_channels_, n_timepoints_
         The strategy used, its training history (auto's selection table under
         ``history_["selection"]``), and the input layout the model expects.

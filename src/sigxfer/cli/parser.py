@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_targets_options(p, task=True)
     add_imaging_options(p, views=True)
     add_input_options(p)
-    p.add_argument("--backbone", default=_BACKBONE)
+    p.add_argument("--backbone", default=None,
+                   help=f"default: {_BACKBONE}; with --strategy auto, the largest EfficientNet-Lite its time budget allows")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                    help="random weights (the no-transfer baseline)")
     p.add_argument("--init", default=None, metavar="MODEL",

@@ -50,20 +50,10 @@ def _ucr_name(spec: str, split: str | None) -> tuple[str, str | None]:
     return name, given or split
 
 
-def _to_length(signals: SignalSet, length: int | None) -> SignalSet:
-    """Crop or zero-pad at the end, as :func:`~sigxfer.data.load_signals` does with ``length=``."""
-    if length is None or length == signals.n_timepoints:
-        return signals
-    X = signals.X[:, :, :length]
-    if X.shape[2] < length:
-        X = np.pad(X, ((0, 0), (0, 0), (0, length - X.shape[2])))
-    return SignalSet(np.ascontiguousarray(X), sr=signals.sr, y=signals.y, names=signals.names)
-
-
 def _load_ucr(name: str, split: str, sr, length) -> SignalSet:
     from sigxfer.data.ucr import load_ucr
 
-    signals = _to_length(load_ucr(name, split=split), length)
+    signals = load_ucr(name, split=split, length=length)
     if sr is not None:
         signals.sr = float(sr)  # the archive records no sample rates
     return signals

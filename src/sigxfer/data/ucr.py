@@ -27,7 +27,7 @@ def list_ucr() -> list[str]:
                   if os.path.exists(os.path.join(root, d, f"{d}_TRAIN.ts")))
 
 
-def load_ucr(name: str, *, split: str = "train") -> SignalSet:
+def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> SignalSet:
     """One official split of a bundled UCR/UEA classification dataset.
 
     Parameters
@@ -36,6 +36,9 @@ def load_ucr(name: str, *, split: str = "train") -> SignalSet:
         Dataset name, e.g. ``"GunPoint"``, ``"ArrowHead"``, ``"BasicMotions"`` (see :func:`list_ucr`).
     split : {"train", "test"}
         The official split.
+    length : int, optional
+        Bring every series to this many samples (cut at the end, or zero-padded); needed for the
+        sets whose series differ in length.
 
     Returns
     -------
@@ -52,6 +55,21 @@ def load_ucr(name: str, *, split: str = "train") -> SignalSet:
     from aeon.datasets import load_classification
 
     X, y = load_classification(name, split=split.upper(), extract_path=_bundled_dir())
+    if isinstance(X, list):  # aeon gives a list of (n_channels, n_timepoints) arrays for unequal lengths
+        lengths = sorted({int(np.shape(x)[-1]) for x in X})
+        if length is None:
+            raise DataError(
+                f"ucr:{name} holds series of {lengths[0]} to {lengths[-1]} samples and a model needs one "
+                f"length; pass length= (--length {lengths[-1]} pads every series with zeros to the longest)"
+            )
+        out = np.zeros((len(X), np.shape(X[0])[0], length), dtype=np.float32)
+        for i, x in enumerate(X):
+            keep = min(length, np.shape(x)[-1])
+            out[i, :, :keep] = np.asarray(x, dtype=np.float32)[:, :keep]
+        X = out
     X = np.asarray(X, dtype=np.float32)
+    if length is not None and X.shape[2] != length:
+        keep = min(length, X.shape[2])
+        X = np.concatenate([X[:, :, :keep], np.zeros((*X.shape[:2], length - keep), np.float32)], axis=2)
     names = [f"{name}-{split}-{i:04d}" for i in range(len(X))]
     return SignalSet(X=X, y=np.asarray(y).astype(str), names=names)

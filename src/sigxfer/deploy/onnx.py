@@ -131,7 +131,7 @@ def export_onnx(model, path, *, embeddings: bool = False, overwrite: bool = Fals
     if isinstance(model.net_.backbone, TorchScriptBackbone):
         # torch's ONNX tracer cannot follow a module loaded by torch.jit.load inside another module.
         raise ParameterError(
-            f"backbone {model.backbone!r} is a TorchScript file, which torch's ONNX exporter cannot trace "
+            f"backbone {model.backbone_!r} is a TorchScript file, which torch's ONNX exporter cannot trace "
             "inside sigxfer's graph; export that body to ONNX yourself and train with backbone='file:body.onnx'"
         )
     if isinstance(model.net_.backbone, OnnxBackbone):
@@ -194,7 +194,7 @@ def _describe(proto, model, task: str) -> None:
         "n_channels": model.n_channels_,
         "classes": classes,
         "imaging": model.net_.imager.get_config(),
-        "backbone": model.backbone,
+        "backbone": model.backbone_,
     }
     # Names stay plain text; numbers, null, lists and mappings are JSON text.
     onnx.helper.set_model_props(proto, {k: v if isinstance(v, str) else json.dumps(to_jsonable(v))

@@ -14,7 +14,7 @@ __all__ = ["train_and_report"]
 
 def train_and_report(data, output=None, *, targets=None, target: str | None = None, task: str | None = None,
                      sr: float | None = None, length: int | None = None, imaging="spectrogram",
-                     backbone: str = "efficientnet_lite0", pretrained: bool = True, strategy="linear", init=None,
+                     backbone: str | None = None, pretrained: bool = True, strategy="linear", init=None,
                      image_size: int | None = None, channel_mode: str = "auto", batch_size: int = 32,
                      engine: str = "auto", precision: str = "auto", device: str = "cpu", test_size: float | int = 0.25, stratify: bool = True,
                      random_state: int | None = 0, progress: bool | None = None, overwrite: bool = False,
@@ -92,7 +92,8 @@ def train_and_report(data, output=None, *, targets=None, target: str | None = No
     if imaging is not None:
         resolve_imaging(imaging, multi_view=True)  # a wrong name fails before any data is read
     resolve_strategy(strategy)
-    get_backbone_config(backbone)
+    if backbone is not None:
+        get_backbone_config(backbone)
     task_of(task=task, targets=targets)
     signals = dataset(data, sr=sr, length=length, targets=targets, target=target)
     note = target_note(targets, target)

@@ -51,6 +51,10 @@ FINALISTS = 3
 DEFAULT_BUDGET = 600.0
 #: Share of the budget kept for scoring heads when deciding how many views to embed.
 SCORING_SHARE = 0.25
+#: Backbones auto chooses from when the user names none (``backbone=None``), largest first.
+BACKBONES = ("efficientnet_lite2", "efficientnet_lite0")
+#: Share of the budget the pass of every candidate view may take for a larger backbone to be chosen.
+EMBEDDING_SHARE = 0.35
 #: Series from this length get a spectrogram among the candidates without a sample rate; with
 #: one, spectral views are tried first.
 SPECTRAL_MIN_LENGTH = 256
@@ -238,6 +242,50 @@ class Auto(Strategy):
             spectral.append(ImagingSpec("mel"))
         return spectral + shape if sr is not None and n_timepoints >= SPECTRAL_MIN_LENGTH else shape + spectral
 
+    def _reads(self, net) -> tuple[list, list | None, list, bool]:
+        """``(features, taps, poolings, chain)``: what the candidates on ``net``'s backbone read.
+
+        Multi-depth features and banded pooling need a backbone with a stage chain; without
+        one, only the last layer, mean-pooled, is tried.
+        """
+        chain = bool(getattr(net.backbone, "sequential_stages", False))
+        multi = "multi" in self.features and chain
+        taps = net.backbone.feature_taps() if multi else None
+        features = [f for f in self.features if f == "last" or multi]
+        poolings = [p for p in self.pooling if p == "mean" or chain]
+        if chain and taps is None and poolings != ["mean"]:
+            taps = [len(net.backbone.stages()) - 1]  # banded pooling of the last layer needs its map
+        return features, taps, poolings, chain
+
+    def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:
+        """The largest of :data:`BACKBONES` whose pass over every candidate view fits the budget.
+
+        Larger ImageNet networks transfer better (on the UCR/UEA sets of BENCHMARKS.md,
+        EfficientNet-Lite2 beat Lite0 on 4 of 6 and tied one) but cost about 2.3x the time per
+        image. Each larger backbone is timed on the training signals on this machine's chosen
+        engine (the calibration is kept, so embedding with it reuses it); it is taken when
+        embedding every candidate view is estimated within :data:`EMBEDDING_SHARE` of the
+        budget, which leaves the rest for the heads. Without a budget, the largest.
+        """
+        budget = math.inf if self.time_budget is None else float(self.time_budget)
+        allowed, notes = EMBEDDING_SHARE * budget, []
+        for name in BACKBONES:
+            net = build(name)
+            if name == BACKBONES[-1]:
+                break
+            if budget == math.inf:
+                return name, net, f"the largest of {', '.join(BACKBONES)}: no time budget"
+            _, taps, poolings, _ = self._reads(net)
+            rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
+            seconds = len(X) * net.n_views / rate
+            if seconds <= allowed:
+                return name, net, (f"the largest of {', '.join(BACKBONES)} whose pass over {net.n_views} view(s) of "
+                                   f"{len(X)} cases fits a {EMBEDDING_SHARE:.0%} share of the budget "
+                                   f"(estimated {seconds:.0f} s of {allowed:.0f} s at {rate:.0f} images/s)")
+            notes.append(f"{name} would take about {seconds:.0f} s at {rate:.0f} images/s")
+        return name, net, (f"{'; '.join(notes)}, more than the {EMBEDDING_SHARE:.0%} share of the budget "
+                           f"({allowed:.0f} s) kept for embedding")
+
     # ------------------------------------------------------------------ fitting
     def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None,
             warm_start=False):
@@ -265,16 +313,11 @@ class Auto(Strategy):
 
         folds, fold_note = sel.make_folds(y, task=task, cv=self.cv, seed=seed, groups=groups)
         names = list(net.view_names)
-        multi = "multi" in self.features and getattr(net.backbone, "sequential_stages", False)
-        taps = net.backbone.feature_taps() if multi else None
-        features = [f for f in self.features if f == "last" or multi]
-        chain = getattr(net.backbone, "sequential_stages", False)
-        poolings = [p for p in self.pooling if p == "mean" or chain]
-        if chain and taps is None and poolings != ["mean"]:
-            taps = [len(net.backbone.stages()) - 1]  # banded pooling of the last layer needs its map
+        features, taps, poolings, chain = self._reads(net)
         rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
         n = len(X)
-        say(f"auto: {n} training cases, {len(names)} candidate views ({', '.join(names)}), "
+        body = getattr(getattr(net.backbone, "config", None), "name", type(net.backbone).__name__)
+        say(f"auto: {n} training cases, backbone {body}, {len(names)} candidate views ({', '.join(names)}), "
             f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, "
             f"so about {n / rate:.0f} s per view; "
             f"{len(folds)}-fold CV of {self.Cs} regularisation values per head; "

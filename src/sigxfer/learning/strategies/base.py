@@ -19,6 +19,9 @@ from sigxfer.errors import ParameterError
 from sigxfer.learning.network import SignalNet
 
 _STRATEGIES: dict[str, type[Strategy]] = {}
+#: The backbone an estimator builds when the user names none (``backbone=None``), unless its
+#: strategy chooses one itself (:meth:`Strategy.choose_backbone`).
+DEFAULT_BACKBONE = "efficientnet_lite0"
 
 
 def register_strategy(cls):
@@ -145,6 +148,21 @@ class Strategy:
         from sigxfer.imaging.resolve import ImagingSpec
 
         return [ImagingSpec("spectrogram")]
+
+    def choose_backbone(self, build, X: np.ndarray) -> tuple[str, SignalNet, str]:
+        """``(name, net, why)`` when the user names no backbone: :data:`DEFAULT_BACKBONE`.
+
+        ``build(name)`` returns the estimator's network on that backbone (every candidate view,
+        imagers fitted); a strategy that weighs backbones against its budget (``auto``) builds
+        and times several.
+
+        Examples
+        --------
+        >>> from sigxfer.learning.strategies import LinearProbe
+        >>> LinearProbe().choose_backbone(lambda name: name, None)
+        ('efficientnet_lite0', 'efficientnet_lite0', 'the default backbone')
+        """
+        return DEFAULT_BACKBONE, build(DEFAULT_BACKBONE), "the default backbone"
 
     def get_config(self) -> dict:
         """Name and parameters as plain JSON values (fields marked ``metadata={"config": False}`` left out).
