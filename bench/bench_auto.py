@@ -146,7 +146,7 @@ def best_of_families(rows: list[dict]) -> list[dict]:
     return out
 
 
-def run(names, *, backbone: str, image_size: int | None, time_budget, log) -> dict:
+def run(names, *, backbone: str | None, image_size: int | None, time_budget, log) -> dict:
     results = {"machine": machine(), "backbone": backbone, "image_size": image_size, "datasets": {},
                "load_before": os.getloadavg()}
     started = time.perf_counter()
@@ -164,9 +164,12 @@ def run(names, *, backbone: str, image_size: int | None, time_budget, log) -> di
         entry["auto"], model = run_estimator("auto", train, test, backbone=backbone, image_size=image_size,
                                              strategy=strategy)
         entry["auto"]["table"] = model.history_["selection"]["table"]
+        entry["auto"]["backbone"] = model.backbone_
+        entry["auto"]["backbone_reason"] = (model.history_.get("backbone") or {}).get("reason")
         log(f"  auto        test {entry['auto']['accuracy']:.3f}  CV {entry['auto']['cv_score']:.3f}  "
-            f"({entry['auto']['fit_seconds']:.1f} s) chose {entry['auto']['chosen']}")
-        entry["ablations"] = run_ablations(train, test, backbone=backbone, image_size=image_size, log=log)
+            f"({entry['auto']['fit_seconds']:.1f} s) chose {model.backbone_}: {entry['auto']['chosen']}")
+        # The ablations read the backbone auto read (its choice when none is named).
+        entry["ablations"] = run_ablations(train, test, backbone=model.backbone_, image_size=image_size, log=log)
         entry["families"] = best_of_families(entry["ablations"])
         results["datasets"][name] = entry
     results["total_seconds"] = time.perf_counter() - started
@@ -189,7 +192,8 @@ def format_markdown(results: dict, command: str) -> str:
     lines = [
         "## auto: model selection on the training split, against MiniRocket",
         "",
-        f"Backbone `{results['backbone']}`"
+        (f"Backbone `{results['backbone']}`" if results["backbone"] else
+         "Backbone not named (the default): `linear` reads efficientnet_lite0, `auto` chooses (in its row)")
         + (f" at {results['image_size']} px" if results["image_size"] else "")
         + "; official UCR/UEA splits; every transfer configuration chosen on the train split only "
         "(CV estimate: mean of 5-fold stratified CV accuracy on train, 95% t-interval over folds); "
@@ -205,6 +209,8 @@ def format_markdown(results: dict, command: str) -> str:
         for key in ("linear", "auto"):
             r = e[key]
             chose = r.get("chosen") or "+".join(r["views"])
+            if key == "auto" and not results["backbone"]:
+                chose = f"{r['backbone'].replace('efficientnet_', '')}: {chose}"
             lines.append(f"| | {key} | {chose} | {_cv(r)} | {_acc(r)} | "
                          f"{100 * (r['accuracy'] - mr['accuracy']):+.1f} pt | {r['fit_seconds']:.1f} |")
         for f in e["families"]:
@@ -235,7 +241,9 @@ def format_markdown(results: dict, command: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=None, help=f"default: {' '.join(DATASETS)}")
-    parser.add_argument("--backbone", default=None, help="default efficientnet_lite0 (tinynet with --quick)")
+    parser.add_argument("--backbone", default=None,
+                        help="default: none named, as a user leaves it (linear then reads efficientnet_lite0 and "
+                             "auto chooses); tinynet with --quick")
     parser.add_argument("--image-size", type=int, default=None, help="image side; the backbone's by default")
     parser.add_argument("--time-budget", type=float, default=None, help="auto's budget in s; its default if unset")
     parser.add_argument("--quick", action="store_true", help="GunPoint with tinynet at 32 px: checks the script")
@@ -243,7 +251,7 @@ def main(argv=None) -> int:
     parser.add_argument("--write", default=None, help="write the Markdown here")
     args = parser.parse_args(argv)
     names = args.datasets or (["GunPoint"] if args.quick else list(DATASETS))
-    backbone = args.backbone or ("tinynet" if args.quick else "efficientnet_lite0")
+    backbone = args.backbone or ("tinynet" if args.quick else None)
     image_size = args.image_size or (32 if args.quick else None)
 
     def log(text):
