@@ -33,15 +33,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=300, help="training clips per class")
     parser.add_argument("--n-test", type=int, default=100, help="test clips per class")
-    parser.add_argument("--backbone", default=None)
+    parser.add_argument("--backbone", default=None,
+                        help="default: none named, as a user leaves it (the probe reads efficientnet_lite0, auto chooses)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    backbone = args.backbone or ("tinynet" if args.quick else "efficientnet_lite0")
+    backbone = args.backbone or ("tinynet" if args.quick else None)
     n_train, n_test = (10, 5) if args.quick else (args.n_train, args.n_test)
     train = make_digits(n_train, seed=0)
     test = make_digits(n_test, seed=1)
     print(f"machine: {platform.processor() or platform.machine()}; {len(train)} training clips, {len(test)} test "
-          f"clips of {train.n_timepoints} samples at {train.sr:g} Hz; backbone {backbone}", flush=True)
+          f"clips of {train.n_timepoints} samples at {train.sr:g} Hz; backbone {backbone or 'not named'}", flush=True)
     rows = []
 
     from aeon.classification.convolution_based import MiniRocketClassifier
@@ -61,12 +62,14 @@ def main() -> None:
         fitted = time.perf_counter()
         pred = model.predict(test)
         selection = model.history_.get("selection") or {}
-        chose = selection.get("chosen", params.get("imaging", ""))
+        chose = f"{model.backbone_.replace('efficientnet_', '')}: {selection.get('chosen', params.get('imaging', ''))}"
         table = selection.get("table", [])
         tried = (f"{sum(r.get('status') == 'scored' for r in table)} scored, "
                  f"{sum(r.get('status') != 'scored' for r in table)} skipped") if table else "–"
         rows.append(score(name, test.y, pred, fitted - start, time.perf_counter() - fitted, chose, tried))
         print(rows[-1], flush=True)
+        if "backbone" in model.history_:
+            print(f"  backbone {model.backbone_}: {model.history_['backbone']['reason']}", flush=True)
 
     ref = rows[0]["accuracy"]
     print("\n| method | chose | candidates | test accuracy (95% CI) | Δ vs MiniRocket | fit (s) | predict (s) |")

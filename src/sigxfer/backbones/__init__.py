@@ -1,8 +1,8 @@
 """Pretrained CNNs cut before their classifier: images ``(N, 3, H, W)`` -> embeddings ``(N, d)``.
 
 ``create_backbone(name)`` builds a registered network with its weights read from an installed
-package, never downloaded. Built in: ``efficientnet_lite0`` (``lite1``, ``lite2`` with the
-``sigxfer[lite]`` extra) and ``tinynet``, a tiny untrained network for tests. A user's own
+package, never downloaded. Built in: ``efficientnet_lite0``, ``lite1`` and ``lite2`` (their
+weights packages are installed with sigxfer) and ``tinynet``, a tiny untrained network for tests. A user's own
 network (TorchScript, ONNX, or a state_dict for a registered architecture) is added with
 ``register_file_backbone``, or named directly as ``backbone="file:PATH"``.
 
@@ -21,6 +21,7 @@ from sigxfer.backbones.registry import (
     get_backbone_config,
     list_backbones,
     register_backbone,
+    weights_available,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "register_backbone",
     "register_file_backbone",
     "reestimate_batchnorm",
+    "weights_available",
 ]

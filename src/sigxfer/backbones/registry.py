@@ -334,6 +334,25 @@ def list_backbones() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def weights_available(name: str) -> bool:
+    """Whether ``create_backbone(name)`` finds its pretrained weights here (True for a backbone
+    without any, which gets its fixed initialisation).
+
+    Examples
+    --------
+    >>> weights_available("tinynet")
+    True
+    """
+    config = get_backbone_config(name)
+    if config.weights_path is None:
+        return True
+    try:
+        config.weights_path()
+    except ParameterError:  # its weights package is not installed
+        return False
+    return True
+
+
 def get_backbone_config(name: str) -> BackboneConfig:
     """Config registered under ``name``; unknown names raise :class:`ParameterError` listing the known ones.
 

