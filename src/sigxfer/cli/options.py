@@ -49,9 +49,36 @@ def views_from_args(args):
     return views[0] if len(views) == 1 else views
 
 
+def parse_duration(text: str) -> float | None:
+    """``--time-budget`` in seconds: ``600``, ``90s``, ``10m``, ``1.5h``; ``none`` for no limit.
+
+    Examples
+    --------
+    >>> parse_duration("10m"), parse_duration("90s"), parse_duration("1.5h"), parse_duration("none")
+    (600.0, 90.0, 5400.0, None)
+    """
+    value = text.strip().lower()
+    if value in ("none", "inf", "unlimited"):
+        return None
+    unit = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(value[-1:], None)
+    try:
+        seconds = float(value[:-1] if unit else value) * (unit or 1.0)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ParameterError(f"--time-budget {text!r} must be a positive duration such as 600, 90s, 10m or 1h, "
+                             "or none")
+    return seconds
+
+
 def strategy_from_args(args):
     """``--strategy`` as a name, or as a dict when training options were given."""
     params = {k: getattr(args, k) for k in ("epochs", "unfreeze", "lr") if getattr(args, k, None) is not None}
+    budget = getattr(args, "time_budget", None)
+    if budget is not None:
+        if args.strategy != "auto":
+            raise ParameterError(f"--time-budget applies to --strategy auto, not {args.strategy!r}")
+        params["time_budget"] = parse_duration(budget)
     if params.get("unfreeze") not in (None, "all"):
         try:
             params["unfreeze"] = int(params["unfreeze"])
@@ -111,6 +138,8 @@ def add_imaging_options(p: argparse.ArgumentParser, default: str | None = "spect
 def add_strategy_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("learning")
     g.add_argument("--strategy", default="linear", help="linear, finetune, scratch or auto (default: linear)")
+    g.add_argument("--time-budget", default=None, metavar="DURATION",
+                   help="auto: seconds for the whole fit, e.g. 600, 90s, 10m, 1h or none (default: 10m)")
     g.add_argument("--epochs", type=int, default=None, help="epochs of training (finetune, scratch, auto)")
     g.add_argument("--unfreeze", default=None, metavar="all|K", help="finetune: train all stages or the last K")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate of the head")

@@ -119,6 +119,9 @@ def train_and_report(data, output=None, *, targets=None, target: str | None = No
     else:
         model.fit(signals)
         say(f"trained on all {len(signals)} signals (no held-out test: test_size=0)")
+    chosen = (model.history_ or {}).get("backbone")
+    if chosen and chosen["reason"] != "the default backbone":
+        say(f"backbone {chosen['chosen']}: {chosen['reason']}")
     if output is not None:
         save(model, output, overwrite=overwrite)
         say(f"saved {output}" + (f" ({replaced_note(replaced, output)})" if replaced else ""))
