@@ -7,7 +7,7 @@ import torch
 import sigxfer
 from sigxfer import ParameterError, TransferClassifier, make_devices
 from sigxfer.backbones import create_backbone
-from sigxfer.backbones.registry import Backbone
+from sigxfer.backbones.base import Backbone
 from sigxfer.imaging import Imager
 from sigxfer.learning import FineTune, LinearProbe
 from sigxfer.learning.network import SignalNet, pool_map

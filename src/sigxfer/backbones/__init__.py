@@ -14,8 +14,8 @@ any part of :mod:`sigxfer.backbones` fills the registry.
 from sigxfer.backbones import efficientnet_lite, tiny  # noqa: F401
 from sigxfer.backbones.calibration import reestimate_batchnorm
 from sigxfer.backbones.external import register_file_backbone
+from sigxfer.backbones.base import Backbone
 from sigxfer.backbones.registry import (
-    Backbone,
     BackboneConfig,
     create_backbone,
     get_backbone_config,

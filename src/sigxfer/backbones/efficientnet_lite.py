@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sigxfer.backbones.registry import Backbone, BackboneConfig, register_backbone
+from sigxfer.backbones.base import Backbone
+from sigxfer.backbones.registry import BackboneConfig, register_backbone
 from sigxfer.errors import ParameterError
 
 # EfficientNet-B0 stages (paper, Table 1): (repeats, kernel, stride, expand_ratio, out_channels).

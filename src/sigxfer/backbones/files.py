@@ -1,6 +1,6 @@
 """Backbone bodies read from files: TorchScript, ONNX (run by onnxruntime) and ``state_dict``.
 
-Each body is a :class:`~sigxfer.backbones.registry.Backbone` built from a
+Each body is a :class:`~sigxfer.backbones.base.Backbone` built from a
 :class:`~sigxfer.backbones.filespec.FileBackboneSpec`:
 
 - ``state_dict``: a registered architecture with the file's tensors (:class:`StateDictBackbone`);
@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from sigxfer.backbones.filespec import FileBackboneSpec, verify_file
-from sigxfer.backbones.registry import Backbone, get_backbone_config
+from sigxfer.backbones.base import Backbone
+from sigxfer.backbones.registry import get_backbone_config
 from sigxfer.errors import DataError, ModelFileError, ParameterError
 
 

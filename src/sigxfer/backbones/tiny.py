@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sigxfer.backbones.registry import Backbone, BackboneConfig, register_backbone
+from sigxfer.backbones.base import Backbone
+from sigxfer.backbones.registry import BackboneConfig, register_backbone
 
 EMBEDDING_DIM = 16
 

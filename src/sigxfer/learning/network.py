@@ -60,7 +60,7 @@ class SignalNet(nn.Module):
         From :func:`sigxfer.backbones.create_backbone`; its ``classifier`` is the head.
     taps : list of int, optional
         Stages whose pooled maps make the embedding (multi-depth features,
-        :meth:`~sigxfer.backbones.registry.Backbone.feature_taps`); None: the backbone's own
+        :meth:`~sigxfer.backbones.base.Backbone.feature_taps`); None: the backbone's own
         ``forward_features`` (the last layer).
     pooling : {"mean", "bands"}
         How tapped maps are pooled (:func:`pool_map`); ``"bands"`` with ``taps=None`` taps the last stage.

@@ -25,7 +25,7 @@ FEATURES = ("last", "multi")
 def set_net_features(net: SignalNet, features: str, pooling: str = "mean") -> None:
     """Point ``net``'s embedding at the last layer (``"last"``) or at several depths (``"multi"``).
 
-    ``"multi"`` taps :meth:`~sigxfer.backbones.registry.Backbone.feature_taps`: the end of each
+    ``"multi"`` taps :meth:`~sigxfer.backbones.base.Backbone.feature_taps`: the end of each
     of the last six widths of the network, each map pooled (``pooling``) and standardised as its
     own block by the head.
 
