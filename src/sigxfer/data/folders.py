@@ -331,7 +331,7 @@ def _assemble(files, labels, declared, length, pad, progress, *, where, meta_sr=
             UserWarning,
             stacklevel=3,
         )
-    X = _to_one_length(signals, length, pad, where)
+    X = stack_to_length(signals, length, pad, where)
     return SignalSet(X, sr=rate, y=labels, names=[str(f) for f in files])
 
 
@@ -345,7 +345,7 @@ def _nearby_meta_sr(folder: Path, cache: dict) -> tuple[float | None, str | None
     return None, None
 
 
-def _to_one_length(signals: list[np.ndarray], length: int | None, pad: str, where: str) -> np.ndarray:
+def stack_to_length(signals: list[np.ndarray], length: int | None, pad: str, where: str) -> np.ndarray:
     """Stack (n_channels, n_i) arrays into (n_cases, n_channels, length) by cropping or padding."""
     lengths = [s.shape[1] for s in signals]
     if length is None:

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from sigxfer.data.folders import stack_to_length
 from sigxfer.data.signals import SignalSet
 from sigxfer.errors import DataError, ParameterError
 
@@ -55,21 +56,14 @@ def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> S
     from aeon.datasets import load_classification
 
     X, y = load_classification(name, split=split.upper(), extract_path=_bundled_dir())
-    if isinstance(X, list):  # aeon gives a list of (n_channels, n_timepoints) arrays for unequal lengths
+    if isinstance(X, list) and length is None:  # aeon gives a list of arrays for unequal lengths
         lengths = sorted({int(np.shape(x)[-1]) for x in X})
-        if length is None:
-            raise DataError(
-                f"ucr:{name} holds series of {lengths[0]} to {lengths[-1]} samples and a model needs one "
-                f"length; pass length= (--length {lengths[-1]} pads every series with zeros to the longest)"
-            )
-        out = np.zeros((len(X), np.shape(X[0])[0], length), dtype=np.float32)
-        for i, x in enumerate(X):
-            keep = min(length, np.shape(x)[-1])
-            out[i, :, :keep] = np.asarray(x, dtype=np.float32)[:, :keep]
-        X = out
+        raise DataError(
+            f"ucr:{name} holds series of {lengths[0]} to {lengths[-1]} samples and a model needs one "
+            f"length; pass length= (--length {lengths[-1]} pads every series with zeros to the longest)"
+        )
+    if length is not None:  # cut at the end or zero-padded, as load_signals does with length=
+        X = stack_to_length([np.asarray(x, dtype=np.float32) for x in X], length, "zero", f"ucr:{name}")
     X = np.asarray(X, dtype=np.float32)
-    if length is not None and X.shape[2] != length:
-        keep = min(length, X.shape[2])
-        X = np.concatenate([X[:, :, :keep], np.zeros((*X.shape[:2], length - keep), np.float32)], axis=2)
     names = [f"{name}-{split}-{i:04d}" for i in range(len(X))]
     return SignalSet(X=X, y=np.asarray(y).astype(str), names=names)
