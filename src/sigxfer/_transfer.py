@@ -22,6 +22,7 @@ from sigxfer.imaging.picture import imaging_for_pictures, picture_shape
 from sigxfer.imaging.resolve import build_imager, resolve_imaging
 from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.augment import Augmenter
+from sigxfer.learning.engines import ENGINES, PRECISIONS
 from sigxfer.learning.memory import check_batch_memory
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import resolve_strategy
@@ -43,8 +44,8 @@ class _TransferBase(BaseEstimator):
         "image_size": [None, Interval(int, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)],
         "channel_mode": Options(*CHANNEL_MODES),
         "batch_size": [None, Interval(int, 1, None)],
-        "engine": Options("auto", "torch", "compile", "onnxruntime"),
-        "precision": Options("auto", "fp32", "bf16"),
+        "engine": Options("auto", *ENGINES),
+        "precision": Options("auto", *PRECISIONS),
         "device": str,
         "random_state": [None, Interval(int, 0, 2**32 - 1)],
         "progress": [None, bool],

@@ -289,7 +289,7 @@ class Auto(Strategy):
                                    f"(estimated {seconds:.0f} s of {allowed:.0f} s at {rate:.0f} images/s)")
             notes.append(f"{name} would take about {seconds:.0f} s at {rate:.0f} images/s, more than the "
                          f"{EMBEDDING_SHARE:.0%} share of the budget ({allowed:.0f} s) kept for embedding")
-        return name, net, "; ".join(notes) or f"{name}: the only one of {', '.join(BACKBONES)} with its weights"
+        return name, net, "; ".join(notes)  # the last one is taken whatever: each larger one was ruled out
 
     # ------------------------------------------------------------------ fitting
     def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None,
