@@ -57,6 +57,10 @@ class BackboneConfig:
     trainable : bool
         False for a body that cannot learn (an ONNX graph, a frozen TorchScript file): only
         strategies that keep the backbone frozen apply, and there is no random initialisation.
+    load_weights : callable, optional
+        ``load_weights(module)`` puts the pretrained weights into a built module itself, for a
+        network whose weights lie in several files (a joint backbone's members); ``weights_path``
+        then only says where they are and raises when one is missing.
     origin : object, optional
         What the module that registered this entry built it from (for a user's file, its
         :class:`~sigxfer.backbones.filespec.FileBackboneSpec`), for that module to read back; the
@@ -82,6 +86,7 @@ class BackboneConfig:
     builder: Callable[[], nn.Module] = field(repr=False, compare=False)
     weights_path: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     trainable: bool = True
+    load_weights: Callable[[nn.Module], None] | None = field(default=None, repr=False, compare=False)
     origin: object = None
 
     def __post_init__(self) -> None:
@@ -101,6 +106,8 @@ class BackboneConfig:
             raise ParameterError(f"backbone {self.name!r}: builder must be a callable returning an nn.Module")
         if self.weights_path is not None and not callable(self.weights_path):
             raise ParameterError(f"backbone {self.name!r}: weights_path must be a callable returning a path, or None")
+        if self.load_weights is not None and not callable(self.load_weights):
+            raise ParameterError(f"backbone {self.name!r}: load_weights must be a callable taking the module, or None")
         if not isinstance(self.trainable, bool):
             raise ParameterError(f"backbone {self.name!r}: trainable={self.trainable!r} must be True or False")
 
@@ -108,6 +115,8 @@ class BackboneConfig:
 _REGISTRY: dict[str, BackboneConfig] = {}
 # Name prefixes ("file" for "file:PATH") and the function that registers such a name on first use.
 _SCHEMES: dict[str, Callable[[str], BackboneConfig]] = {}
+# The separator of joint names ("a+b") and the function that registers such a name on first use.
+_JOINT: dict[str, Callable[[str], BackboneConfig]] = {}
 
 
 def register_backbone(config: BackboneConfig, *, overwrite: bool = False) -> None:
@@ -158,6 +167,15 @@ def register_scheme(scheme: str, resolve: Callable[[str], BackboneConfig]) -> No
     _SCHEMES[scheme] = resolve
 
 
+def register_joint_resolver(separator: str, resolve: Callable[[str], BackboneConfig]) -> None:
+    """Let names that join registered names with ``separator`` (``"a+b"``) be built on first use.
+
+    Called by :mod:`sigxfer.backbones.joint` when it is imported.
+    """
+    _JOINT.clear()
+    _JOINT[separator] = resolve
+
+
 def list_backbones() -> list[str]:
     """Names of the registered backbones, sorted.
 
@@ -203,6 +221,10 @@ def get_backbone_config(name: str) -> BackboneConfig:
         scheme, colon, _ = name.partition(":")
         if colon and scheme in _SCHEMES:
             _SCHEMES[scheme](name)
+        elif not colon:
+            for separator, resolve in _JOINT.items():
+                if separator in name:
+                    resolve(name)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -252,7 +274,10 @@ def create_backbone(name: str, *, pretrained: bool = True) -> nn.Module:
     else:
         model = config.builder()
     _check_interface(model, config)
-    if pretrained and config.weights_path is not None:
+    if pretrained and config.load_weights is not None:
+        config.weights_path()  # raises, naming the package, when a part of the weights is missing
+        config.load_weights(model)
+    elif pretrained and config.weights_path is not None:
         _load_weights(model, config.weights_path(), name)
     model.config = config
     model.requires_grad_(True)

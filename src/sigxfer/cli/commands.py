@@ -135,4 +135,5 @@ def cmd_list(args, echo=print) -> int:
     for name in list_backbones():
         c = get_backbone_config(name)
         print(f"  {name:<20} {c.input_size}px  d={c.embedding_dim}  weights: {c.weights}")
+    print("  (join two with '+', e.g. efficientnet_lite1+efficientnet_lite2: both read each image)")
     return 0
