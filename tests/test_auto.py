@@ -8,7 +8,7 @@ import sigxfer
 from sigxfer import ParameterError, TransferClassifier, TransferRegressor, make_devices
 from sigxfer.data import train_test_split_signals
 from sigxfer.learning import Auto
-from sigxfer.learning.strategies import selection
+from sigxfer.learning.strategies import selection, space
 
 FAST = dict(backbone="tinynet", image_size=32, random_state=0, progress=False)
 
@@ -221,7 +221,6 @@ def test_a_logistic_path_stops_once_the_held_out_loss_keeps_rising(monkeypatch):
 @pytest.mark.parametrize("rate, want", [(1e6, "efficientnet_lite0"), (1e-3, "tinynet")])
 def test_without_a_named_backbone_auto_takes_the_largest_its_budget_allows(devices, monkeypatch, tmp_path,
                                                                             rate, want):
-    from sigxfer.learning.strategies import auto as auto_module
 
     timed = []
 
@@ -230,7 +229,7 @@ def test_without_a_named_backbone_auto_takes_the_largest_its_budget_allows(devic
         return rate
 
     # Lite0 at 32 px stands in for the larger backbone, tinynet for the smaller.
-    monkeypatch.setattr(auto_module, "BACKBONES", ("efficientnet_lite0", "tinynet"))
+    monkeypatch.setattr(space, "BACKBONES", ("efficientnet_lite0", "tinynet"))
     monkeypatch.setattr(selection, "measure_rate", fake_rate)
     params = {**FAST, "backbone": None}
     model = TransferClassifier(imaging=["gaf", "waveform"], strategy=Auto(Cs=2, time_budget=60), **params).fit(devices)
@@ -260,9 +259,8 @@ def test_fixed_strategies_and_named_backbones_are_not_chosen_for(devices):
 
 def test_a_larger_backbone_without_its_weights_is_passed_over_and_said_so(devices, monkeypatch):
     from sigxfer.backbones import registry
-    from sigxfer.learning.strategies import auto as auto_module
 
-    monkeypatch.setattr(auto_module, "BACKBONES", ("efficientnet_lite0", "tinynet"))
+    monkeypatch.setattr(space, "BACKBONES", ("efficientnet_lite0", "tinynet"))
     monkeypatch.setattr(registry, "weights_available", lambda name: name != "efficientnet_lite0")
     monkeypatch.setattr("sigxfer.backbones.weights_available", registry.weights_available)
     model = TransferClassifier(imaging="waveform", strategy=Auto(Cs=2), **{**FAST, "backbone": None}).fit(devices)
@@ -273,9 +271,8 @@ def test_a_larger_backbone_without_its_weights_is_passed_over_and_said_so(device
 
 def test_cli_train_auto_with_a_time_budget_reports_the_backbone_it_chose(tmp_path, monkeypatch, capsys):
     from sigxfer.cli import main
-    from sigxfer.learning.strategies import auto as auto_module
 
-    monkeypatch.setattr(auto_module, "BACKBONES", ("efficientnet_lite0", "tinynet"))
+    monkeypatch.setattr(space, "BACKBONES", ("efficientnet_lite0", "tinynet"))
     monkeypatch.setattr(selection, "measure_rate", lambda net, X, **kwargs: 1e6)
     assert main(["synth", "devices", str(tmp_path / "data"), "--n-per-class", "10", "--n-timepoints", "128",
                  "--seed", "1"]) == 0

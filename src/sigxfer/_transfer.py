@@ -19,7 +19,7 @@ from sigxfer._lineage import lineage_of, stage_record, start_network
 from sigxfer.imaging.imager import CHANNEL_MODES
 from sigxfer.data.images import match_image_shape
 from sigxfer.imaging.picture import imaging_for_pictures, picture_shape
-from sigxfer.imaging.resolve import build_imager, resolve_imaging
+from sigxfer.imaging.resolve import GROUPS, build_imager, imaging_label, resolve_imaging, view_label
 from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.augment import Augmenter
 from sigxfer.learning.engines import ENGINES, PRECISIONS
@@ -42,7 +42,7 @@ class _TransferBase(BaseEstimator):
         "pretrained": bool,
         "sr": [None, Interval(float, 0, None, closed="neither")],
         "image_size": [None, Interval(int, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)],
-        "channel_mode": Options(*CHANNEL_MODES),
+        "channel_mode": Options(*CHANNEL_MODES, GROUPS),
         "batch_size": [None, Interval(int, 1, None)],
         "engine": Options("auto", *ENGINES),
         "precision": Options("auto", *PRECISIONS),
@@ -76,8 +76,13 @@ class _TransferBase(BaseEstimator):
     def _build_net(self, X: np.ndarray, sr: float | None, backbone_name: str) -> SignalNet:
         config = get_backbone_config(backbone_name)
         size = self.image_size or config.input_size
-        imagers = [build_imager(spec, sr=sr, n_timepoints=X.shape[2], size=size, channel_mode=self.channel_mode,
-                                mean=config.mean, std=config.std) for spec in self.imaging_]
+        # channel_mode="groups": each group of up to three channels is a view of its own (auto
+        # may offer groups beside the one picture of all channels: the strategy says).
+        groups = self.strategy_.channel_groups(X.shape[1], self.channel_mode)
+        mode = "auto" if self.channel_mode == GROUPS else self.channel_mode
+        imagers = [build_imager(spec, sr=sr, n_timepoints=X.shape[2], size=size, channel_mode=mode, channels=group,
+                                mean=config.mean, std=config.std) for spec in self.imaging_ for group in groups]
+        view_names = [view_label(spec.label, group) for spec in self.imaging_ for group in groups]
         if self.random_state is not None:
             torch.manual_seed(self.random_state)  # random init and training draw from here
         # A strategy that trains from random weights (scratch) gets them whatever `pretrained` says.
@@ -94,7 +99,7 @@ class _TransferBase(BaseEstimator):
         scale_sample = torch.from_numpy(augmenter.scale_sample(X, seed=self.random_state or 0))
         for imager in imagers:
             imager._fit(scale_sample, batch_size=self._train_batch_size)
-        net = SignalNet(imagers, backbone, view_names=[spec.label for spec in self.imaging_]).to(self.device)
+        net = SignalNet(imagers, backbone, view_names=view_names).to(self.device)
         if not self.pretrained and from_weights:  # scratch trains its BatchNorm statistics itself
             # A random net's BatchNorm holds 0/1 statistics and gives near-constant features; a
             # fair "no transfer" baseline re-estimates them on the training images (of every view).
@@ -145,8 +150,10 @@ class _TransferBase(BaseEstimator):
         if start is not None:
             self.net_ = start_network(self, start, X, sr)
             self.backbone_ = start.backbone_
-            self.imaging_ = resolve_imaging([{"name": c["transform"], **c["params"]}
-                                             for c in (i.get_config() for i in self.net_.imagers)], multi_view=True)
+            specs = [{"name": c["transform"], **c["params"]} for c in (i.get_config() for i in self.net_.imagers)]
+            # Views that read groups of channels share their imaging: each imaging once.
+            self.imaging_ = resolve_imaging(list({repr(sorted(s.items())): s for s in specs}.values()),
+                                            multi_view=True)
             extra["warm_start"] = self._same_outputs(start)
         elif self.backbone is None:  # the strategy's choice (auto weighs backbones against its budget)
             self.backbone_, self.net_, backbone_note = self.strategy_.choose_backbone(
@@ -165,7 +172,8 @@ class _TransferBase(BaseEstimator):
             self.history_["backbone"] = {"chosen": self.backbone_, "reason": backbone_note}
         # A strategy may keep some of the views (auto chooses): imaging_ says which the model reads.
         by_label = {spec.label: spec for spec in self.imaging_}
-        self.imaging_ = [by_label[name] for name in self.net_.view_names if name in by_label] or self.imaging_
+        kept = dict.fromkeys(imaging_label(name) for name in self.net_.view_names)  # a group's imaging
+        self.imaging_ = [by_label[label] for label in kept if label in by_label] or self.imaging_
         self.net_.eval()
         self.sr_ = sr
         self.n_channels_ = int(X.shape[1])

@@ -58,7 +58,10 @@ class TransferClassifier(ClassifierMixin, _TransferBase):
     image_size : int, optional
         Image side in pixels; the backbone's input size by default.
     channel_mode : str
-        How channels become R, G, B (see :class:`~sigxfer.imaging.Imager`).
+        How channels become R, G, B (see :class:`~sigxfer.imaging.Imager`), or ``"groups"``:
+        signals with more than three channels are read in consecutive groups of three, each
+        group a view of its own (its channels as R, G, B) and the head reads them all, instead
+        of squeezing every channel into one picture (``"tile"``, the default beyond three).
     batch_size : int, optional
         Signals per forward pass. None (default): frozen passes (linear probe, ``embed``,
         ``auto``'s views, prediction) take the batch size their engine calibration measures

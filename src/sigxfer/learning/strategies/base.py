@@ -149,6 +149,23 @@ class Strategy:
 
         return [ImagingSpec("spectrogram")]
 
+    def channel_groups(self, n_channels: int, channel_mode: str) -> list:
+        """The channel groups each imaging is read in, one view per group (None: all channels).
+
+        ``channel_mode="groups"`` gives consecutive groups of three
+        (:func:`~sigxfer.imaging.resolve.channel_groups`); any other mode one picture of all
+        channels. A strategy that chooses views itself (``auto``) may offer both.
+
+        Examples
+        --------
+        >>> from sigxfer.learning.strategies import LinearProbe
+        >>> LinearProbe().channel_groups(6, "groups"), LinearProbe().channel_groups(6, "tile")
+        ([[0, 1, 2], [3, 4, 5]], [None])
+        """
+        from sigxfer.imaging.resolve import GROUPS, channel_groups
+
+        return channel_groups(n_channels) if channel_mode == GROUPS else [None]
+
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, SignalNet, str]:
         """``(name, net, why)`` when the user names no backbone: :data:`DEFAULT_BACKBONE`.
 

