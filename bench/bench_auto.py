@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sigxfer import TransferClassifier
+from sigxfer import DataError, TransferClassifier
 from sigxfer.backbones import create_backbone, get_backbone_config
 from sigxfer.data.ucr import load_ucr
 from sigxfer.evaluation import wilson_interval
@@ -146,30 +146,42 @@ def best_of_families(rows: list[dict]) -> list[dict]:
     return out
 
 
-def run(names, *, backbone: str | None, image_size: int | None, time_budget, log) -> dict:
+def _load(name: str, split: str, length: int | None):
+    """A set as shipped; brought to ``length`` only if its series differ in length."""
+    try:
+        return load_ucr(name, split=split)
+    except DataError:
+        if length is None:
+            raise
+        return load_ucr(name, split=split, length=length)
+
+
+def run(names, *, backbone: str | None, image_size: int | None, time_budget, log, channel_mode: str = "auto",
+        length: int | None = None, ablations: bool = True) -> dict:
     results = {"machine": machine(), "backbone": backbone, "image_size": image_size, "datasets": {},
-               "load_before": os.getloadavg()}
+               "channel_mode": channel_mode, "length": length, "load_before": os.getloadavg()}
     started = time.perf_counter()
     for name in names:
-        train, test = load_ucr(name, split="train"), load_ucr(name, split="test")
+        train, test = _load(name, "train", length), _load(name, "test", length)
         log(f"{name}: train {train.X.shape}, test {test.X.shape}, {len(train.classes)} classes")
         entry = {"n_train": len(train), "n_test": len(test), "n_channels": train.n_channels,
                  "n_timepoints": train.n_timepoints}
         entry["minirocket"] = run_minirocket(train, test)
         log(f"  MiniRocket  test {entry['minirocket']['accuracy']:.3f}")
         entry["linear"], _ = run_estimator("linear", train, test, backbone=backbone, image_size=image_size,
-                                           strategy="linear")
+                                           strategy="linear", channel_mode=channel_mode)
         log(f"  linear      test {entry['linear']['accuracy']:.3f}  ({entry['linear']['fit_seconds']:.1f} s)")
         strategy = "auto" if time_budget is None else Auto(time_budget=time_budget)
         entry["auto"], model = run_estimator("auto", train, test, backbone=backbone, image_size=image_size,
-                                             strategy=strategy)
+                                             strategy=strategy, channel_mode=channel_mode)
         entry["auto"]["table"] = model.history_["selection"]["table"]
         entry["auto"]["backbone"] = model.backbone_
         entry["auto"]["backbone_reason"] = (model.history_.get("backbone") or {}).get("reason")
         log(f"  auto        test {entry['auto']['accuracy']:.3f}  CV {entry['auto']['cv_score']:.3f}  "
             f"({entry['auto']['fit_seconds']:.1f} s) chose {model.backbone_}: {entry['auto']['chosen']}")
         # The ablations read the backbone auto read (its choice when none is named).
-        entry["ablations"] = run_ablations(train, test, backbone=model.backbone_, image_size=image_size, log=log)
+        entry["ablations"] = (run_ablations(train, test, backbone=model.backbone_, image_size=image_size, log=log)
+                              if ablations and channel_mode == "auto" else [])
         entry["families"] = best_of_families(entry["ablations"])
         results["datasets"][name] = entry
     results["total_seconds"] = time.perf_counter() - started
@@ -195,6 +207,8 @@ def format_markdown(results: dict, command: str) -> str:
         (f"Backbone `{results['backbone']}`" if results["backbone"] else
          "Backbone not named (the default): `linear` reads efficientnet_lite0, `auto` chooses (in its row)")
         + (f" at {results['image_size']} px" if results["image_size"] else "")
+        + (f", channel_mode={results['channel_mode']}" if results.get("channel_mode", "auto") != "auto" else "")
+        + (f", series brought to {results['length']} samples" if results.get("length") else "")
         + "; official UCR/UEA splits; every transfer configuration chosen on the train split only "
         "(CV estimate: mean of 5-fold stratified CV accuracy on train, 95% t-interval over folds); "
         "test accuracy with its 95% Wilson interval; fit time in seconds.",
@@ -216,14 +230,19 @@ def format_markdown(results: dict, command: str) -> str:
         for f in e["families"]:
             lines.append(f"| | ablation: {f['family']} | {f['candidate']} | {_cv(f)} | {_acc(f)} | "
                          f"{100 * (f['accuracy'] - mr['accuracy']):+.1f} pt | – |")
-    lines += ["", "Every configuration tried (head fitted on train with the C its CV chose, scored on test):", ""]
+    if any(e["ablations"] for e in results["datasets"].values()):
+        lines += ["", "Every configuration tried (head fitted on train with the C its CV chose, scored on test):"]
+    lines.append("")
     for name, e in results["datasets"].items():
-        lines += [f"**{name}**", "", "| configuration | width | C | CV (train) ± std | test accuracy |",
-                  "|---|---|---|---|---|"]
+        skipped = [t for t in e["auto"]["table"] if t["status"].startswith("skipped")]
+        if not e["ablations"] and not skipped:
+            continue
+        lines += [f"**{name}**", ""]
+        if e["ablations"]:
+            lines += ["| configuration | width | C | CV (train) ± std | test accuracy |", "|---|---|---|---|---|"]
         for r in e["ablations"]:
             lines.append(f"| {r['candidate']} | {r['width']} | {r['C']:.0e} | {r['cv_score']:.3f} ± "
                          f"{r['cv_std']:.3f} | {_acc(r)} |")
-        skipped = [t for t in e["auto"]["table"] if t["status"].startswith("skipped")]
         if skipped:
             lines.append("")
             lines.append(f"auto skipped {len(skipped)} step(s) for time: "
@@ -246,6 +265,11 @@ def main(argv=None) -> int:
                              "auto chooses); tinynet with --quick")
     parser.add_argument("--image-size", type=int, default=None, help="image side; the backbone's by default")
     parser.add_argument("--time-budget", type=float, default=None, help="auto's budget in s; its default if unset")
+    parser.add_argument("--channel-mode", default="auto", help="the estimators' channel_mode (e.g. groups); "
+                        "ablations run only with auto")
+    parser.add_argument("--length", type=int, default=None,
+                        help="bring sets whose series differ in length to this length (others stay as shipped)")
+    parser.add_argument("--no-ablations", action="store_true", help="only MiniRocket, linear and auto")
     parser.add_argument("--quick", action="store_true", help="GunPoint with tinynet at 32 px: checks the script")
     parser.add_argument("--json", default=None, help="write all numbers here")
     parser.add_argument("--write", default=None, help="write the Markdown here")
@@ -257,7 +281,8 @@ def main(argv=None) -> int:
     def log(text):
         print(text, file=sys.stderr, flush=True)
 
-    results = run(names, backbone=backbone, image_size=image_size, time_budget=args.time_budget, log=log)
+    results = run(names, backbone=backbone, image_size=image_size, time_budget=args.time_budget, log=log,
+                  channel_mode=args.channel_mode, length=args.length, ablations=not args.no_ablations)
     command = "python " + " ".join(["bench/bench_auto.py", *(argv if argv is not None else sys.argv[1:])])
     text = format_markdown(results, command)
     print(text)
