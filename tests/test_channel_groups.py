@@ -119,3 +119,28 @@ def test_auto_with_many_channels_weighs_one_tiled_picture_against_groups(seven_c
     assert few.net_.view_names == ["waveform"]  # three channels: one picture, as usual
     linear = model(imaging="waveform", channel_mode="auto").fit(X, y)
     assert linear.net_.view_names == ["waveform"]  # fixed strategies read channels as channel_mode says
+
+
+def test_the_baselines_read_groups_too(seven_channels):
+    from sigxfer.evaluation.baselines import EmbeddingForest, PixelNaiveBayes
+
+    X, y = seven_channels
+    pixels = PixelNaiveBayes(imaging="waveform", image_size=16, channel_mode="groups").fit(X, y)
+    assert [imager.channels for imager in pixels.imagers_] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert pixels._pixels(X[:2]).shape == (2, 3 * 3 * 16 * 16)
+    assert pixels.predict(X).shape == (32,)
+    forest = EmbeddingForest(imaging="waveform", backbone="tinynet", image_size=32, n_estimators=10,
+                             channel_mode="groups", random_state=0).fit(X, y)
+    assert forest.net_.n_views == 3 and forest._embed(X[:2]).shape == (2, 3 * 16)
+
+
+def test_render_refuses_groups_in_one_line(tmp_path, seven_channels, capsys):
+    from sigxfer.cli import main
+
+    X, _ = seven_channels
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    np.save(tmp_path / "data" / "a" / "0.npy", X[0])
+    assert main(["render", str(tmp_path / "data"), str(tmp_path / "pics"), "--channel-mode", "groups"]) == 1
+    err = capsys.readouterr().err
+    assert "pass --channel-mode tile" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "pics").exists()

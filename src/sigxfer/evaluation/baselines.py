@@ -23,8 +23,9 @@ def _as_array(X) -> np.ndarray:
     return as_signals(X).X
 
 
-def _fit_imager(X, *, imaging, sr, size, channel_mode, batch_size, backbone=None):
-    from sigxfer.imaging.resolve import build_imager, resolve_imaging
+def _fit_imagers(X, *, imaging, sr, size, channel_mode, batch_size, backbone=None) -> list:
+    """Fitted imagers: one, or with ``channel_mode="groups"`` one per group of three channels."""
+    from sigxfer.imaging.resolve import GROUPS, build_imager, channel_groups, resolve_imaging
 
     stats = {}
     if backbone is not None:
@@ -33,9 +34,11 @@ def _fit_imager(X, *, imaging, sr, size, channel_mode, batch_size, backbone=None
         config = get_backbone_config(backbone)
         stats = {"mean": config.mean, "std": config.std}
         size = size or config.input_size
-    imager = build_imager(resolve_imaging(imaging)[0], sr=sr, n_timepoints=X.shape[-1], size=size,
-                          channel_mode=channel_mode, **stats)
-    return imager._fit(torch.from_numpy(X), batch_size=batch_size)
+    spec = resolve_imaging(imaging)[0]
+    groups = channel_groups(X.shape[1]) if channel_mode == GROUPS else [None]
+    mode = "auto" if channel_mode == GROUPS else channel_mode
+    return [build_imager(spec, sr=sr, n_timepoints=X.shape[-1], size=size, channel_mode=mode, channels=group,
+                         **stats)._fit(torch.from_numpy(X), batch_size=batch_size) for group in groups]
 
 
 class _PixelBase(BaseEstimator):
@@ -50,15 +53,16 @@ class _PixelBase(BaseEstimator):
     @torch.no_grad()
     def _pixels(self, X) -> np.ndarray:
         arr = _as_array(X)
-        out = [self.imager_.pictures(torch.as_tensor(arr[i:i + self.batch_size])).flatten(1).numpy()
-               for i in range(0, len(arr), self.batch_size)]
+        batches = (torch.as_tensor(arr[i:i + self.batch_size]) for i in range(0, len(arr), self.batch_size))
+        out = [torch.cat([imager.pictures(x).flatten(1) for imager in self.imagers_], dim=1).numpy() for x in batches]
         return np.concatenate(out).astype(np.float64)
 
     def fit(self, X, y):
         arr = _as_array(X)
-        self.imager_ = _fit_imager(arr, imaging=self.imaging,
-                                   sr=getattr(X, "sr", None) or self.sr, size=self.image_size,
-                                   channel_mode=self.channel_mode, batch_size=self.batch_size)
+        self.imagers_ = _fit_imagers(arr, imaging=self.imaging,
+                                     sr=getattr(X, "sr", None) or self.sr, size=self.image_size,
+                                     channel_mode=self.channel_mode, batch_size=self.batch_size)
+        self.imager_ = self.imagers_[0]
         self.model_ = self._make_model().fit(self._pixels(arr), np.asarray(y))
         return self
 
@@ -181,10 +185,10 @@ class EmbeddingForest(BaseEstimator):
         if self.task not in ("classification", "regression"):
             raise ParameterError(f"task={self.task!r} must be 'classification' or 'regression'")
         arr = _as_array(X)
-        imager = _fit_imager(arr, imaging=self.imaging,
-                             sr=getattr(X, "sr", None) or self.sr, size=self.image_size,
-                             channel_mode=self.channel_mode, batch_size=self.batch_size, backbone=self.backbone)
-        self.net_ = SignalNet(imager, create_backbone(self.backbone, pretrained=self.pretrained)).to(self.device)
+        imagers = _fit_imagers(arr, imaging=self.imaging,
+                               sr=getattr(X, "sr", None) or self.sr, size=self.image_size,
+                               channel_mode=self.channel_mode, batch_size=self.batch_size, backbone=self.backbone)
+        self.net_ = SignalNet(imagers, create_backbone(self.backbone, pretrained=self.pretrained)).to(self.device)
         forest = RandomForestClassifier if self.task == "classification" else RandomForestRegressor
         self.model_ = forest(n_estimators=self.n_estimators, random_state=self.random_state, n_jobs=-1)
         self.model_.fit(self._embed(arr), np.asarray(y))

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from sigxfer._atomic import check_output
+from sigxfer.errors import ParameterError
 from sigxfer.workflows._common import data_root, dataset, input_paths, quiet, replaced_note
 
 __all__ = ["render_signals"]
@@ -68,6 +69,9 @@ def render_signals(data, out, *, imaging="spectrogram", sr: float | None = None,
     from sigxfer.imaging.resolve import build_imager, resolve_imaging
 
     say = echo or quiet
+    if channel_mode == "groups":
+        raise ParameterError("render draws one picture per signal and channel_mode='groups' makes one view per "
+                             "group of three channels; pass --channel-mode tile (or rgb for three channels)")
     replaced = check_output(out, overwrite=overwrite, kind="folder", owner=OWNER, inputs=input_paths(data))
     spec = resolve_imaging(imaging)[0]
     config = get_backbone_config(backbone)
