@@ -79,9 +79,9 @@ class _TransferBase(BaseEstimator):
         # channel_mode="groups": each group of up to three channels is a view of its own (auto
         # may offer groups beside the one picture of all channels: the strategy says).
         groups = self.strategy_.channel_groups(X.shape[1], self.channel_mode)
-        mode = "auto" if self.channel_mode == GROUPS else self.channel_mode
-        imagers = [build_imager(spec, sr=sr, n_timepoints=X.shape[2], size=size, channel_mode=mode, channels=group,
-                                mean=config.mean, std=config.std) for spec in self.imaging_ for group in groups]
+        imagers = [build_imager(spec, sr=sr, n_timepoints=X.shape[2], size=size, channel_mode=self.channel_mode,
+                                channels=group, mean=config.mean, std=config.std)
+                   for spec in self.imaging_ for group in groups]
         view_names = [view_label(spec.label, group) for spec in self.imaging_ for group in groups]
         if self.random_state is not None:
             torch.manual_seed(self.random_state)  # random init and training draw from here

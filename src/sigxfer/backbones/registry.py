@@ -116,7 +116,7 @@ _REGISTRY: dict[str, BackboneConfig] = {}
 # Name prefixes ("file" for "file:PATH") and the function that registers such a name on first use.
 _SCHEMES: dict[str, Callable[[str], BackboneConfig]] = {}
 # The separator of joint names ("a+b") and the function that registers such a name on first use.
-_JOINT: dict[str, Callable[[str], BackboneConfig]] = {}
+_JOINT: tuple[str, Callable[[str], BackboneConfig]] | None = None
 
 
 def register_backbone(config: BackboneConfig, *, overwrite: bool = False) -> None:
@@ -170,10 +170,10 @@ def register_scheme(scheme: str, resolve: Callable[[str], BackboneConfig]) -> No
 def register_joint_resolver(separator: str, resolve: Callable[[str], BackboneConfig]) -> None:
     """Let names that join registered names with ``separator`` (``"a+b"``) be built on first use.
 
-    Called by :mod:`sigxfer.backbones.joint` when it is imported.
+    Called by :mod:`sigxfer.backbones.joint` when it is imported; a second call replaces the first.
     """
-    _JOINT.clear()
-    _JOINT[separator] = resolve
+    global _JOINT
+    _JOINT = (separator, resolve)
 
 
 def list_backbones() -> list[str]:
@@ -221,10 +221,8 @@ def get_backbone_config(name: str) -> BackboneConfig:
         scheme, colon, _ = name.partition(":")
         if colon and scheme in _SCHEMES:
             _SCHEMES[scheme](name)
-        elif not colon:
-            for separator, resolve in _JOINT.items():
-                if separator in name:
-                    resolve(name)
+        elif not colon and _JOINT is not None and _JOINT[0] in name:
+            _JOINT[1](name)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""

@@ -25,7 +25,7 @@ def _as_array(X) -> np.ndarray:
 
 def _fit_imagers(X, *, imaging, sr, size, channel_mode, batch_size, backbone=None) -> list:
     """Fitted imagers: one, or with ``channel_mode="groups"`` one per group of three channels."""
-    from sigxfer.imaging.resolve import GROUPS, build_imager, channel_groups, resolve_imaging
+    from sigxfer.imaging.resolve import build_imager, channel_groups, resolve_imaging
 
     stats = {}
     if backbone is not None:
@@ -35,10 +35,9 @@ def _fit_imagers(X, *, imaging, sr, size, channel_mode, batch_size, backbone=Non
         stats = {"mean": config.mean, "std": config.std}
         size = size or config.input_size
     spec = resolve_imaging(imaging)[0]
-    groups = channel_groups(X.shape[1]) if channel_mode == GROUPS else [None]
-    mode = "auto" if channel_mode == GROUPS else channel_mode
-    return [build_imager(spec, sr=sr, n_timepoints=X.shape[-1], size=size, channel_mode=mode, channels=group,
-                         **stats)._fit(torch.from_numpy(X), batch_size=batch_size) for group in groups]
+    return [build_imager(spec, sr=sr, n_timepoints=X.shape[-1], size=size, channel_mode=channel_mode, channels=group,
+                         **stats)._fit(torch.from_numpy(X), batch_size=batch_size)
+            for group in channel_groups(X.shape[1], channel_mode)]
 
 
 class _PixelBase(BaseEstimator):

@@ -173,6 +173,9 @@ class Imager(nn.Module):
         if batch_size < 1:
             raise ParameterError(f"batch_size={batch_size} must be a positive integer")
         n_channels = int(x.shape[1])
+        if self.channels is not None and max(self.channels) >= n_channels:
+            raise DataError(f"the imager reads channels {self.channels} but the signals have {n_channels}; "
+                            "pass signals with the training channel layout")
         x = self._select(x)
         self._channel_rule(int(x.shape[1]))  # a channel_mode that cannot apply fails now, not later
         if self.transform.value_range is not None:
@@ -223,13 +226,9 @@ class Imager(nn.Module):
         return x
 
     def _select(self, x: torch.Tensor) -> torch.Tensor:
-        """The channels this imager reads (all of them without ``channels``)."""
-        if self.channels is None:
-            return x
-        if max(self.channels) >= int(x.shape[1]):
-            raise DataError(f"the imager reads channels {self.channels} but the signals have {x.shape[1]}; "
-                            "pass signals with the training channel layout")
-        return x.index_select(1, self.channel_index)
+        """The channels this imager reads (all of them without ``channels``); their range is checked
+        by :meth:`fit`, and later signals by their channel count."""
+        return x if self.channels is None else x.index_select(1, self.channel_index)
 
     def values(self, x: torch.Tensor) -> torch.Tensor:
         """Transform values of the channels read, mapped to [0, 1] by the fitted scale, shape (N, C, ...)."""

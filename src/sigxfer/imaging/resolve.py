@@ -201,8 +201,10 @@ GROUPS = "groups"
 GROUP_SIZE = 3
 
 
-def channel_groups(n_channels: int) -> list[list[int] | None]:
-    """Consecutive groups of up to three channels, each read as R, G, B by a view of its own.
+def channel_groups(n_channels: int, channel_mode: str = GROUPS) -> list[list[int] | None]:
+    """The channels each view of an imaging reads: with ``channel_mode="groups"``, consecutive
+    groups of up to three, each read as R, G, B by a view of its own; otherwise ``[None]``, one
+    view of all channels.
 
     Three channels or fewer make one group (all channels: ``[None]``), read as usual. A last
     group of one channel is grey, of two a tiled picture.
@@ -211,10 +213,10 @@ def channel_groups(n_channels: int) -> list[list[int] | None]:
     --------
     >>> channel_groups(7)
     [[0, 1, 2], [3, 4, 5], [6]]
-    >>> channel_groups(3)
-    [None]
+    >>> channel_groups(3), channel_groups(7, "tile")
+    ([None], [None])
     """
-    if n_channels <= GROUP_SIZE:
+    if channel_mode != GROUPS or n_channels <= GROUP_SIZE:
         return [None]
     return [list(range(start, min(start + GROUP_SIZE, n_channels))) for start in range(0, n_channels, GROUP_SIZE)]
 
@@ -272,5 +274,6 @@ def build_imager(spec: ImagingSpec, *, sr: float | None, n_timepoints: int, size
         # The frames after the first would start past the signal's end, each padded with zeros.
         raise ParameterError(f"hop_length={hop} is longer than the {n_timepoints}-sample signals; "
                              f"pass hop_length={n_timepoints} or less")
-    return Imager(spec.name, sr=sr, size=size, channel_mode=channel_mode, channels=channels, mean=mean, std=std,
-                  **params)
+    # A view of one group of channels reads its few channels by the usual rule (three: R, G, B).
+    mode = "auto" if channel_mode == GROUPS else channel_mode
+    return Imager(spec.name, sr=sr, size=size, channel_mode=mode, channels=channels, mean=mean, std=std, **params)

@@ -162,9 +162,9 @@ class Strategy:
         >>> LinearProbe().channel_groups(6, "groups"), LinearProbe().channel_groups(6, "tile")
         ([[0, 1, 2], [3, 4, 5]], [None])
         """
-        from sigxfer.imaging.resolve import GROUPS, channel_groups
+        from sigxfer.imaging.resolve import channel_groups
 
-        return channel_groups(n_channels) if channel_mode == GROUPS else [None]
+        return channel_groups(n_channels, channel_mode)
 
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, SignalNet, str]:
         """``(name, net, why)`` when the user names no backbone: :data:`DEFAULT_BACKBONE`.

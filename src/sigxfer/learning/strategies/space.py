@@ -64,8 +64,8 @@ def channel_groups(n_channels: int, channel_mode: str) -> list:
     from sigxfer.imaging.resolve import channel_groups as groups_of
 
     if channel_mode == "auto" and n_channels > GROUP_SIZE:
-        return [None, *groups_of(n_channels)]
-    return groups_of(n_channels) if channel_mode == GROUPS else [None]
+        return [None, *groups_of(n_channels, GROUPS)]
+    return groups_of(n_channels, channel_mode)
 
 
 def choose_backbone(build, X: np.ndarray, *, time_budget: float | None, reads) -> tuple[str, object, str]:
