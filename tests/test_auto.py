@@ -280,7 +280,7 @@ def test_cli_train_auto_with_a_time_budget_reports_the_backbone_it_chose(tmp_pat
     assert main(["train", str(tmp_path / "data"), "-o", str(out), "--strategy", "auto", "--time-budget", "2m",
                  "--image-size", "32", "--imaging", "waveform", "-q"]) == 0
     said = capsys.readouterr().out
-    assert "backbone efficientnet_lite0: the largest of efficientnet_lite0, tinynet" in said
+    assert "backbone efficientnet_lite0: the first of efficientnet_lite0, tinynet" in said
     model = sigxfer.load(out)
     assert model.backbone_ == "efficientnet_lite0" and model.strategy_.time_budget == 120.0
     for bad, message in ((["--time-budget", "soon"], "must be a positive duration such as 600, 90s, 10m"),

@@ -78,6 +78,23 @@ class JointBackbone(Backbone):
         self._check_images(x)
         return torch.cat([member.forward_features(x) for member in self.members], dim=1)
 
+    def member_widths(self, taps: Sequence[int] | None = None) -> list[list[int]]:
+        """Each member's share of a feature block, member by member: one list per tap of
+        ``taps``, or one list for the last-layer embedding when ``taps`` is None.
+
+        The columns of a joined block are the first member's, then the second's, so these widths
+        cut it back into what each network gave (auto fits a head per member on them).
+
+        Examples
+        --------
+        >>> create_backbone("tinynet+tinynet").member_widths([0, 2]), create_backbone("tinynet+tinynet").member_widths()
+        ([[8, 8], [16, 16]], [[16, 16]])
+        """
+        if taps is None:
+            return [[int(m.embedding_dim) for m in self.members]]
+        channels = [m.stage_channels() for m in self.members]
+        return [[int(c[t]) for c in channels] for t in taps]
+
     def stages(self) -> list[nn.Module]:
         """Stage i of every member, as one module per index (for unfreezing the last few)."""
         return [nn.ModuleList(group) for group in zip(*(member.stages() for member in self.members))]

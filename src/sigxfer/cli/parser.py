@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_imaging_options(p, views=True)
     add_input_options(p)
     p.add_argument("--backbone", default=None,
-                   help=f"default: {_BACKBONE}; with --strategy auto, the largest EfficientNet-Lite its time budget allows")
+                   help=f"default: {_BACKBONE}; with --strategy auto, Lite1+Lite2 joined, else the largest "
+                        "EfficientNet-Lite its time budget allows")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                    help="random weights (the no-transfer baseline)")
     p.add_argument("--init", default=None, metavar="MODEL",

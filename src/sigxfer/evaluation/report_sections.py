@@ -188,12 +188,22 @@ def training(history: dict | None) -> str:
             how = (f'was chosen by {history["cv_folds"]}-fold cross-validation on the training data '
                    f'(log-loss {fmt(history.get("cv_log_loss"))})' if "cv_folds" in history else
                    "was set, not cross-validated")
-            parts.append(f'<p>Strategy <b>{escape(name)}</b>: the backbone stays frozen and a logistic-regression head '
-                         f'is fitted on its embeddings. There are no epochs; the regularisation '
-                         f'C = {history["C"]:.4g} {escape(how)}.</p>')
+            value = history["C"]
+            if isinstance(value, list):  # auto's ensemble: one head per member of a joint backbone, averaged
+                parts.append(f'<p>Strategy <b>{escape(name)}</b>: the backbone stays frozen; one logistic-regression '
+                             f'head per network of the joint backbone, their outputs averaged, with '
+                             f'C = {" and ".join(f"{c:.4g}" for c in value)} chosen by cross-validation on the '
+                             'training data.</p>')
+            else:
+                parts.append(f'<p>Strategy <b>{escape(name)}</b>: the backbone stays frozen and a logistic-regression '
+                             f'head is fitted on its embeddings. There are no epochs; the regularisation '
+                             f'C = {value:.4g} {escape(how)}.</p>')
         elif "alpha" in history:
-            parts.append(f'<p>Strategy <b>{escape(name)}</b>: frozen backbone, ridge head with alpha = '
-                         f'{history["alpha"]:.4g} chosen by leave-one-out cross-validation.</p>')
+            alpha = history["alpha"]
+            alphas = " and ".join(f"{a:.4g}" for a in (alpha if isinstance(alpha, list) else [alpha]))
+            parts.append(f'<p>Strategy <b>{escape(name)}</b>: frozen backbone, ridge head'
+                         f'{"s (one per network of the joint backbone, averaged)" if isinstance(alpha, list) else ""} '
+                         f'with alpha = {alphas} chosen by cross-validation.</p>')
         else:
             parts.append(f"<p>Strategy <b>{escape(name)}</b>.</p>")
     scalars = [[escape(k), escape(v if not isinstance(v, float) else f"{v:.4g}")] for k, v in history.items()

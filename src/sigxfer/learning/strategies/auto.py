@@ -7,6 +7,9 @@ Candidates, in the order they are tried (cheapest and simplest first):
    one tiled picture and per group of three channels), its head reading the last layer, then
    several depths (``features``), the regularisation of each head chosen by the same CV;
 2. combinations of views (all of them up to four views, else those of the best four);
+   on a joint backbone (``"efficientnet_lite1+efficientnet_lite2"``, auto's first choice when
+   its budget allows) also each member network's own search, and the average of the members'
+   best heads (one linear head on the joint features), taken when its CV log-loss is lower;
 3. on large data only (``large_n`` cases or more), when the time left allows it: LP-FT, the best
    frozen model's head then the last stages fine-tuned at a lower rate, scored against that
    frozen model on a held-out part of the training data.
@@ -93,6 +96,10 @@ class Auto(Strategy):
         halving); None scores every candidate on every case.
     large_n : int
         Training cases from which LP-FT candidates are considered.
+    ensemble : bool
+        On a joint backbone, search each member network on its own too and score the average
+        of the members' best heads (:class:`~.selection.Ensemble`); it is kept when its CV
+        log-loss (R² for regression) beats the best single head's.
     unfreeze : int, optional
         Stages the LP-FT candidate trains; None: a third of the backbone's stages.
     finetune : FineTune or dict, optional
@@ -124,6 +131,7 @@ class Auto(Strategy):
     subsample: int | None = 500
     large_n: int = LARGE_N
     unfreeze: int | None = None
+    ensemble: bool = True
     finetune: FineTune = dataclasses.field(default_factory=FineTune)
 
     _parameter_constraints = {
@@ -136,13 +144,14 @@ class Auto(Strategy):
         "subsample": [None, Interval(int, 20, None)],
         "large_n": Interval(int, 0, None),
         "unfreeze": [None, Interval(int, 1, None)],
+        "ensemble": bool,
         "finetune": FineTune,
     }
 
     def __init__(self, *, time_budget: float | None = DEFAULT_BUDGET, cv: int = 5, Cs: int = 7,
                  features=tuple(FEATURES), pooling=("mean",), max_views: int = 3, subsample: int | None = 500,
-                 large_n: int = LARGE_N, unfreeze: int | None = None, finetune: FineTune | dict | None = None,
-                 **finetune_params) -> None:
+                 large_n: int = LARGE_N, unfreeze: int | None = None, ensemble: bool = True,
+                 finetune: FineTune | dict | None = None, **finetune_params) -> None:
         for key in _LEGACY_PARAMS:
             if finetune_params.pop(key, None) is not None:
                 warnings.warn(f"Auto({key}=...) belonged to the former fixed rule and has no effect",
@@ -168,6 +177,7 @@ class Auto(Strategy):
         self.subsample = subsample
         self.large_n = large_n
         self.unfreeze = unfreeze
+        self.ensemble = ensemble
         self.finetune = finetune
         self._check()
 
@@ -211,7 +221,7 @@ class Auto(Strategy):
         return {"name": self.name, "time_budget": self.time_budget, "cv": self.cv, "Cs": self.Cs,
                 "features": list(self.features), "pooling": list(self.pooling), "max_views": self.max_views,
                 "subsample": self.subsample, "large_n": self.large_n,
-                "unfreeze": self.unfreeze, **finetune}
+                "unfreeze": self.unfreeze, "ensemble": self.ensemble, **finetune}
 
     def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
         """Views tried when the user leaves ``imaging=None`` (:func:`.space.candidate_imagings`).
@@ -250,7 +260,7 @@ class Auto(Strategy):
         return features, taps, poolings, chain
 
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:
-        """The largest of :data:`.space.BACKBONES` whose pass over every candidate view fits
+        """The first of :data:`.space.BACKBONES` whose pass over every candidate view fits
         :data:`.space.EMBEDDING_SHARE` of the budget (:func:`.space.choose_backbone`)."""
         return space.choose_backbone(build, X, time_budget=self.time_budget, reads=self._reads)
 
@@ -313,14 +323,25 @@ class Auto(Strategy):
             subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
         rows = self._score_all(embedded, names, features, poolings, y, folds, subset, task=task,
                                n_outputs=n_outputs, left=left, show=show, table=table)
+        if self.ensemble and getattr(net.backbone, "member_names", None):
+            rows += self._score_ensembles(net.backbone, embedded, names, features, poolings, taps, y, folds, subset,
+                                          task=task, n_outputs=n_outputs, left=left, show=show, table=table)
         scored = [r for r in rows if r["status"] == "scored"]
         widest = max(r["n_scored"] for r in scored)
         scored = [r for r in scored if r["n_scored"] == widest]  # the last round decides
-        best = max(scored, key=sel.rank)
+        singles = [r for r in scored if r["kind"] != "ensemble"]
+        best = max(singles, key=sel.rank)
+        reason = sel.reason(best, singles, table, fold_note)
+        averaged = sel.prefer_ensemble(best, [r for r in scored if r["kind"] == "ensemble"], task=task)
+        if averaged is not None:
+            reason = sel.ensemble_reason(averaged, best, task=task) + "; " + reason
+            best = averaged
         candidate = best["_candidate"]
         history = self._finish_frozen(net, candidate, embedded, y, best, task=task, n_outputs=n_outputs, chain=chain)
-        reason = sel.reason(best, scored, table, fold_note)
-        if n >= self.large_n and groups is not None:
+        if n >= self.large_n and isinstance(candidate, sel.Ensemble):
+            table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
+                          "status": "skipped: LP-FT starts from one head, and the chosen model averages several"})
+        elif n >= self.large_n and groups is not None:
             table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
                           "status": "skipped: the fine-tune's held-out part does not keep groups apart"})
         elif n >= self.large_n:
@@ -384,6 +405,46 @@ class Auto(Strategy):
                 run([r["_candidate"] for r in finalists[:FINALISTS]], None, folds, scale=(len(y) / n_first) ** 2)
         return rows
 
+    def _score_ensembles(self, backbone, embedded, names, features, poolings, taps, y, folds, subset, *, task,
+                         n_outputs, left, show, table) -> list:
+        """A joint backbone's members searched one by one, then the average of their best heads.
+
+        Each member's candidates are scored as the joint's are (their rows go to the table as
+        ``kind="member"``, not themselves choosable: the network computes every member); per
+        pooling, the members' best candidates make one :class:`~.selection.Ensemble` scored on
+        the same folds, which competes with the joint candidates.
+        """
+        widths = tuple(tuple(ws) for ws in backbone.member_widths(taps))
+        best_of = []
+        for member, member_embedded in zip(backbone.member_names, sel.member_embeddings(embedded, widths)):
+            own: list = []
+            rows = [r for r in self._score_all(member_embedded, names, features, poolings, y, folds, subset, task=task,
+                                               n_outputs=n_outputs, left=left, show=show, table=own)
+                    if r["status"] == "scored"]
+            for row in own:
+                row["candidate"], row["kind"] = f"{member}: {row['candidate']}", "member"
+            table.extend(own)
+            widest = max((r["n_scored"] for r in rows), default=0)
+            best_of.append({p: max((r for r in rows if r["n_scored"] == widest and r["pooling"] == p), key=sel.rank,
+                                   default=None) for p in poolings})
+        out = []
+        for p in poolings:
+            picks = [best[p] for best in best_of]
+            if any(r is None for r in picks):
+                continue
+            ensemble = sel.Ensemble(tuple(r["_candidate"] for r in picks), tuple(backbone.member_names), widths)
+            estimate = sum(r["seconds"] for r in picks)  # a grid per member: more than one value per fold costs
+            if estimate > left():
+                table.append(sel.skipped_row(ensemble.label(names), "ensemble", estimate, left()))
+                continue
+            result = sel.score_ensemble(ensemble, embedded, y, folds, task=task, values=[r["C"] for r in picks],
+                                        n_outputs=n_outputs, max_iter=500)
+            row = sel.table_row(ensemble, names, result, estimate)
+            row["n_scored"], row["_candidate"] = len(y), ensemble
+            table.append(row)
+            out.append(row)
+        return out
+
     def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain) -> dict:
         """Make ``net`` the chosen frozen model: its views, its depths, a head fitted on all training cases."""
         net.keep_views(candidate.views)
@@ -391,8 +452,13 @@ class Auto(Strategy):
             net.set_features(None)  # a backbone without a stage chain: its own last-layer embedding
         else:
             set_net_features(net, candidate.features, candidate.pooling)
-        emb, dims = candidate.blocks(embedded)
-        weight, bias = fit_head(emb, y, block_dims=dims, task=task, value=best["C"], n_outputs=n_outputs)
+        if isinstance(candidate, sel.Ensemble):  # each member's head on its own columns, averaged
+            heads = [fit_head(emb, y, block_dims=dims, task=task, value=value, n_outputs=n_outputs)
+                     for (emb, dims), value in zip(candidate.member_parts(embedded), best["C"])]
+            weight, bias = candidate.head(heads, embedded)
+        else:
+            emb, dims = candidate.blocks(embedded)
+            weight, bias = fit_head(emb, y, block_dims=dims, task=task, value=best["C"], n_outputs=n_outputs)
         set_linear_head(net, weight, bias)
         key = "C" if task == "classification" else "alpha"
         return {"strategy": self.get_config(), "n_train": int(len(y)), "views": list(net.view_names),

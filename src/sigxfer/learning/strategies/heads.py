@@ -228,6 +228,48 @@ def cv_grid(emb: np.ndarray, y: np.ndarray, folds, *, block_dims, task: str, val
     return result
 
 
+def cv_average(parts, y: np.ndarray, folds, *, task: str, n_outputs: int, max_iter: int = 3000) -> dict:
+    """Cross-validated scores of the average of several heads' outputs, each at its own value.
+
+    ``parts`` holds ``(emb, block_dims, value)`` per head, all rows of the same training cases;
+    on each fold every head is fitted (:func:`fit_head`) on the training part and the held-out
+    outputs are averaged. The result has :func:`cv_grid`'s keys, ``value`` listing the heads' values.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.arange(40) % 2
+    >>> emb = rng.normal(size=(40, 8)) + y[:, None]
+    >>> folds = [(np.arange(40)[np.arange(40) % 4 != f], np.arange(40)[np.arange(40) % 4 == f]) for f in range(4)]
+    >>> result = cv_average([(emb[:, :4], [4], 1.0), (emb[:, 4:], [4], 0.1)], y, folds, task="classification", n_outputs=2)
+    >>> result["value"], result["mean"] > 0.7
+    ([1.0, 0.1], True)
+    """
+    scores, losses = [], []
+    for train, test in folds:
+        out = 0.0
+        for emb, dims, value in parts:
+            weight, bias = fit_head(emb[train], y[train], block_dims=dims, task=task, value=float(value),
+                                    n_outputs=n_outputs, max_iter=max_iter)
+            out = out + emb[test] @ weight.T + bias
+        out = out / len(parts)
+        if task == "classification":
+            scores.append(float(np.mean(out.argmax(axis=1) == y[test])))
+            losses.append(float(_log_loss(out, y[test]).mean()))
+        else:
+            target = y[test].reshape(len(test), -1)
+            sse = ((out - target) ** 2).sum(axis=0)
+            sst = np.maximum(((target - target.mean(axis=0)) ** 2).sum(axis=0), 1e-12)
+            scores.append(float(np.mean(1.0 - sse / sst)))
+    chosen = np.asarray(scores)
+    result = {"value": [float(value) for _, _, value in parts], "scores": [float(s) for s in chosen],
+              "mean": float(chosen.mean()), "std": float(chosen.std()),
+              "ci": t_interval(chosen, bounded=task == "classification")}
+    if task == "classification":
+        result["log_loss"] = float(np.mean(losses))
+    return result
+
+
 def t_interval(scores, *, confidence: float = 0.95, bounded: bool = True) -> list[float]:
     """Student-t interval of the mean of fold scores (clipped to [0, 1] for accuracies).
 
