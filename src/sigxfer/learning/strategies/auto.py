@@ -96,12 +96,12 @@ class Auto(Strategy):
         halving); None scores every candidate on every case.
     large_n : int
         Training cases from which LP-FT candidates are considered.
+    unfreeze : int, optional
+        Stages the LP-FT candidate trains; None: a third of the backbone's stages.
     ensemble : bool
         On a joint backbone, search each member network on its own too and score the average
         of the members' best heads (:class:`~.selection.Ensemble`); it is kept when its CV
         log-loss (R² for regression) beats the best single head's.
-    unfreeze : int, optional
-        Stages the LP-FT candidate trains; None: a third of the backbone's stages.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, body_lr_factor, val_size, ...); its head
         starts from the frozen model's and its ``unfreeze`` is Auto's. Its parameters may be
