@@ -11,6 +11,7 @@ from sigxfer import TransferClassifier, TransferRegressor
 from sigxfer.evaluation.report_sections import training
 from sigxfer.learning.network import pool_map
 from sigxfer.learning.strategies import Auto
+from sigxfer.learning.strategies import ensemble as ens
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies.heads import cv_average, cv_grid, fit_head
 
@@ -30,14 +31,14 @@ def signals():
 
 def _prefer_ensembles(monkeypatch):
     """Make auto take the ensemble whatever the CV says, to check the model it then builds."""
-    monkeypatch.setattr(sel, "prefer_ensemble", lambda single, ensembles, task: ensembles[0])
+    monkeypatch.setattr(ens, "prefer_ensemble", lambda single, ensembles, task: ensembles[0])
 
 
 def test_member_blocks_are_cut_by_the_members_widths_bands_included():
     rng = np.random.default_rng(1)
     mean_block, band_block = rng.normal(size=(4, 5)), rng.normal(size=(4, 15))
     embedded = {0: {"mean": [mean_block], "bands": [band_block]}}
-    first, second = sel.member_embeddings(embedded, [[2, 3]])
+    first, second = ens.member_embeddings(embedded, [[2, 3]])
     np.testing.assert_array_equal(first[0]["mean"][0], mean_block[:, :2])
     np.testing.assert_array_equal(second[0]["mean"][0], mean_block[:, 2:])
     # Banded pooling lays bands channel by channel: member one's 2 channels are its first 6 columns.
@@ -54,7 +55,7 @@ def test_the_ensemble_head_on_the_joint_features_is_the_average_of_the_members_h
     rng = np.random.default_rng(2)
     widths = ((3, 2), (4, 5), (6, 1))
     embedded = {v: {"mean": [rng.normal(size=(7, sum(w))) for w in widths]} for v in range(3)}
-    ensemble = sel.Ensemble(parts, ("a", "b"), widths)
+    ensemble = ens.Ensemble(parts, ("a", "b"), widths)
     heads = [(rng.normal(size=(3, emb.shape[1])), rng.normal(size=3)) for emb, _ in ensemble.member_parts(embedded)]
     weight, bias = ensemble.head(heads, embedded)
     joint, dims = ensemble.blocks(embedded)
@@ -156,3 +157,13 @@ def test_a_regressor_averages_its_members_ridge_heads(monkeypatch):
     assert isinstance(model.history_["alpha"], list) and len(model.history_["alpha"]) == 2
     assert model.predict(X).shape == (30,)
     assert "one per network of the joint backbone" in training(model.history_)
+
+
+@pytest.mark.parametrize("module", [ens, sel, "sigxfer.learning.strategies.heads", "sigxfer.backbones.joint"])
+def test_the_examples_in_the_docstrings_hold(module):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(module) if isinstance(module, str) else module
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

@@ -41,6 +41,7 @@ from sigxfer.learning.strategies.base import Strategy, register_strategy, set_li
 from sigxfer.learning.strategies.finetune import FineTune
 from sigxfer.learning.strategies.heads import fit_head, grid
 from sigxfer.learning.strategies.linear import FEATURES, set_net_features
+from sigxfer.learning.strategies import ensemble as ens
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies import space
 from sigxfer.learning.strategies.lpft import lp_ft
@@ -100,7 +101,7 @@ class Auto(Strategy):
         Stages the LP-FT candidate trains; None: a third of the backbone's stages.
     ensemble : bool
         On a joint backbone, search each member network on its own too and score the average
-        of the members' best heads (:class:`~.selection.Ensemble`); it is kept when its CV
+        of the members' best heads (:class:`~.ensemble.Ensemble`); it is kept when its CV
         log-loss (R² for regression) beats the best single head's.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, body_lr_factor, val_size, ...); its head
@@ -324,21 +325,25 @@ class Auto(Strategy):
         rows = self._score_all(embedded, names, features, poolings, y, folds, subset, task=task,
                                n_outputs=n_outputs, left=left, show=show, table=table)
         if self.ensemble and getattr(net.backbone, "member_names", None):
-            rows += self._score_ensembles(net.backbone, embedded, names, features, poolings, taps, y, folds, subset,
-                                          task=task, n_outputs=n_outputs, left=left, show=show, table=table)
+            def search(member_embedded, own):  # the joint's own search, on one member's columns
+                return self._score_all(member_embedded, names, features, poolings, y, folds, subset, task=task,
+                                       n_outputs=n_outputs, left=left, show=show, table=own)
+
+            rows += ens.score_ensembles(net.backbone, embedded, names, search, poolings, taps, y, folds, task=task,
+                                        n_outputs=n_outputs, left=left, table=table)
         scored = [r for r in rows if r["status"] == "scored"]
         widest = max(r["n_scored"] for r in scored)
         scored = [r for r in scored if r["n_scored"] == widest]  # the last round decides
         singles = [r for r in scored if r["kind"] != "ensemble"]
         best = max(singles, key=sel.rank)
         reason = sel.reason(best, singles, table, fold_note)
-        averaged = sel.prefer_ensemble(best, [r for r in scored if r["kind"] == "ensemble"], task=task)
+        averaged = ens.prefer_ensemble(best, [r for r in scored if r["kind"] == "ensemble"], task=task)
         if averaged is not None:
-            reason = sel.ensemble_reason(averaged, best, task=task) + "; " + reason
+            reason = ens.ensemble_reason(averaged, best, task=task) + "; " + reason
             best = averaged
         candidate = best["_candidate"]
         history = self._finish_frozen(net, candidate, embedded, y, best, task=task, n_outputs=n_outputs, chain=chain)
-        if n >= self.large_n and isinstance(candidate, sel.Ensemble):
+        if n >= self.large_n and isinstance(candidate, ens.Ensemble):
             table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
                           "status": "skipped: LP-FT starts from one head, and the chosen model averages several"})
         elif n >= self.large_n and groups is not None:
@@ -405,46 +410,6 @@ class Auto(Strategy):
                 run([r["_candidate"] for r in finalists[:FINALISTS]], None, folds, scale=(len(y) / n_first) ** 2)
         return rows
 
-    def _score_ensembles(self, backbone, embedded, names, features, poolings, taps, y, folds, subset, *, task,
-                         n_outputs, left, show, table) -> list:
-        """A joint backbone's members searched one by one, then the average of their best heads.
-
-        Each member's candidates are scored as the joint's are (their rows go to the table as
-        ``kind="member"``, not themselves choosable: the network computes every member); per
-        pooling, the members' best candidates make one :class:`~.selection.Ensemble` scored on
-        the same folds, which competes with the joint candidates.
-        """
-        widths = tuple(tuple(ws) for ws in backbone.member_widths(taps))
-        best_of = []
-        for member, member_embedded in zip(backbone.member_names, sel.member_embeddings(embedded, widths)):
-            own: list = []
-            rows = [r for r in self._score_all(member_embedded, names, features, poolings, y, folds, subset, task=task,
-                                               n_outputs=n_outputs, left=left, show=show, table=own)
-                    if r["status"] == "scored"]
-            for row in own:
-                row["candidate"], row["kind"] = f"{member}: {row['candidate']}", "member"
-            table.extend(own)
-            widest = max((r["n_scored"] for r in rows), default=0)
-            best_of.append({p: max((r for r in rows if r["n_scored"] == widest and r["pooling"] == p), key=sel.rank,
-                                   default=None) for p in poolings})
-        out = []
-        for p in poolings:
-            picks = [best[p] for best in best_of]
-            if any(r is None for r in picks):
-                continue
-            ensemble = sel.Ensemble(tuple(r["_candidate"] for r in picks), tuple(backbone.member_names), widths)
-            estimate = sum(r["seconds"] for r in picks)  # a grid per member: more than one value per fold costs
-            if estimate > left():
-                table.append(sel.skipped_row(ensemble.label(names), "ensemble", estimate, left()))
-                continue
-            result = sel.score_ensemble(ensemble, embedded, y, folds, task=task, values=[r["C"] for r in picks],
-                                        n_outputs=n_outputs, max_iter=500)
-            row = sel.table_row(ensemble, names, result, estimate)
-            row["n_scored"], row["_candidate"] = len(y), ensemble
-            table.append(row)
-            out.append(row)
-        return out
-
     def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain) -> dict:
         """Make ``net`` the chosen frozen model: its views, its depths, a head fitted on all training cases."""
         net.keep_views(candidate.views)
@@ -452,7 +417,7 @@ class Auto(Strategy):
             net.set_features(None)  # a backbone without a stage chain: its own last-layer embedding
         else:
             set_net_features(net, candidate.features, candidate.pooling)
-        if isinstance(candidate, sel.Ensemble):  # each member's head on its own columns, averaged
+        if isinstance(candidate, ens.Ensemble):  # each member's head on its own columns, averaged
             heads = [fit_head(emb, y, block_dims=dims, task=task, value=value, n_outputs=n_outputs)
                      for (emb, dims), value in zip(candidate.member_parts(embedded), best["C"])]
             weight, bias = candidate.head(heads, embedded)

@@ -239,7 +239,7 @@ def cv_average(parts, y: np.ndarray, folds, *, task: str, n_outputs: int, max_it
     --------
     >>> rng = np.random.default_rng(0)
     >>> y = np.arange(40) % 2
-    >>> emb = rng.normal(size=(40, 8)) + y[:, None]
+    >>> emb = rng.normal(size=(40, 8)) + 2 * y[:, None]
     >>> folds = [(np.arange(40)[np.arange(40) % 4 != f], np.arange(40)[np.arange(40) % 4 == f]) for f in range(4)]
     >>> result = cv_average([(emb[:, :4], [4], 1.0), (emb[:, 4:], [4], 0.1)], y, folds, task="classification", n_outputs=2)
     >>> result["value"], result["mean"] > 0.7

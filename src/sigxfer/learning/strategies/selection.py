@@ -23,7 +23,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 
 from sigxfer.errors import ParameterError
 from sigxfer.learning.network import SignalNet, pool_map
-from sigxfer.learning.strategies.heads import cv_average, cv_grid
+from sigxfer.learning.strategies.heads import cv_grid
 
 #: Views whose combinations are all tried; with more candidate views, combinations are drawn
 #: from the best-scoring ones.
@@ -299,129 +299,6 @@ def score(candidate: Candidate, embedded: dict, y: np.ndarray, folds, *, task: s
     return result
 
 
-# ----------------------------------------------------------------------------- members of a joint backbone
-def member_embeddings(embedded: dict, widths) -> list[dict]:
-    """Each member's own blocks, cut out of a joint backbone's: one ``embedded``-like dict per member.
-
-    ``widths[k]`` lists the members' widths in tap block ``k``
-    (:meth:`~sigxfer.backbones.joint.JointBackbone.member_widths`); a banded block is that many
-    times wider, and the cut scales with it. The arrays are views: nothing is copied.
-
-    Examples
-    --------
-    >>> embedded = {0: {"mean": [np.arange(10.0).reshape(2, 5)]}}
-    >>> [m[0]["mean"][0].shape for m in member_embeddings(embedded, [[2, 3]])]
-    [(2, 2), (2, 3)]
-    """
-    n_members = len(widths[0])
-    out: list[dict] = [{} for _ in range(n_members)]
-    for v, by_pooling in embedded.items():
-        for m in range(n_members):
-            out[m][v] = {}
-        for p, blocks in by_pooling.items():
-            cut: list[list[np.ndarray]] = [[] for _ in range(n_members)]
-            for block, ws in zip(blocks, widths):
-                factor, at = block.shape[1] // sum(ws), 0
-                for m, w in enumerate(ws):
-                    cut[m].append(block[:, at:at + w * factor])
-                    at += w * factor
-            for m in range(n_members):
-                out[m][v][p] = cut[m]
-    return out
-
-
-def _tap_range(features: str, n_blocks: int) -> range:
-    return range(n_blocks) if features == "multi" else range(n_blocks - 1, n_blocks)
-
-
-@dataclasses.dataclass(frozen=True)
-class Ensemble:
-    """One candidate per member of a joint backbone, their heads' outputs averaged.
-
-    Each member keeps the views and depths its own CV chose; the average of the members' logits
-    (or regression outputs) is one linear head on the joint features, each member's weights
-    divided by the number of members and zero where it reads nothing, so the model stays one
-    :class:`~sigxfer.learning.network.SignalNet` reading the union of the views.
-    """
-
-    parts: tuple[Candidate, ...]
-    member_names: tuple[str, ...]
-    widths: tuple[tuple[int, ...], ...]  # member widths per tap block (member_widths)
-
-    @property
-    def views(self) -> tuple[int, ...]:
-        return tuple(sorted({v for part in self.parts for v in part.views}))
-
-    @property
-    def features(self) -> str:
-        return "multi" if any(part.features == "multi" for part in self.parts) else "last"
-
-    @property
-    def pooling(self) -> str:
-        return self.parts[0].pooling
-
-    def label(self, names) -> str:
-        return "ensemble of " + " and ".join(f"{member} ({part.label(names)})"
-                                             for member, part in zip(self.member_names, self.parts))
-
-    def blocks(self, embedded: dict) -> tuple[np.ndarray, list[int]]:
-        """The joint features the final network gives: every member on the union of the views."""
-        return Candidate(self.views, self.features, self.pooling).blocks(embedded)
-
-    def width(self, embedded: dict) -> int:
-        return Candidate(self.views, self.features, self.pooling).width(embedded)
-
-    def member_parts(self, embedded: dict) -> list[tuple[np.ndarray, list[int]]]:
-        """Each member's columns and block widths for its own candidate."""
-        members = member_embeddings(embedded, self.widths)
-        return [part.blocks(members[m]) for m, part in enumerate(self.parts)]
-
-    def head(self, heads, embedded: dict) -> tuple[np.ndarray, np.ndarray]:
-        """``(weight, bias)`` on :meth:`blocks`'s columns from each member's ``(weight, bias)``
-        on its own candidate's: the average of the members' outputs as one linear map.
-
-        Examples
-        --------
-        >>> rng = np.random.default_rng(0)
-        >>> embedded = {v: {"mean": [rng.normal(size=(6, 5)), rng.normal(size=(6, 7))]} for v in (0, 1)}
-        >>> ens = Ensemble((Candidate((0,), "last"), Candidate((0, 1), "multi")), ("a", "b"), ((2, 3), (3, 4)))
-        >>> heads = [(rng.normal(size=(2, e.shape[1])), rng.normal(size=2)) for e, _ in ens.member_parts(embedded)]
-        >>> weight, bias = ens.head(heads, embedded)
-        >>> joint, mean = ens.blocks(embedded)[0], sum(e @ w.T + b for (e, _), (w, b) in zip(ens.member_parts(embedded), heads)) / 2
-        >>> bool(np.allclose(joint @ weight.T + bias, mean))
-        True
-        """
-        n_blocks = len(self.widths)
-        segments, at = {}, 0
-        for v in self.views:
-            for k in _tap_range(self.features, n_blocks):
-                factor = embedded[v][self.pooling][k].shape[1] // sum(self.widths[k])
-                for m, w in enumerate(self.widths[k]):
-                    segments[(v, k, m)] = (at, w * factor)
-                    at += w * factor
-        n_members = len(self.parts)
-        weight = np.zeros((heads[0][0].shape[0], at))
-        for m, (part, (w_m, _)) in enumerate(zip(self.parts, heads)):
-            col = 0
-            for v in part.views:
-                for k in _tap_range(part.features, n_blocks):
-                    start, width = segments[(v, k, m)]
-                    weight[:, start:start + width] = w_m[:, col:col + width] / n_members
-                    col += width
-        return weight, sum(b for _, b in heads) / n_members
-
-
-def score_ensemble(ensemble: Ensemble, embedded: dict, y: np.ndarray, folds, *, task: str, values,
-                   n_outputs: int, max_iter: int) -> dict:
-    """CV result of an ensemble, each member's head at its own chosen ``values[m]``, on the same folds."""
-    start = time.perf_counter()
-    result = cv_average([(emb, dims, value) for (emb, dims), value in zip(ensemble.member_parts(embedded), values)],
-                        y, folds, task=task, n_outputs=n_outputs, max_iter=max_iter)
-    result["seconds"] = time.perf_counter() - start
-    result["width"] = ensemble.width(embedded)
-    return result
-
-
 # ----------------------------------------------------------------------------- the table
 def holdout_score(outputs: np.ndarray, target: np.ndarray, task: str) -> float:
     """Accuracy of logits (classification) or mean R² of outputs (regression) on held-out cases.
@@ -441,7 +318,7 @@ def holdout_score(outputs: np.ndarray, target: np.ndarray, task: str) -> float:
 
 def table_row(candidate, names, result, estimate) -> dict:
     """The selection table's row of a scored candidate (JSON values; ``estimate``: its predicted seconds)."""
-    row = {"candidate": candidate.label(names), "kind": "ensemble" if isinstance(candidate, Ensemble) else "frozen",
+    row = {"candidate": candidate.label(names), "kind": getattr(candidate, "kind", "frozen"),
            "views": [names[v] for v in candidate.views],
            "features": candidate.features, "pooling": candidate.pooling, "width": result["width"], "status": "scored",
            "cv_score": result["mean"], "cv_std": result["std"], "cv_ci": result["ci"], "C": result["value"],
@@ -467,41 +344,6 @@ def skipped_row(label: str, kind: str, estimate: float, left: float, room: str =
 def rank(row: dict) -> tuple:
     """Sort key of scored rows, best highest: CV score, then lower CV log-loss, then fewer features."""
     return (row["cv_score"], -row.get("cv_log_loss", 0.0), -row["width"])
-
-
-def prefer_ensemble(single: dict, ensembles: list, *, task: str) -> dict | None:
-    """The ensemble row to take instead of the best single-head row ``single``, or None.
-
-    Classification compares CV log-loss: fold accuracies of a few cases each tie too often (both
-    at 1.000 on several small sets) to tell a model from a steadier average of two. On six
-    UCR/UEA sets the ensemble of a joint backbone's members had the lower CV log-loss on all six
-    and a mean test accuracy of 0.940 against 0.931 for the best single head (BENCHMARKS.md).
-    Regression compares CV R².
-
-    Examples
-    --------
-    >>> prefer_ensemble({"cv_log_loss": 0.3}, [{"cv_log_loss": 0.2}], task="classification")
-    {'cv_log_loss': 0.2}
-    >>> prefer_ensemble({"cv_score": 0.9}, [{"cv_score": 0.8}], task="regression") is None
-    True
-    """
-    if not ensembles:
-        return None
-    if task == "classification":
-        pick = min(ensembles, key=lambda r: r["cv_log_loss"])
-        return pick if pick["cv_log_loss"] < single.get("cv_log_loss", float("inf")) else None
-    pick = max(ensembles, key=lambda r: r["cv_score"])
-    return pick if pick["cv_score"] > single["cv_score"] else None
-
-
-def ensemble_reason(ensemble: dict, single: dict, *, task: str) -> str:
-    """Why the ensemble won over the best single head, in words."""
-    if task == "classification":
-        return (f"the average of the members' best heads has the lower CV log-loss ({ensemble['cv_log_loss']:.3f} "
-                f"against {single['cv_log_loss']:.3f}; accuracy {ensemble['cv_score']:.3f} against "
-                f"{single['cv_score']:.3f}) than the best single head, {single['candidate']}")
-    return (f"the average of the members' best heads has the higher CV R² ({ensemble['cv_score']:.3f} against "
-            f"{single['cv_score']:.3f}) than the best single head, {single['candidate']}")
 
 
 def reason(best: dict, scored: list, table: list, fold_note) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 from sigxfer.learning.strategies import selection as sel
 
 #: Both larger EfficientNet-Lites as one backbone: auto then also scores the average of each
-#: network's own best head (:class:`~.selection.Ensemble`).
+#: network's own best head (:class:`~.ensemble.Ensemble`).
 JOINT = "efficientnet_lite1+efficientnet_lite2"
 #: Backbones auto chooses from when the user names none (``backbone=None``), costliest first.
 #: On six UCR/UEA sets auto's mean test accuracy was 0.940 with the joint (its ensemble chosen

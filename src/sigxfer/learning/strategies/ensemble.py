@@ -1,0 +1,219 @@
+"""Auto's ensembles on a joint backbone: each member network's own best head, their outputs averaged.
+
+A joint backbone (:mod:`sigxfer.backbones.joint`) runs every member on every view and joins their
+features block by block. Cut back into each member's columns, the same embeddings let auto search
+each network on its own; the average of the members' best heads is then one linear head on the
+joint features (zero where a member's candidate reads nothing), so the chosen model is still one
+:class:`~sigxfer.learning.network.SignalNet` and nothing downstream changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import ClassVar
+
+import numpy as np
+
+from sigxfer.learning.strategies import selection as sel
+from sigxfer.learning.strategies.heads import cv_average
+from sigxfer.learning.strategies.selection import Candidate
+
+
+def member_embeddings(embedded: dict, widths) -> list[dict]:
+    """Each member's own blocks, cut out of a joint backbone's: one ``embedded``-like dict per member.
+
+    ``widths[k]`` lists the members' widths in tap block ``k``
+    (:meth:`~sigxfer.backbones.joint.JointBackbone.member_widths`); a banded block is that many
+    times wider, and the cut scales with it. The arrays are views: nothing is copied.
+
+    Examples
+    --------
+    >>> embedded = {0: {"mean": [np.arange(10.0).reshape(2, 5)]}}
+    >>> [m[0]["mean"][0].shape for m in member_embeddings(embedded, [[2, 3]])]
+    [(2, 2), (2, 3)]
+    """
+    n_members = len(widths[0])
+    out: list[dict] = [{} for _ in range(n_members)]
+    for v, by_pooling in embedded.items():
+        for m in range(n_members):
+            out[m][v] = {}
+        for p, blocks in by_pooling.items():
+            cut: list[list[np.ndarray]] = [[] for _ in range(n_members)]
+            for block, ws in zip(blocks, widths):
+                factor, at = block.shape[1] // sum(ws), 0
+                for m, w in enumerate(ws):
+                    cut[m].append(block[:, at:at + w * factor])
+                    at += w * factor
+            for m in range(n_members):
+                out[m][v][p] = cut[m]
+    return out
+
+
+def _tap_range(features: str, n_blocks: int) -> range:
+    return range(n_blocks) if features == "multi" else range(n_blocks - 1, n_blocks)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ensemble:
+    """One candidate per member of a joint backbone, their heads' outputs averaged.
+
+    Each member keeps the views and depths its own CV chose; the average of the members' logits
+    (or regression outputs) is one linear head on the joint features, each member's weights
+    divided by the number of members and zero where it reads nothing, so the model stays one
+    :class:`~sigxfer.learning.network.SignalNet` reading the union of the views.
+    """
+
+    kind: ClassVar[str] = "ensemble"  # its row in the selection table
+
+    parts: tuple[Candidate, ...]
+    member_names: tuple[str, ...]
+    widths: tuple[tuple[int, ...], ...]  # member widths per tap block (member_widths)
+
+    @property
+    def views(self) -> tuple[int, ...]:
+        return tuple(sorted({v for part in self.parts for v in part.views}))
+
+    @property
+    def features(self) -> str:
+        return "multi" if any(part.features == "multi" for part in self.parts) else "last"
+
+    @property
+    def pooling(self) -> str:
+        return self.parts[0].pooling
+
+    def label(self, names) -> str:
+        return "ensemble of " + " and ".join(f"{member} ({part.label(names)})"
+                                             for member, part in zip(self.member_names, self.parts))
+
+    def blocks(self, embedded: dict) -> tuple[np.ndarray, list[int]]:
+        """The joint features the final network gives: every member on the union of the views."""
+        return Candidate(self.views, self.features, self.pooling).blocks(embedded)
+
+    def width(self, embedded: dict) -> int:
+        return Candidate(self.views, self.features, self.pooling).width(embedded)
+
+    def member_parts(self, embedded: dict) -> list[tuple[np.ndarray, list[int]]]:
+        """Each member's columns and block widths for its own candidate."""
+        members = member_embeddings(embedded, self.widths)
+        return [part.blocks(members[m]) for m, part in enumerate(self.parts)]
+
+    def head(self, heads, embedded: dict) -> tuple[np.ndarray, np.ndarray]:
+        """``(weight, bias)`` on :meth:`blocks`'s columns from each member's ``(weight, bias)``
+        on its own candidate's: the average of the members' outputs as one linear map.
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> embedded = {v: {"mean": [rng.normal(size=(6, 5)), rng.normal(size=(6, 7))]} for v in (0, 1)}
+        >>> ens = Ensemble((Candidate((0,), "last"), Candidate((0, 1), "multi")), ("a", "b"), ((2, 3), (3, 4)))
+        >>> heads = [(rng.normal(size=(2, e.shape[1])), rng.normal(size=2)) for e, _ in ens.member_parts(embedded)]
+        >>> weight, bias = ens.head(heads, embedded)
+        >>> joint, mean = ens.blocks(embedded)[0], sum(e @ w.T + b for (e, _), (w, b) in zip(ens.member_parts(embedded), heads)) / 2
+        >>> bool(np.allclose(joint @ weight.T + bias, mean))
+        True
+        """
+        n_blocks = len(self.widths)
+        segments, at = {}, 0
+        for v in self.views:
+            for k in _tap_range(self.features, n_blocks):
+                factor = embedded[v][self.pooling][k].shape[1] // sum(self.widths[k])
+                for m, w in enumerate(self.widths[k]):
+                    segments[(v, k, m)] = (at, w * factor)
+                    at += w * factor
+        n_members = len(self.parts)
+        weight = np.zeros((heads[0][0].shape[0], at))
+        for m, (part, (w_m, _)) in enumerate(zip(self.parts, heads)):
+            col = 0
+            for v in part.views:
+                for k in _tap_range(part.features, n_blocks):
+                    start, width = segments[(v, k, m)]
+                    weight[:, start:start + width] = w_m[:, col:col + width] / n_members
+                    col += width
+        return weight, sum(b for _, b in heads) / n_members
+
+
+def score_ensemble(ensemble: Ensemble, embedded: dict, y: np.ndarray, folds, *, task: str, values,
+                   n_outputs: int, max_iter: int) -> dict:
+    """CV result of an ensemble, each member's head at its own chosen ``values[m]``, on the same folds."""
+    start = time.perf_counter()
+    result = cv_average([(emb, dims, value) for (emb, dims), value in zip(ensemble.member_parts(embedded), values)],
+                        y, folds, task=task, n_outputs=n_outputs, max_iter=max_iter)
+    result["seconds"] = time.perf_counter() - start
+    result["width"] = ensemble.width(embedded)
+    return result
+
+
+def prefer_ensemble(single: dict, ensembles: list, *, task: str) -> dict | None:
+    """The ensemble row to take instead of the best single-head row ``single``, or None.
+
+    Classification compares CV log-loss: fold accuracies of a few cases each tie too often (both
+    at 1.000 on several small sets) to tell a model from a steadier average of two. On six
+    UCR/UEA sets the ensemble of a joint backbone's members had the lower CV log-loss on all six
+    and a mean test accuracy of 0.940 against 0.931 for the best single head (BENCHMARKS.md).
+    Regression compares CV R².
+
+    Examples
+    --------
+    >>> prefer_ensemble({"cv_log_loss": 0.3}, [{"cv_log_loss": 0.2}], task="classification")
+    {'cv_log_loss': 0.2}
+    >>> prefer_ensemble({"cv_score": 0.9}, [{"cv_score": 0.8}], task="regression") is None
+    True
+    """
+    if not ensembles:
+        return None
+    if task == "classification":
+        pick = min(ensembles, key=lambda r: r["cv_log_loss"])
+        return pick if pick["cv_log_loss"] < single.get("cv_log_loss", float("inf")) else None
+    pick = max(ensembles, key=lambda r: r["cv_score"])
+    return pick if pick["cv_score"] > single["cv_score"] else None
+
+
+def ensemble_reason(ensemble: dict, single: dict, *, task: str) -> str:
+    """Why the ensemble won over the best single head, in words."""
+    if task == "classification":
+        return (f"the average of the members' best heads has the lower CV log-loss ({ensemble['cv_log_loss']:.3f} "
+                f"against {single['cv_log_loss']:.3f}; accuracy {ensemble['cv_score']:.3f} against "
+                f"{single['cv_score']:.3f}) than the best single head, {single['candidate']}")
+    return (f"the average of the members' best heads has the higher CV R² ({ensemble['cv_score']:.3f} against "
+            f"{single['cv_score']:.3f}) than the best single head, {single['candidate']}")
+
+
+def score_ensembles(backbone, embedded: dict, names, search, poolings, taps, y: np.ndarray, folds, *, task: str,
+                    n_outputs: int, left, table: list) -> list:
+    """A joint backbone's members searched one by one, then the average of their best heads.
+
+    ``search(member_embedded, table)`` runs auto's search on one member's columns and returns its
+    rows. Those rows go to ``table`` as ``kind="member"``; they cannot be chosen themselves, since
+    the network computes every member. Per pooling, the members' best candidates make one
+    :class:`Ensemble`, scored on the same ``folds``; its rows are returned, to compete with the
+    joint's single heads (:func:`prefer_ensemble`).
+    """
+    widths = tuple(tuple(ws) for ws in backbone.member_widths(taps))
+    best_of = []
+    for member, member_embedded in zip(backbone.member_names, member_embeddings(embedded, widths)):
+        own: list = []
+        rows = [r for r in search(member_embedded, own) if r["status"] == "scored"]
+        for row in own:
+            row["candidate"], row["kind"] = f"{member}: {row['candidate']}", "member"
+        table.extend(own)
+        widest = max((r["n_scored"] for r in rows), default=0)
+        best_of.append({p: max((r for r in rows if r["n_scored"] == widest and r["pooling"] == p), key=sel.rank,
+                               default=None) for p in poolings})
+    out = []
+    for p in poolings:
+        picks = [best[p] for best in best_of]
+        if any(r is None for r in picks):
+            continue
+        ensemble = Ensemble(tuple(r["_candidate"] for r in picks), tuple(backbone.member_names), widths)
+        estimate = sum(r["seconds"] for r in picks)  # a grid per member: more than one value per fold costs
+        if estimate > left():
+            table.append(sel.skipped_row(ensemble.label(names), "ensemble", estimate, left()))
+            continue
+        result = score_ensemble(ensemble, embedded, y, folds, task=task, values=[r["C"] for r in picks],
+                                n_outputs=n_outputs, max_iter=500)
+        row = sel.table_row(ensemble, names, result, estimate)
+        row["n_scored"], row["_candidate"] = len(y), ensemble
+        table.append(row)
+        out.append(row)
+    return out
