@@ -200,10 +200,13 @@ def training(history: dict | None) -> str:
                              f'C = {value:.4g} {escape(how)}.</p>')
         elif "alpha" in history:
             alpha = history["alpha"]
-            alphas = " and ".join(f"{a:.4g}" for a in (alpha if isinstance(alpha, list) else [alpha]))
-            parts.append(f'<p>Strategy <b>{escape(name)}</b>: frozen backbone, ridge head'
-                         f'{"s (one per network of the joint backbone, averaged)" if isinstance(alpha, list) else ""} '
-                         f'with alpha = {alphas} chosen by cross-validation.</p>')
+            if isinstance(alpha, list):  # auto's ensemble, as for C above
+                parts.append(f'<p>Strategy <b>{escape(name)}</b>: frozen backbone, ridge heads (one per network of '
+                             f'the joint backbone, averaged) with alpha = {" and ".join(f"{a:.4g}" for a in alpha)} '
+                             'chosen by cross-validation.</p>')
+            else:
+                parts.append(f'<p>Strategy <b>{escape(name)}</b>: frozen backbone, ridge head with alpha = '
+                             f'{alpha:.4g} chosen by leave-one-out cross-validation.</p>')
         else:
             parts.append(f"<p>Strategy <b>{escape(name)}</b>.</p>")
     scalars = [[escape(k), escape(v if not isinstance(v, float) else f"{v:.4g}")] for k, v in history.items()

@@ -86,12 +86,16 @@ class Ensemble:
         return "ensemble of " + " and ".join(f"{member} ({part.label(names)})"
                                              for member, part in zip(self.member_names, self.parts))
 
+    @property
+    def joint(self) -> Candidate:
+        """What the final network reads: every member on the union of the views."""
+        return Candidate(self.views, self.features, self.pooling)
+
     def blocks(self, embedded: dict) -> tuple[np.ndarray, list[int]]:
-        """The joint features the final network gives: every member on the union of the views."""
-        return Candidate(self.views, self.features, self.pooling).blocks(embedded)
+        return self.joint.blocks(embedded)
 
     def width(self, embedded: dict) -> int:
-        return Candidate(self.views, self.features, self.pooling).width(embedded)
+        return self.joint.width(embedded)
 
     def member_parts(self, embedded: dict) -> list[tuple[np.ndarray, list[int]]]:
         """Each member's columns and block widths for its own candidate."""

@@ -151,6 +151,22 @@ def _log_loss(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -log_p[np.arange(len(y)), y]
 
 
+def holdout_score(outputs: np.ndarray, target: np.ndarray, task: str) -> float:
+    """Accuracy of logits (classification) or mean R² of outputs (regression) on held-out cases.
+
+    Examples
+    --------
+    >>> holdout_score(np.array([[0.0, 1.0], [2.0, 0.0]]), np.array([1, 1]), "classification")
+    0.5
+    """
+    if task == "classification":
+        return float(np.mean(outputs.argmax(axis=1) == target))
+    target = target.reshape(len(target), -1)
+    sse = ((outputs - target) ** 2).sum(axis=0)
+    sst = np.maximum(((target - target.mean(axis=0)) ** 2).sum(axis=0), 1e-12)
+    return float(np.mean(1 - sse / sst))
+
+
 def cv_grid(emb: np.ndarray, y: np.ndarray, folds, *, block_dims, task: str, values: np.ndarray,
             n_outputs: int, max_iter: int = 3000) -> dict:
     """Cross-validated scores of a head for every regularisation value; the best value's summary.
@@ -200,14 +216,9 @@ def cv_grid(emb: np.ndarray, y: np.ndarray, folds, *, block_dims, task: str, val
                                                 model=model if task == "classification" else None)
             parts[f][2] = model
             out = _outputs(coef, intercept, z_test)
+            scores[f, v] = holdout_score(out, y[test], task)
             if task == "classification":
-                scores[f, v] = float(np.mean(out.argmax(axis=1) == y[test]))
                 losses[f, v] = float(_log_loss(out, y[test]).mean())
-            else:
-                target = y[test].reshape(len(test), -1)
-                sse = ((out - target) ** 2).sum(axis=0)
-                sst = np.maximum(((target - target.mean(axis=0)) ** 2).sum(axis=0), 1e-12)
-                scores[f, v] = float(np.mean(1.0 - sse / sst))
         if task == "classification":
             # The weakest penalties cost the most iterations: once the mean held-out loss has
             # risen for PATIENCE values in a row past its best, the rest of the path is not fitted.
@@ -253,14 +264,9 @@ def cv_average(parts, y: np.ndarray, folds, *, task: str, n_outputs: int, max_it
                                     n_outputs=n_outputs, max_iter=max_iter)
             out = out + emb[test] @ weight.T + bias
         out = out / len(parts)
+        scores.append(holdout_score(out, y[test], task))
         if task == "classification":
-            scores.append(float(np.mean(out.argmax(axis=1) == y[test])))
             losses.append(float(_log_loss(out, y[test]).mean()))
-        else:
-            target = y[test].reshape(len(test), -1)
-            sse = ((out - target) ** 2).sum(axis=0)
-            sst = np.maximum(((target - target.mean(axis=0)) ** 2).sum(axis=0), 1e-12)
-            scores.append(float(np.mean(1.0 - sse / sst)))
     chosen = np.asarray(scores)
     result = {"value": [float(value) for _, _, value in parts], "scores": [float(s) for s in chosen],
               "mean": float(chosen.mean()), "std": float(chosen.std()),

@@ -17,7 +17,7 @@ from sigxfer.learning.loop import validation_split
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies.base import set_linear_head
 from sigxfer.learning.strategies.finetune import FineTune
-from sigxfer.learning.strategies.heads import fit_head
+from sigxfer.learning.strategies.heads import fit_head, holdout_score
 
 
 def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze: int | None, task: str,
@@ -80,7 +80,7 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     weight, bias = fit_head(emb[train_idx], y[train_idx], block_dims=dims, task=task, value=best["C"],
                             n_outputs=n_outputs)
     set_linear_head(net, weight, bias)
-    frozen_score = sel.holdout_score(emb[val_idx] @ weight.T + bias, y[val_idx], task)
+    frozen_score = holdout_score(emb[val_idx] @ weight.T + bias, y[val_idx], task)
     started = time.perf_counter()
     # FineTune draws the same held-out part from the same seed, so both are judged on the same cases.
     tune = dataclasses.replace(finetune, unfreeze=unfreeze, head="keep", head_epochs=0)

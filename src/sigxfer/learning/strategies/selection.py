@@ -300,22 +300,6 @@ def score(candidate: Candidate, embedded: dict, y: np.ndarray, folds, *, task: s
 
 
 # ----------------------------------------------------------------------------- the table
-def holdout_score(outputs: np.ndarray, target: np.ndarray, task: str) -> float:
-    """Accuracy of logits (classification) or mean R² of outputs (regression) on held-out cases.
-
-    Examples
-    --------
-    >>> holdout_score(np.array([[0.0, 1.0], [2.0, 0.0]]), np.array([1, 1]), "classification")
-    0.5
-    """
-    if task == "classification":
-        return float(np.mean(outputs.argmax(axis=1) == target))
-    target = target.reshape(len(target), -1)
-    sse = ((outputs - target) ** 2).sum(axis=0)
-    sst = np.maximum(((target - target.mean(axis=0)) ** 2).sum(axis=0), 1e-12)
-    return float(np.mean(1 - sse / sst))
-
-
 def table_row(candidate, names, result, estimate) -> dict:
     """The selection table's row of a scored candidate (JSON values; ``estimate``: its predicted seconds)."""
     row = {"candidate": candidate.label(names), "kind": getattr(candidate, "kind", "frozen"),
