@@ -89,10 +89,12 @@ def test_auto_on_a_joint_backbone_searches_each_member_and_scores_their_ensemble
     assert kinds.count("member") == 2 * singles
     ensembles = [row for row in table if row["kind"] == "ensemble"]
     assert len(ensembles) == 1 and ensembles[0]["status"] == "scored"
-    assert ensembles[0]["candidate"].startswith("ensemble of tinynet (") and len(ensembles[0]["C"]) == 2
+    # A network joined with itself: the table numbers its copies.
+    assert ensembles[0]["candidate"].startswith("ensemble of tinynet #1 (") and len(ensembles[0]["C"]) == 2
+    assert " and tinynet #2 (" in ensembles[0]["candidate"]
     # The ensemble's parts are each member's best candidate.
-    for member_label in ensembles[0]["candidate"][len("ensemble of "):].split(" and "):
-        label = "tinynet: " + member_label[len("tinynet ("):-1]
+    for m, member_label in enumerate(ensembles[0]["candidate"][len("ensemble of "):].split(" and ")):
+        label = f"tinynet #{m + 1}: " + member_label[len("tinynet #1 ("):-1]
         assert label in [row["candidate"] for row in table if row["kind"] == "member"]
     # The best single head by CV, unless the ensemble's CV log-loss is lower.
     chosen = model.history_["selection"]["chosen"]
@@ -126,7 +128,7 @@ def test_a_chosen_ensemble_predicts_the_average_of_its_members_heads_and_survive
     logits = []
     with torch.no_grad():
         for member, label, C in zip(members, labels, ensemble["C"]):
-            views_part, features = label[len("tinynet ("):-1].split(" / ")
+            views_part, features = label[len("tinynet #1 ("):-1].split(" / ")
             taps = member.feature_taps() if features == "multi" else [len(member.stage_channels()) - 1]
             blocks = []
             for view in views_part.split("+"):

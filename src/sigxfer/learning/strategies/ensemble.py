@@ -54,6 +54,18 @@ def _tap_range(features: str, n_blocks: int) -> range:
     return range(n_blocks) if features == "multi" else range(n_blocks - 1, n_blocks)
 
 
+def member_labels(member_names) -> list[str]:
+    """How the table names each member: its network, numbered when a network is joined with itself.
+
+    Examples
+    --------
+    >>> member_labels(("efficientnet_lite1", "efficientnet_lite2")), member_labels(("tinynet", "tinynet"))
+    (['efficientnet_lite1', 'efficientnet_lite2'], ['tinynet #1', 'tinynet #2'])
+    """
+    names = list(member_names)
+    return names if len(set(names)) == len(names) else [f"{name} #{m + 1}" for m, name in enumerate(names)]
+
+
 @dataclasses.dataclass(frozen=True)
 class Ensemble:
     """One candidate per member of a joint backbone, their heads' outputs averaged.
@@ -84,7 +96,7 @@ class Ensemble:
 
     def label(self, names) -> str:
         return "ensemble of " + " and ".join(f"{member} ({part.label(names)})"
-                                             for member, part in zip(self.member_names, self.parts))
+                                             for member, part in zip(member_labels(self.member_names), self.parts))
 
     @property
     def joint(self) -> Candidate:
@@ -195,7 +207,7 @@ def score_ensembles(backbone, embedded: dict, names, search, poolings, taps, y: 
     """
     widths = tuple(tuple(ws) for ws in backbone.member_widths(taps))
     best_of = []
-    for member, member_embedded in zip(backbone.member_names, member_embeddings(embedded, widths)):
+    for member, member_embedded in zip(member_labels(backbone.member_names), member_embeddings(embedded, widths)):
         own: list = []
         rows = [r for r in search(member_embedded, own) if r["status"] == "scored"]
         for row in own:
