@@ -170,7 +170,7 @@ def test_scratch_trains_every_stage_and_unfreeze_beyond_the_stages_is_refused(de
 def test_partial_finetune_trains_only_the_unfrozen_stages(devices):
     net = make_net(devices.X)
     before = snapshot(net.backbone)
-    fit(FineTune(unfreeze=1, epochs=2, head_epochs=1, lr=1e-2, val_size=0.0), devices, net=net)
+    fit(FineTune(unfreeze=1, epochs=2, head_epochs=1, lr=1e-2, val_size=0.0, batchnorm="train"), devices, net=net)
     after = snapshot(net.backbone)
     # Frozen stages: weights and BatchNorm running statistics (eval mode) untouched.
     assert unchanged(before, after, "layers.0.") and unchanged(before, after, "layers.1.")
@@ -178,6 +178,68 @@ def test_partial_finetune_trains_only_the_unfrozen_stages(devices):
     assert not torch.equal(before["layers.2.1.running_mean"], after["layers.2.1.running_mean"])
     assert after["classifier.weight"].shape == (2, 16)
     assert all(p.requires_grad for p in net.parameters())  # left as create_backbone made it
+
+
+def test_frozen_batchnorm_keeps_running_statistics_and_learns_scale_and_shift(devices):
+    net = make_net(devices.X)
+    before = snapshot(net.backbone)
+    strategy = FineTune(unfreeze=1, epochs=2, head_epochs=1, lr=1e-2, val_size=0.0)
+    assert strategy.batchnorm == "frozen"  # the default for a pretrained body
+    fit(strategy, devices, net=net)
+    after = snapshot(net.backbone)
+    assert changed(before, after, "layers.2.0.")  # the unfrozen stage's conv learns
+    for key in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.equal(before[f"layers.2.1.{key}"], after[f"layers.2.1.{key}"]), key
+    assert not torch.equal(before["layers.2.1.weight"], after["layers.2.1.weight"])  # its scale learns
+    assert not torch.equal(before["layers.2.1.bias"], after["layers.2.1.bias"])
+
+
+def test_frozen_batchnorm_normalises_training_batches_as_the_network_will_predict(devices):
+    # In training mode a BatchNorm layer normalises by the batch's own statistics; frozen, by
+    # the running ones: the loss a training step sees is the loss of the model as it predicts.
+    from sigxfer.learning.loop import Phase, _set_modes
+
+    net = make_net(devices.X)
+    images = net.images(torch.as_tensor(devices.X[:8]))
+    net.eval()
+    with torch.no_grad():
+        predicting = net.forward_images(images)
+    for frozen, same in ((True, True), (False, False)):
+        _set_modes(net, Phase("body", 1, [([net.backbone], 1e-3)], frozen_norm=frozen))
+        assert net.backbone.training  # the modules that learn are in training mode either way
+        with torch.no_grad():
+            training = net.forward_images(images)
+        assert torch.allclose(training, predicting, atol=1e-5) is same
+
+
+def test_batchnorm_option_is_checked_and_scratch_trains_its_statistics(devices):
+    with pytest.raises(ParameterError, match="batchnorm"):
+        FineTune(batchnorm="fixed")
+    with pytest.raises(ParameterError, match="batchnorm='frozen' must be 'train'"):
+        Scratch(batchnorm="frozen")
+    assert Scratch().batchnorm == "train"
+    assert resolve_strategy({"name": "finetune", "batchnorm": "train"}).batchnorm == "train"
+    assert Auto(batchnorm="train").finetune.batchnorm == "train"
+    assert Auto().get_config()["batchnorm"] == "frozen"  # auto's LP-FT keeps them too
+
+
+def test_model_files_from_before_the_batchnorm_option_say_they_trained_it(tmp_path, devices):
+    from safetensors.torch import save_file
+
+    model = TransferClassifier(strategy=FineTune(epochs=1, head_epochs=0, val_size=0.0), **FAST).fit(devices)
+    assert model.strategy_.batchnorm == "frozen"
+    path = sigxfer.save(model, tmp_path / "new.sigx")
+    assert sigxfer.load(path).strategy_.batchnorm == "frozen"
+    # A file written before the option: its strategy config has no batchnorm, and no digest
+    # (files of that time may lack one; they load after the checks for sense).
+    with safe_open(str(path), framework="pt") as f:
+        config, tensors = json.loads(f.metadata()["sigxfer"]), {k: f.get_tensor(k) for k in f.keys()}
+    assert config["strategy"]["batchnorm"] == "frozen"
+    del config["strategy"]["batchnorm"]
+    save_file(tensors, str(tmp_path / "old.sigx"), metadata={"sigxfer": json.dumps(config)})
+    old = sigxfer.load(tmp_path / "old.sigx")
+    assert old.strategy_.batchnorm == "train"  # how that file's model was trained
+    np.testing.assert_allclose(old.predict_proba(devices.X), model.predict_proba(devices.X), atol=1e-6)
 
 
 def test_head_phase_leaves_the_body_untouched(devices):
@@ -585,6 +647,12 @@ def test_cli_builds_the_strategy_from_options(tmp_path):
     assert strategy_from_args(parser.parse_args(["train", "d", "-o", "m", "--unfreeze", "all",
                                                  "--strategy", "auto"]))["unfreeze"] == "all"
     assert strategy_from_args(parser.parse_args(["train", "d", "-o", "m"])) == "linear"
+    assert strategy_from_args(parser.parse_args(["train", "d", "-o", "m", "--strategy", "finetune",
+                                                 "--batchnorm", "train"])) == {"name": "finetune", "batchnorm": "train"}
+    with pytest.raises(SystemExit):  # argparse names the choices
+        parser.parse_args(["train", "d", "-o", "m", "--batchnorm", "fixed"])
+    with pytest.raises(ParameterError, match="--batchnorm"):
+        strategy_from_args(parser.parse_args(["train", "d", "-o", "m", "--batchnorm", "train"]))
     with pytest.raises(ParameterError, match="--epochs"):
         strategy_from_args(parser.parse_args(["train", "d", "-o", "m", "--epochs", "2"]))
 

@@ -260,7 +260,7 @@ def restore_fitted_state(cls, config: dict, tensors, *, source=None):
         net = SignalNet(imagers, backbone, taps=network.get("taps"), pooling=network.get("pooling", "mean"),
                         view_names=network.get("view_names"))
         net.reset_head(config["backbone"]["n_outputs"])
-        model.strategy_ = resolve_strategy(config["strategy"])
+        model.strategy_ = resolve_strategy(_as_trained(config["strategy"]))
         resolve_strategy(model.strategy)  # the parameter as given must be one too (clone, refit)
         imaging = config.get("imaging") or model.imaging
         model.imaging_ = resolve_imaging(imaging, multi_view=True) if imaging is not None else []
@@ -319,6 +319,20 @@ def restore_fitted_state(cls, config: dict, tensors, *, source=None):
         except KeyError as err:
             raise ModelFileError(f"{where}: the interval tensors are incomplete ({err}); the file is damaged") from None
     return model
+
+
+def _as_trained(strategy):
+    """A saved strategy config as it trained: files written before FineTune had ``batchnorm``
+    trained their BatchNorm statistics.
+
+    Examples
+    --------
+    >>> _as_trained({"name": "finetune", "epochs": 3})["batchnorm"], _as_trained({"name": "linear"})
+    ('train', {'name': 'linear'})
+    """
+    if isinstance(strategy, dict) and strategy.get("name") in ("finetune", "auto") and "batchnorm" not in strategy:
+        return {**strategy, "batchnorm": "train"}
+    return strategy
 
 
 def _first_line(err) -> str:

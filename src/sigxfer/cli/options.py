@@ -73,7 +73,7 @@ def parse_duration(text: str) -> float | None:
 
 def strategy_from_args(args):
     """``--strategy`` as a name, or as a dict when training options were given."""
-    params = {k: getattr(args, k) for k in ("epochs", "unfreeze", "lr") if getattr(args, k, None) is not None}
+    params = {k: getattr(args, k) for k in ("epochs", "unfreeze", "lr", "batchnorm") if getattr(args, k, None) is not None}
     budget = getattr(args, "time_budget", None)
     if budget is not None:
         if args.strategy != "auto":
@@ -144,6 +144,9 @@ def add_strategy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, default=None, help="epochs of training (finetune, scratch, auto)")
     g.add_argument("--unfreeze", default=None, metavar="all|K", help="finetune: train all stages or the last K")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate of the head")
+    g.add_argument("--batchnorm", choices=("frozen", "train"), default=None,
+                   help="finetune, auto: BatchNorm layers that learn keep the pretrained statistics (frozen, "
+                        "the default) or take each batch's (train, as scratch does)")
     g.add_argument("--augment", action="append", metavar="KEY=VALUE",
                    help="training augmentation, e.g. snr_db=20, time_shift=0.1, time_mask=0.1 (repeatable)")
 

@@ -62,12 +62,18 @@ class Phase:
         BatchNorm layers of frozen stages keep their running statistics.
     warmup_epochs : int
         Epochs of linear warm-up at the start of the phase (capped at half the phase).
+    frozen_norm : bool
+        Keep every BatchNorm layer in eval mode, those that learn included: they normalise with
+        their running statistics (ImageNet's, for a pretrained body) and leave them as they are,
+        while their scale and shift still learn. Batch statistics of a few cases are noisy, and
+        a small set's would replace what the pretrained weights expect.
     """
 
     name: str
     epochs: int
     groups: list[tuple[list[nn.Module], float]]
     warmup_epochs: int = 0
+    frozen_norm: bool = False
 
 
 @dataclass
@@ -226,6 +232,10 @@ def _set_modes(net: nn.Module, phase: Phase) -> None:
     for modules, _ in phase.groups:
         for m in modules:
             m.train()
+    if phase.frozen_norm:
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
 
 
 def _optimizer(phase: Phase, weight_decay: float) -> torch.optim.Optimizer:
