@@ -36,7 +36,7 @@ bench: $(VENV)/.test
 	$(BIN)/python bench/bench_audio.py > bench/results/audio.md
 	$(BIN)/python bench/bench_backbone.py
 	$(BIN)/python bench/bench_imaging.py --out bench/results/imaging.md
-	$(BIN)/python bench/bench_ucr.py --write bench/results/ucr.md --json bench/results/ucr.json
+	$(BIN)/python bench/bench_ucr.py --strategies linear finetune:batchnorm=train finetune scratch --write bench/results/ucr.md --json bench/results/ucr.json
 	$(BIN)/python bench/bench_compare.py --write bench/results/compare.md --out bench/results/compare
 
 clean:

@@ -2,6 +2,7 @@
 
     python bench/bench_audio.py                 # 300 clips per class for training (3,000), 100 for testing
     python bench/bench_audio.py --quick         # 10 per class, tinynet: checks the script
+    python bench/bench_audio.py --methods linear finetune   # the fine-tune against the probe (MiniRocket always runs)
 
 Training and test clips come from different seeds, so the test "speakers" (pitch, rate, vocal
 tract, noise) were never heard in training. Every transfer choice is made on the training clips
@@ -29,12 +30,26 @@ def score(name, y_true, y_pred, fit, predict, chose="", tried="") -> dict:
             "chose": chose, "tried": tried}
 
 
+#: What ``--methods`` may name: a row label and the estimator's parameters. The fine-tunes read mel
+#: images with FineTune's defaults (head for 2 epochs, then every stage for 10 at a tenth of the
+#: head's rate, early stopping on a fifth of the training clips).
+METHODS = {
+    "linear": ("linear (mel)", {"imaging": "mel", "strategy": "linear"}),
+    "auto": ("auto (default budget)", {"strategy": "auto"}),
+    "finetune": ("finetune (mel)", {"imaging": "mel", "strategy": "finetune"}),
+    "finetune-bn-train": ("finetune (mel), batchnorm=train",
+                          {"imaging": "mel", "strategy": {"name": "finetune", "batchnorm": "train"}}),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=300, help="training clips per class")
     parser.add_argument("--n-test", type=int, default=100, help="test clips per class")
     parser.add_argument("--backbone", default=None,
                         help="default: none named, as a user leaves it (the probe reads efficientnet_lite0, auto chooses)")
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=["linear", "auto"],
+                        help="rows after MiniRocket's (default: linear auto)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     backbone = args.backbone or ("tinynet" if args.quick else None)
@@ -55,8 +70,8 @@ def main() -> None:
     print(rows[-1], flush=True)
 
     size = {"image_size": 32} if args.quick else {}
-    for name, params in (("linear (mel)", {"imaging": "mel", "strategy": "linear"}),
-                         ("auto (default budget)", {"strategy": "auto"})):
+    for method in args.methods:
+        name, params = METHODS[method]
         start = time.perf_counter()
         model = TransferClassifier(backbone=backbone, random_state=0, progress=False, **size, **params).fit(train)
         fitted = time.perf_counter()
@@ -66,6 +81,8 @@ def main() -> None:
         table = selection.get("table", [])
         tried = (f"{sum(r.get('status') == 'scored' for r in table)} scored, "
                  f"{sum(r.get('status') != 'scored' for r in table)} skipped") if table else "–"
+        if "best_epoch" in model.history_:  # a fine-tune: how long it ran and which epoch it kept
+            tried = f"{len(model.history_['epochs'])} epochs run, best {model.history_['best_epoch']}"
         rows.append(score(name, test.y, pred, fitted - start, time.perf_counter() - fitted, chose, tried))
         print(rows[-1], flush=True)
         if "backbone" in model.history_:

@@ -64,9 +64,30 @@ def transform_params(transform: str, n_timepoints: int) -> dict:
     return imaging_defaults(transform, {}, n_timepoints=n_timepoints)
 
 
-def strategy_spec(name: str, image_size: int | None) -> dict:
-    """Estimator keyword arguments of one strategy as benchmarked."""
-    spec = {"strategy": name}
+def parse_strategy(text: str):
+    """``"finetune"`` or ``"finetune:batchnorm=train,epochs=5"``: a name, or a dict with its parameters.
+
+    >>> parse_strategy("finetune:batchnorm=train,epochs=5")
+    {'name': 'finetune', 'batchnorm': 'train', 'epochs': 5}
+    """
+    name, _, rest = text.partition(":")
+    if not rest:
+        return name
+    params = {}
+    for item in rest.split(","):
+        key, _, value = item.partition("=")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value.strip()
+    return {"name": name, **params}
+
+
+def strategy_spec(text: str, image_size: int | None) -> dict:
+    """Estimator keyword arguments of one strategy as benchmarked (``text``: see :func:`parse_strategy`)."""
+    strategy = parse_strategy(text)
+    spec = {"strategy": strategy}
+    name = strategy if isinstance(strategy, str) else strategy["name"]
     if name in ("finetune", "scratch") and image_size is not None:
         spec["image_size"] = image_size
     return spec
@@ -262,6 +283,13 @@ def _findings(results: dict) -> list[str]:
         runs = "; ".join(f"{n} {_epochs(by['finetune']['training'])}" for n, by in tuned)
         out.append(f"- finetune (its defaults) trails the linear probe on {len(worse)} of {len(tuned)} data sets. "
                    f"It keeps the epoch with the lowest loss on a validation split of 20 % of the train split: {runs}.")
+    variants = sorted({m for _, by in linear_rows for m in by if m.startswith("finetune:")})
+    for variant in variants:
+        pairs = [(n, by[variant], by["finetune"]) for n, by in linear_rows if variant in by and "finetune" in by]
+        out.append(f"- {variant} against finetune's defaults ({pairs[0][2]['strategy_config'].get('batchnorm')} "
+                   "BatchNorm statistics): " + "; ".join(
+                       f"{n} {v['accuracy']:.3f} against {d['accuracy']:.3f} ({_epochs(v['training'])})"
+                       for n, v, d in pairs) + ".")
     autos = [(n, by["auto"]) for n, by in linear_rows if "auto" in by and by["auto"].get("chosen")]
     for n, a in autos:
         out.append(f"- auto on {n} chose {a['chosen']}: {a['training'].get('auto_reason')}.")
@@ -275,7 +303,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--strategies", nargs="+", default=None,
-                        help="default: those of linear, finetune, scratch, auto that are registered")
+                        help="default: those of linear, finetune, scratch, auto that are registered; "
+                             "NAME:KEY=VALUE,... sets parameters, e.g. finetune:batchnorm=train")
     parser.add_argument("--image-size", type=int, default=None,
                         help="image side for finetune and scratch (to save CPU time); linear, auto and "
                              "the transform selection always use the backbone's own size")
@@ -283,7 +312,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="write all numbers here")
     args = parser.parse_args(argv)
     strategies = args.strategies or [s for s in STRATEGIES if s in list_strategies()]
-    unknown = [s for s in strategies if s not in list_strategies()]
+    unknown = [s for s in strategies if s.partition(":")[0] not in list_strategies()]
     if unknown:
         parser.error(f"strategies {unknown} are not registered; have {list_strategies()}")
 
