@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sigxfer import TransferClassifier
 from sigxfer.backbones import create_backbone, get_backbone_config
+from sigxfer.cli.options import parse_value
 from sigxfer.data.ucr import load_ucr
 from sigxfer.evaluation import wilson_interval
 from sigxfer.imaging import Imager, list_transforms
@@ -73,14 +74,8 @@ def parse_strategy(text: str):
     name, _, rest = text.partition(":")
     if not rest:
         return name
-    params = {}
-    for item in rest.split(","):
-        key, _, value = item.partition("=")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value.strip()
-    return {"name": name, **params}
+    pairs = (item.partition("=") for item in rest.split(","))
+    return {"name": name, **{key.strip(): parse_value(value.strip()) for key, _, value in pairs}}
 
 
 def strategy_spec(text: str, image_size: int | None) -> dict:

@@ -66,9 +66,10 @@ class FineTune(Strategy):
         BatchNorm layers of the stages that learn: ``"frozen"`` normalises with the pretrained
         running statistics and keeps them (the layers stay in eval mode, their scale and shift
         learn); ``"train"`` normalises each batch by its own statistics and updates the running
-        ones, as in training from scratch. On 36-50 training cases in batches of 16, ``"train"``
-        lost 10-30 points of test accuracy against ``"frozen"`` (BENCHMARKS.md): a few cases'
-        statistics are noisy, and a small set's replace those the pretrained weights expect.
+        ones, as in training from scratch. On six UCR sets of 36-200 training cases, in batches of
+        16, ``"train"`` lost 10-62 points of test accuracy against ``"frozen"`` (BENCHMARKS.md): a
+        few cases' statistics are noisy, and a small set's replace those the pretrained weights
+        expect.
     patience : int, optional
         Epochs without a lower validation loss before a phase stops; None never stops early.
     val_size : float
