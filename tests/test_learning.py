@@ -19,7 +19,8 @@ from sigxfer.learning import cache as cache_module
 from sigxfer.learning.augment import Augmenter, add_noise, gain, mask_freq, mask_time, mixup, time_shift
 from sigxfer.learning.callbacks import Callback
 from sigxfer.learning.domain import DOMAIN_THRESHOLD, domain_distance
-from sigxfer.learning.loop import class_weights, lr_factor, make_loss, validation_split
+from sigxfer.learning.loop import lr_factor
+from sigxfer.learning.objectives import class_weights, make_loss, validation_split
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning import Auto, FineTune, LinearProbe, Scratch, list_strategies, resolve_strategy
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import StratifiedShuffleSplit
 from torch import nn
 
 from sigxfer.errors import ParameterError
@@ -29,8 +28,8 @@ from sigxfer.learning import distributed
 from sigxfer.learning.augment import Augmenter, mixup as mix
 from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.network import SignalNet
+from sigxfer.learning.objectives import make_loss
 
-LOSSES = {"classification": ("cross_entropy",), "regression": ("mse", "huber")}
 #: Training batch of :func:`default_batch_size`: a GPU with mixed precision fills only with more.
 BATCH_SIZE = {"cpu": 32, "cuda": 128}
 
@@ -111,35 +110,6 @@ class TrainState:
         self.phase_index, self.phase_epoch, self.wait, self.stop = index, 0, 0, False
 
 
-def validation_split(y: np.ndarray, val_size: float, *, task: str,
-                     seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Split training cases into fitting and validation indices (stratified for classes).
-
-    Returns ``(train_idx, val_idx, note)``; ``val_idx`` is empty, with a note saying why, when
-    ``val_size`` is 0 or the data are too few to hold cases out (a class with a single case,
-    or fewer than two cases on either side).
-    """
-    n = len(y)
-    everything, none = np.arange(n), np.arange(0)
-    if val_size == 0:
-        return everything, none, None
-    n_val = int(round(val_size * n))
-    if task == "classification":
-        counts = np.bincount(y)
-        counts = counts[counts > 0]
-        n_val = max(n_val, len(counts))
-        if counts.min() < 2 or n - n_val < len(counts):
-            return everything, none, "too few cases per class to hold out a validation split; no early stopping"
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed % 2**32)
-        train_idx, val_idx = next(splitter.split(np.zeros(n), y))
-    else:
-        if n_val < 2 or n - n_val < 2:
-            return everything, none, "too few cases to hold out a validation split; no early stopping"
-        order = np.random.default_rng(seed).permutation(n)
-        train_idx, val_idx = order[n_val:], order[:n_val]
-    return np.sort(train_idx), np.sort(val_idx), None
-
-
 def lr_factor(step: int, total_steps: int, warmup_steps: int, final: float = 0.0) -> float:
     """Multiplier of the peak learning rate at optimisation step ``step`` (0-based) of a phase.
 
@@ -150,35 +120,6 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, final: float = 0.0
         return (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def class_weights(y: np.ndarray, n_classes: int, mode) -> np.ndarray | None:
-    """Per-class loss weights: None, ``"balanced"`` (``n / (n_classes * count)``) or one per class."""
-    if mode is None:
-        return None
-    if mode == "balanced":
-        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-        with np.errstate(divide="ignore"):
-            w = np.where(counts > 0, len(y) / (n_classes * counts), 0.0)
-        return w
-    w = np.asarray(mode, dtype=np.float64)
-    if w.shape != (n_classes,) or not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ParameterError(
-            f"class_weight={mode!r} must be None, 'balanced' or {n_classes} non-negative numbers, one per class"
-        )
-    return w
-
-
-def make_loss(task: str, loss: str, weights: np.ndarray | None = None):
-    """``loss_fn(outputs, targets) -> scalar``; targets are class indices or probabilities, or floats."""
-    if loss not in LOSSES[task]:
-        raise ParameterError(f"loss={loss!r} does not fit {task}; use one of {LOSSES[task]}")
-    if loss == "cross_entropy":
-        w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-        return lambda out, target: F.cross_entropy(out, target, weight=None if w is None else w.to(out.device))
-    if loss == "huber":
-        return lambda out, target: F.huber_loss(out, target, delta=1.0)
-    return F.mse_loss
 
 
 def _score(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> float:
@@ -343,7 +284,7 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
     loss : str
         ``"cross_entropy"`` (classification), ``"mse"`` or ``"huber"`` (regression).
     weights : ndarray, optional
-        Per-class loss weights (:func:`class_weights`).
+        Per-class loss weights (:func:`~sigxfer.learning.objectives.class_weights`).
     augmenter : Augmenter, optional
         Training-batch augmentation of signals and images.
     mixup : float

@@ -18,7 +18,8 @@ from sigxfer.learning.augment import Augmenter
 from sigxfer.learning.cache import tensor_digest
 from sigxfer.learning.callbacks import CheckpointWriter, EarlyStopping, ProgressBar, TensorBoardLogger
 from sigxfer.learning.checkpoint import load_checkpoint, read_checkpoint_meta
-from sigxfer.learning.loop import LOSSES, Phase, class_weights, train, validation_split
+from sigxfer.learning.loop import Phase, train
+from sigxfer.learning.objectives import LOSSES, class_weights, validation_split
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies.base import Strategy, register_strategy
 

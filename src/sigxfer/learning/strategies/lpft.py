@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 
-from sigxfer.learning.loop import validation_split
+from sigxfer.learning.objectives import validation_split
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies.base import set_linear_head
 from sigxfer.learning.strategies.finetune import FineTune
