@@ -343,12 +343,12 @@ class Auto(Strategy):
             best = averaged
         candidate = best["_candidate"]
         history = self._finish_frozen(net, candidate, embedded, y, best, task=task, n_outputs=n_outputs, chain=chain)
-        if n >= self.large_n and isinstance(candidate, ens.Ensemble):
+        no_lp_ft = ("LP-FT starts from one head, and the chosen model averages several"
+                    if isinstance(candidate, ens.Ensemble) else
+                    "the fine-tune's held-out part does not keep groups apart" if groups is not None else None)
+        if n >= self.large_n and no_lp_ft:
             table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
-                          "status": "skipped: LP-FT starts from one head, and the chosen model averages several"})
-        elif n >= self.large_n and groups is not None:
-            table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
-                          "status": "skipped: the fine-tune's held-out part does not keep groups apart"})
+                          "status": f"skipped: {no_lp_ft}"})
         elif n >= self.large_n:
             tuned = lp_ft(net, X, y, best, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
                           n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, rate=rate,
