@@ -82,9 +82,21 @@ def main() -> None:
         tried = (f"{sum(r.get('status') == 'scored' for r in table)} scored, "
                  f"{sum(r.get('status') != 'scored' for r in table)} skipped") if table else "–"
         if "best_epoch" in model.history_:  # a fine-tune: how long it ran and which epoch it kept
-            tried = f"{len(model.history_['epochs'])} epochs run, best {model.history_['best_epoch']}"
+            runs = f"{len(model.history_['epochs'])} epochs run, best {model.history_['best_epoch']}"
+            tried = f"{tried}; {runs}" if table else runs
         rows.append(score(name, test.y, pred, fitted - start, time.perf_counter() - fitted, chose, tried))
         print(rows[-1], flush=True)
+        for r in table:  # auto's fine-tune candidate: what the held-out part said, and what it cost
+            if r.get("kind") == "finetune":
+                print(f"  {r['candidate']}: {r['status']}"
+                      + (f"; held-out {r['holdout_score']:.4f} (loss {r['holdout_loss']:.4f}) against the frozen "
+                         f"model's {r['holdout_frozen_score']:.4f} (loss {r['holdout_frozen_loss']:.4f}) on "
+                         f"{r['n_holdout']} clips; {r['epochs_run']} epochs run, best {r['best_epoch']}, "
+                         f"stopped by the budget: {r['stopped_by_budget']}, maps kept from stage "
+                         f"{r['kept_front']}; {r['seconds']:.0f} s (estimated {r['est_seconds']:.0f})"
+                         if r["status"] == "scored" else ""), flush=True)
+        if selection.get("reason"):
+            print(f"  reason: {selection['reason']}", flush=True)
         if "backbone" in model.history_:
             print(f"  backbone {model.backbone_}: {model.history_['backbone']['reason']}", flush=True)
 

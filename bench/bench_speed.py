@@ -159,6 +159,9 @@ def end_to_end(net, signals, *, roof, gflop):
           f"later calls kept in: {later[0][1]}, {'the cache folder' if later[1][1] else 'nowhere'}")
 
 
+TABLES = ("engines", "end-to-end", "finetune", "memory", "ddp")
+
+
 def finetune_table(net, X, *, n, epochs=1):
     y = np.arange(n) % 2
     print(f"\n### Fine-tuning, whole backbone ({n} cases, batch 16)\n\n| loop | images/s |\n|---|---|")
@@ -169,6 +172,36 @@ def finetune_table(net, X, *, n, epochs=1):
         state = train(net, X[:n], y, phases=phases, task="classification", batch_size=16, memory_format=fmt)
         seconds = sum(r["seconds"] for r in state.history)
         print(f"| {'NCHW (before)' if fmt == 'contiguous' else 'channels_last'} | {n * epochs / seconds:.1f} |")
+
+
+def last_stages_table(net, X, *, n, epochs=3):
+    """Fine-tuning the last third of the stages: through the whole net each step, and from kept maps."""
+    import copy
+    import math
+
+    y = np.arange(n) % 2
+    k = math.ceil(len(net.backbone.stages()) / 3)
+    print(f"\n### Fine-tuning the last {k} of {len(net.backbone.stages())} stages ({n} cases, batch 16, "
+          f"{epochs} epochs, BatchNorm statistics frozen)\n\n| what each step runs | images/s, the kept maps' pass "
+          f"included | x whole backbone |\n|---|---|---|")
+    rows, outputs = [], {}
+    for label, last, keep in (("every stage (whole backbone)", None, False),
+                              (f"the last {k} stages, the frozen ones in front run too", k, False),
+                              (f"the last {k} stages, from the frozen stages' kept maps", k, True)):
+        model = copy.deepcopy(net)
+        torch.manual_seed(0)
+        model.backbone.reset_classifier(2)
+        body = [model.backbone] if last is None else model.backbone.stages()[-last:]
+        phases = [Phase("body", epochs, [([model.backbone.classifier], 1e-3), (body, 1e-4)], frozen_norm=True)]
+        started = time.perf_counter()
+        state = train(model, X[:n], y, phases=phases, task="classification", batch_size=16, keep_front=keep)
+        rate = n * epochs / (time.perf_counter() - started)
+        rows.append(rate)
+        outputs[label] = model.outputs(X[:n])
+        print(f"| {label} (kept from stage {state.kept_front}) | {rate:.1f} | {rate / rows[0]:.2f} |"
+              if keep else f"| {label} | {rate:.1f} | {rate / rows[0]:.2f} |")
+    a, b = list(outputs.values())[1:]
+    print(f"\nlargest difference of the two last-{k} models' outputs: {float(np.abs(a - b).max()):.2e}")
 
 
 RSS_SCRIPT = """
@@ -271,6 +304,8 @@ def main() -> None:
     parser.add_argument("--backbone", default=None, help="default efficientnet_lite0 (tinynet with --quick)")
     parser.add_argument("--n", type=int, default=None, help="signals end to end (default 1024; 96 with --quick)")
     parser.add_argument("--rss-sizes", type=int, nargs="+", default=None, help="default 10000 100000")
+    parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
+                        help="which tables (default all)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (tens of seconds; off with --quick)")
     args = parser.parse_args()
     name = args.backbone or ("tinynet" if args.quick else "efficientnet_lite0")
@@ -285,11 +320,18 @@ def main() -> None:
     net = SignalNet(Imager("spectrogram", sr=signals.sr, size=config.input_size, mean=config.mean,
                            std=config.std).fit(signals.X), create_backbone(name)).eval()
     gflop = gflop_per_image(net.backbone, config.input_size)
-    engine_table(net, signals.X, roof=roof, gflop=gflop, repeats=repeats, compile_too=not (args.no_compile or args.quick))
-    end_to_end(net, signals, roof=roof, gflop=gflop)
-    finetune_table(net, signals.X, n=min(n, 32 if args.quick else 64))
-    rss_table(args.rss_sizes or ([1000, 3000] if args.quick else [10_000, 100_000]))
-    ddp_table()
+    if "engines" in args.tables:
+        engine_table(net, signals.X, roof=roof, gflop=gflop, repeats=repeats,
+                     compile_too=not (args.no_compile or args.quick))
+    if "end-to-end" in args.tables:
+        end_to_end(net, signals, roof=roof, gflop=gflop)
+    if "finetune" in args.tables:
+        finetune_table(net, signals.X, n=min(n, 32 if args.quick else 64))
+        last_stages_table(net, signals.X, n=min(n, 32 if args.quick else 128), epochs=1 if args.quick else 3)
+    if "memory" in args.tables:
+        rss_table(args.rss_sizes or ([1000, 3000] if args.quick else [10_000, 100_000]))
+    if "ddp" in args.tables:
+        ddp_table()
 
 
 if __name__ == "__main__":

@@ -154,7 +154,29 @@ def test_on_large_data_auto_scores_lp_ft_on_a_held_out_part(devices):
     assert row["status"] == "scored" and row["n_holdout"] == 6
     assert 0.0 <= row["holdout_score"] <= 1.0 and 0.0 <= row["holdout_frozen_score"] <= 1.0
     assert "LP-FT" in row["candidate"]
+    # tinynet's last stage learns from the kept maps of the two in front; one epoch, as asked.
+    assert row["kept_front"] == 2 and row["epochs_run"] == 1 and row["stopped_by_budget"] is False
+    assert row["holdout_loss"] > 0 and row["holdout_frozen_loss"] > 0
     assert model.predict_proba(devices).shape == (len(devices), 2)
+
+
+def test_from_large_n_cases_the_frozen_search_plans_without_the_fine_tunes_share(devices, monkeypatch):
+    from sigxfer.learning.strategies import auto as auto_module
+
+    auto = Auto(time_budget=100, large_n=20)
+    assert auto._frozen_budget(19) == 100 and auto._frozen_budget(20) == pytest.approx(100 * (1 - auto_module.FINETUNE_SHARE))
+    assert Auto(time_budget=None, large_n=1)._frozen_budget(50) is None
+    seen = {}
+
+    def choose(build, X, *, time_budget, reads):  # records the budget, builds tinynet (no weights to time)
+        seen["budget"] = time_budget
+        return "tinynet", build("tinynet"), "the test's"
+
+    monkeypatch.setattr(space, "choose_backbone", choose)
+    model = TransferClassifier(imaging="gaf", image_size=32, random_state=0, progress=False,
+                               strategy=Auto(time_budget=100, large_n=20, Cs=2, features=["last"], epochs=1)).fit(devices)
+    assert seen["budget"] == pytest.approx(60.0)  # the backbone is chosen for the frozen search's 60 s
+    assert model.backbone_ == "tinynet" and any(r["kind"] == "finetune" for r in model.history_["selection"]["table"])
 
 
 def test_auto_needs_two_folds():

@@ -351,6 +351,21 @@ class Augmenter:
             spectral=None if config.get("spectral") is None else _spectral_config(config["spectral"]),
         )
 
+    @property
+    def identity(self) -> bool:
+        """True when nothing is set that changes a signal or an image: every epoch sees the same images.
+
+        Examples
+        --------
+        >>> Augmenter.from_config(None).identity, Augmenter.from_config({"gain_db": 0}).identity
+        (True, True)
+        >>> Augmenter.from_config({"snr_db": 20}).identity
+        False
+        """
+        return (self.spectral is None and not self.time_shift and self.gain_db in (None, (0.0, 0.0))
+                and (self.snr_db is None or not math.isfinite(self.snr_db[1]))
+                and not self.time_mask and not self.freq_mask)
+
     def signals(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Spectral distortions, shift, then gain, then noise (so the SNR holds for the gained
         signal). (N, C, T) -> same."""

@@ -1,4 +1,4 @@
-"""Callbacks of the training loop: progress bars, early stopping, checkpoints, TensorBoard.
+"""Callbacks of the training loop: progress bars, early stopping, a deadline, checkpoints, TensorBoard.
 
 A callback is any object with some of the hooks of :class:`Callback`; each gets the loop's
 :class:`~sigxfer.learning.loop.TrainState`, and may set ``state.stop`` to end the current phase.
@@ -6,6 +6,7 @@ A callback is any object with some of the hooks of :class:`Callback`; each gets 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -98,6 +99,26 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, state, record: dict) -> None:
         if record["val_loss"] is not None and state.wait >= self.patience:
             state.stop = True
+
+
+class Deadline(Callback):
+    """End a phase when one more epoch as long as the last would end after ``deadline``.
+
+    ``deadline`` is a :func:`time.perf_counter` value. The loop keeps the weights of the lowest
+    validation loss as ever; ``hit`` says whether the deadline stopped the run.
+
+    Examples
+    --------
+    >>> stopper = Deadline(time.perf_counter() + 300)  # five minutes from now
+    """
+
+    def __init__(self, deadline: float):
+        self.deadline = float(deadline)
+        self.hit = False
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        if time.perf_counter() + float(record.get("seconds") or 0.0) > self.deadline:
+            state.stop = self.hit = True
 
 
 class CheckpointWriter(Callback):

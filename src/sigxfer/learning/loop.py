@@ -29,6 +29,7 @@ from sigxfer.learning.augment import Augmenter, mixup as mix
 from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.objectives import make_loss
+from sigxfer.learning.prefix import FrozenPrefix, kept_front
 
 #: Training batch of :func:`default_batch_size`: a GPU with mixed precision fills only with more.
 BATCH_SIZE = {"cpu": 32, "cuda": 128}
@@ -100,6 +101,8 @@ class TrainState:
     optimizer: torch.optim.Optimizer | None = field(default=None, repr=False)
     phase: Phase | None = field(default=None, repr=False)
     n_batches: int = 0
+    # The first stage run in each step when the frozen ones in front were run once (FrozenPrefix).
+    kept_front: int | None = None
     # Optimizer state loaded from a checkpoint, consumed when the phase's optimizer is built.
     optimizer_state: dict | None = field(default=None, repr=False)
 
@@ -133,15 +136,22 @@ def _score(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> float:
 
 @torch.no_grad()
 def evaluate(net: SignalNet, X: np.ndarray, y: torch.Tensor, *, task: str, loss_fn, batch_size: int,
-             memory_format: str | None = "channels_last", amp: str | bool = "auto") -> dict:
-    """Loss and metric of ``net`` (in eval mode) on ``X``, ``y``."""
+             memory_format: str | None = "channels_last", amp: str | bool = "auto",
+             prefix: FrozenPrefix | None = None) -> dict:
+    """Loss and metric of ``net`` (in eval mode) on ``X``, ``y``; with ``prefix``, ``X`` holds
+    the rows of the cases in it instead of signals."""
     net.eval()
     device = next(net.parameters()).device
     autocast = autocast_dtype(device, amp)
+    if prefix is not None:  # rows of the cases prefix keeps: the stages from its cut run now
+        batches = ((prefix.outputs, X[start:start + batch_size]) for start in range(0, len(X), batch_size))
+    else:
+        batches = ((net.forward_images, images) for _, images in
+                   iter_batches(X, batch_size, device=device, transform=net.images, memory_format=memory_format))
     outs = []
-    for _, images in iter_batches(X, batch_size, device=device, transform=net.images, memory_format=memory_format):
+    for forward, batch in batches:
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            outs.append(net.forward_images(images).float())
+            outs.append(forward(batch).float())
     out = torch.cat(outs)
     y = y.to(device)
     return {"val_loss": float(loss_fn(out, y)), "val_metric": _score(task, out, y)}
@@ -245,8 +255,17 @@ class _Step:
         with torch.autocast(self.device_type, dtype=self.autocast, enabled=self.autocast is not None):
             out = self.body(images) if self.net.plain else self.net.forward_images(images)
             batch_loss = self.loss_fn(out.float(), target)
+        return self._learn(batch_loss, optimizer, len(share), n)
+
+    def kept(self, prefix: FrozenPrefix, rows: np.ndarray, target: torch.Tensor, optimizer) -> float:
+        """The same step from the maps ``prefix`` keeps for cases ``rows`` (one process, no augmentation)."""
+        with torch.autocast(self.device_type, dtype=self.autocast, enabled=self.autocast is not None):
+            batch_loss = self.loss_fn(prefix.outputs(rows).float(), target)
+        return self._learn(batch_loss, optimizer, len(rows), len(rows))
+
+    def _learn(self, batch_loss: torch.Tensor, optimizer, n_share: int, n: int) -> float:
         optimizer.zero_grad(set_to_none=True)
-        scaled = batch_loss * (len(share) * self.ctx.world_size / n) if self.ctx.enabled else batch_loss
+        scaled = batch_loss * (n_share * self.ctx.world_size / n) if self.ctx.enabled else batch_loss
         if self.scaler is not None:
             self.scaler.scale(scaled).backward()
             self.scaler.step(optimizer)
@@ -256,7 +275,7 @@ class _Step:
             optimizer.step()
         if not self.ctx.enabled:
             return batch_loss.item()
-        return distributed.all_reduce_sum(batch_loss.item() * len(share), self.ctx) / n
+        return distributed.all_reduce_sum(batch_loss.item() * n_share, self.ctx) / n
 
 
 def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], task: str,
@@ -264,7 +283,7 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
           weight_decay: float = 0.01, loss: str = "cross_entropy", weights: np.ndarray | None = None,
           augmenter: Augmenter | None = None, mixup: float = 0.0, seed: int = 0,
           callbacks=(), state: TrainState | None = None, memory_format: str | None = "channels_last",
-          amp: str | bool = "auto") -> TrainState:
+          amp: str | bool = "auto", keep_front: bool = True, progress: bool | None = False) -> TrainState:
     """Train ``net`` in place through ``phases``; return the final :class:`TrainState`.
 
     Parameters
@@ -299,6 +318,14 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
         Layout of the images through the backbone; channels_last is oneDNN's and cuDNN's fast one.
     amp : "auto", True or False
         Mixed precision (autocast): "auto" uses it on a GPU only (bf16, or fp16 with loss scaling).
+    keep_front : bool
+        When no phase trains the stages in front of some stage of a chain backbone and every
+        epoch sees the same images (no augmentation, no mixup, one process), run those stages
+        once per case and train from their maps (:class:`~sigxfer.learning.prefix.FrozenPrefix`),
+        if the maps fit in memory; ``state.kept_front`` says from which stage. False runs the
+        whole network in every step.
+    progress : bool, optional
+        A bar over that one pass (epochs have theirs from a ProgressBar callback); None: on a terminal.
 
     Under ``torchrun`` (:mod:`sigxfer.learning.distributed`) every process runs this with the
     same arguments, each training on its share of every batch under DistributedDataParallel.
@@ -325,6 +352,11 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
     val_targets = None if y_val is None else torch.as_tensor(y_val, dtype=targets.dtype)
     steps = len(_batches(len(X), batch_size, np.random.default_rng(0)))
     state.n_batches = steps
+    prefix = kept_front(net, [modules for phase in phases for modules, _ in phase.groups], X, X_val,
+                        same_images=(augmenter is None or augmenter.identity) and not mixup > 0 and not step.ctx.enabled,
+                        batch_size=batch_size, progress=progress) if keep_front else None
+    state.kept_front = None if prefix is None else prefix.cut
+    val_rows = None if prefix is None or X_val is None else np.arange(len(X), len(X) + len(X_val))
     distributed.sync_batchnorm(net.backbone, step.ctx)  # whole-batch statistics across processes
     try:
         for cb in callbacks:
@@ -352,18 +384,24 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
                     cb.on_epoch_begin(state)
                 started, loss_sum = time.perf_counter(), 0.0
                 order = _batches(len(X), batch_size, rng)
-                for b, (idx, signals) in enumerate(iter_batches(X, indices=order, device=device)):
+                batches = ((idx, None) for idx in order) if prefix is not None else \
+                    iter_batches(X, indices=order, device=device)
+                for b, (idx, signals) in enumerate(batches):
                     for group in optimizer.param_groups:
                         group["lr"] = group["base_lr"] * lr_factor(state.phase_epoch * steps + b, total, warmup)
-                    value = step(signals, targets[idx].to(device), optimizer, rng)
+                    if prefix is not None:
+                        value = step.kept(prefix, idx, targets[idx].to(device), optimizer)
+                    else:
+                        value = step(signals, targets[idx].to(device), optimizer, rng)
                     loss_sum += value * len(idx)
                     for cb in callbacks:
                         cb.on_batch_end(state, value)
                 record = {"epoch": epoch, "phase": phase.name, "train_loss": loss_sum / len(X),
                           "val_loss": None, "val_metric": None}
                 if X_val is not None and len(X_val):
-                    record.update(evaluate(net, X_val, val_targets, task=task, loss_fn=step.loss_fn,
-                                           batch_size=batch_size, memory_format=memory_format, amp=amp))
+                    record.update(evaluate(net, X_val if prefix is None else val_rows, val_targets, task=task,
+                                           loss_fn=step.loss_fn, batch_size=batch_size,
+                                           memory_format=memory_format, amp=amp, prefix=prefix))
                 for group in optimizer.param_groups:
                     record.setdefault("lr" if group["spec"] == 0 else "body_lr", group["lr"])
                 record["seconds"] = round(time.perf_counter() - started, 3)

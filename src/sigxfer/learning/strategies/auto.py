@@ -10,9 +10,9 @@ Candidates, in the order they are tried (cheapest and simplest first):
    on a joint backbone (``"efficientnet_lite1+efficientnet_lite2"``, auto's first choice when
    its budget allows) also each member network's own search, and the average of the members'
    best heads (one linear head on the joint features), taken when its CV log-loss is lower;
-3. on large data only (``large_n`` cases or more), when the time left allows it: LP-FT, the best
-   frozen model's head then the last stages fine-tuned at a lower rate, scored against that
-   frozen model on a held-out part of the training data.
+3. from ``large_n`` cases, in the :data:`FINETUNE_SHARE` of the budget the frozen search leaves:
+   LP-FT, the best frozen model's head then its last stages fine-tuned for the epochs that fit,
+   scored against that frozen model on a held-out part of the training data.
 
 Each view is embedded once; heads on any subset of views and depths reuse those embeddings, so
 the whole search costs about one backbone pass per view. Costs are estimated from the
@@ -57,6 +57,8 @@ FINALISTS = 3
 DEFAULT_BUDGET = 600.0
 #: Share of the budget kept for scoring heads when deciding how many views to embed.
 SCORING_SHARE = 0.25
+#: Share of the budget kept for LP-FT from ``large_n`` cases; the frozen search plans in the rest.
+FINETUNE_SHARE = 0.4
 # Parameters of the FineTune an Auto holds that its constructor takes directly (unfreeze is
 # Auto's; head is set by the LP-FT recipe).
 _FINETUNE_PARAMS = tuple(f.name for f in dataclasses.fields(FineTune) if f.init and f.name not in ("unfreeze", "head"))
@@ -105,7 +107,8 @@ class Auto(Strategy):
         log-loss (R² for regression) beats the best single head's.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, body_lr_factor, val_size, ...); its head
-        starts from the frozen model's and its ``unfreeze`` is Auto's. Its parameters may be
+        starts from the frozen model's, its ``unfreeze`` is Auto's, and its epochs stop early
+        where the budget ends. Its parameters may be
         given directly (``Auto(epochs=5)``).
     **finetune_params
         Parameters of :class:`FineTune` when ``finetune`` is not given. ``small_n``,
@@ -262,8 +265,14 @@ class Auto(Strategy):
 
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:
         """The first of :data:`.space.BACKBONES` whose pass over every candidate view fits
-        :data:`.space.EMBEDDING_SHARE` of the budget (:func:`.space.choose_backbone`)."""
-        return space.choose_backbone(build, X, time_budget=self.time_budget, reads=self._reads)
+        :data:`.space.EMBEDDING_SHARE` of the frozen search's budget (:func:`.space.choose_backbone`)."""
+        return space.choose_backbone(build, X, time_budget=self._frozen_budget(len(X)), reads=self._reads)
+
+    def _frozen_budget(self, n_cases: int) -> float | None:
+        """The budget of the frozen search: all of it, or without LP-FT's share from ``large_n`` cases."""
+        if self.time_budget is None or n_cases < self.large_n:
+            return self.time_budget
+        return float(self.time_budget) * (1.0 - FINETUNE_SHARE)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None,
@@ -290,6 +299,12 @@ class Auto(Strategy):
         def left() -> float:
             return budget - (time.perf_counter() - started)
 
+        trainable = groups is None and getattr(getattr(net.backbone, "config", None), "trainable", True)
+        kept_for_tuning = budget - self._frozen_budget(len(X)) if trainable and budget != math.inf else 0.0
+
+        def left_frozen() -> float:  # what the frozen search may spend: LP-FT's share stays
+            return left() - kept_for_tuning
+
         folds, fold_note = sel.make_folds(y, task=task, cv=self.cv, seed=seed, groups=groups)
         names = list(net.view_names)
         features, taps, poolings, chain = self._reads(net)
@@ -301,15 +316,16 @@ class Auto(Strategy):
             f"so about {n / rate:.0f} s per view; "
             f"{len(folds)}-fold CV of {self.Cs} regularisation values per head; "
             f"budget {'none' if budget == math.inf else f'{budget:.0f} s'}"
-            + ("" if n >= self.large_n else f"; no fine-tuning ({n} < {self.large_n} cases)"))
+            + (f"; no fine-tuning ({n} < {self.large_n} cases)" if n < self.large_n else
+               f"; {kept_for_tuning:.0f} s of it kept for fine-tuning (LP-FT)" if kept_for_tuning else ""))
 
         table, embedded = [], {}
-        reserve = 0.0 if budget == math.inf else SCORING_SHARE * budget
+        reserve = 0.0 if budget == math.inf else SCORING_SHARE * (budget - kept_for_tuning)
         with tqdm(total=len(names) * n, desc="auto: embedding", unit="image", disable=not show, leave=False) as bar:
             for v, view in enumerate(names):
                 estimate = n / rate
-                if embedded and estimate > left() - reserve:
-                    table.append(sel.skipped_row(view + " (embedding)", "view", estimate, left() - reserve,
+                if embedded and estimate > left_frozen() - reserve:
+                    table.append(sel.skipped_row(view + " (embedding)", "view", estimate, left_frozen() - reserve,
                                                  room="left for views, a quarter of the budget kept for heads"))
                     bar.update(n)
                     continue
@@ -323,14 +339,14 @@ class Auto(Strategy):
             pick = sel.stratified_subsample(y, self.subsample, task=task, seed=seed)
             subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
         rows = self._score_all(embedded, names, features, poolings, y, folds, subset, task=task,
-                               n_outputs=n_outputs, left=left, show=show, table=table)
+                               n_outputs=n_outputs, left=left_frozen, show=show, table=table)
         if self.ensemble and getattr(net.backbone, "member_names", None):
             def search(member_embedded, own):  # the joint's own search, on one member's columns
                 return self._score_all(member_embedded, names, features, poolings, y, folds, subset, task=task,
-                                       n_outputs=n_outputs, left=left, show=show, table=own)
+                                       n_outputs=n_outputs, left=left_frozen, show=show, table=own)
 
             rows += ens.score_ensembles(net.backbone, embedded, names, search, poolings, taps, y, folds, task=task,
-                                        n_outputs=n_outputs, left=left, table=table)
+                                        n_outputs=n_outputs, left=left_frozen, table=table)
         scored = [r for r in rows if r["status"] == "scored"]
         widest = max(r["n_scored"] for r in scored)
         scored = [r for r in scored if r["n_scored"] == widest]  # the last round decides
@@ -343,16 +359,10 @@ class Auto(Strategy):
             best = averaged
         candidate = best["_candidate"]
         history = self._finish_frozen(net, candidate, embedded, y, best, task=task, n_outputs=n_outputs, chain=chain)
-        no_lp_ft = ("LP-FT starts from one head, and the chosen model averages several"
-                    if isinstance(candidate, ens.Ensemble) else
-                    "the fine-tune's held-out part does not keep groups apart" if groups is not None else None)
-        if n >= self.large_n and no_lp_ft:
-            table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
-                          "status": f"skipped: {no_lp_ft}"})
-        elif n >= self.large_n:
+        if n >= self.large_n:
             tuned = lp_ft(net, X, y, best, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
                           n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, rate=rate,
-                          left=left, table=table)
+                          left=left, table=table, groups=groups)
             if tuned is not None:
                 history, reason = tuned
         for row in table:

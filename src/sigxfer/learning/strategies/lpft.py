@@ -13,15 +13,21 @@ import dataclasses
 import math
 import time
 
-from sigxfer.learning.objectives import validation_split
+import numpy as np
+
+from sigxfer.learning.augment import Augmenter
+from sigxfer.learning.callbacks import Deadline
+from sigxfer.learning.objectives import class_weights, make_loss, validation_split
+from sigxfer.learning.prefix import front_share, keeps
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies.base import set_linear_head
+from sigxfer.learning.strategies.ensemble import Ensemble
 from sigxfer.learning.strategies.finetune import FineTune
 from sigxfer.learning.strategies.heads import fit_head, holdout_score
 
 
 def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze: int | None, task: str,
-          n_outputs: int, seed: int, batch_size: int, progress, rate: float, left, table: list):
+          n_outputs: int, seed: int, batch_size: int, progress, rate: float, left, table: list, groups=None):
     """Try LP-FT on ``net`` (the chosen frozen model); keep it only if it wins on the held-out part.
 
     Parameters
@@ -45,12 +51,21 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
         Seconds left in the budget.
     table : list
         The selection table; this candidate's row is appended.
+    groups : array, optional
+        The training cases' groups: given, LP-FT is skipped (its held-out part does not keep them apart).
 
     Returns
     -------
     (history, reason) or None
         The fine-tune's history and why it was kept, or None when the frozen model stays.
     """
+    skip = ("LP-FT starts from one head, and the chosen model averages several"
+            if isinstance(best["_candidate"], Ensemble) else
+            "the fine-tune's held-out part does not keep groups apart" if groups is not None else None)
+    if skip:
+        table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
+                      "status": f"skipped: {skip}"})
+        return None
     n_stages = len(list(net.backbone.stages()))
     unfreeze = min(n_stages, unfreeze or max(1, math.ceil(n_stages / 3)))
     label = f"{best['candidate']} + fine-tune last {unfreeze} stages (LP-FT)"
@@ -70,33 +85,73 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     except ParameterError as err:
         table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {err}"})
         return None
-    # A forward and backward pass costs about three forward passes per case and epoch.
-    estimate = finetune.epochs * net.n_views * (3 * len(train_idx) + len(val_idx)) / rate
-    if estimate > left():
-        table.append(sel.skipped_row(label, "finetune", estimate, left()))
+    first, per_epoch = _costs(net, n_stages - unfreeze, finetune, len(train_idx), len(val_idx), rate)
+    estimate = first + finetune.epochs * per_epoch
+    if first + per_epoch > left():  # not even one epoch fits
+        table.append(sel.skipped_row(label, "finetune", first + per_epoch, left()))
         return None
     emb, dims = best["_candidate"].blocks(embedded)
     snapshot = {k: v.detach().clone() for k, v in net.state_dict().items()}
     weight, bias = fit_head(emb[train_idx], y[train_idx], block_dims=dims, task=task, value=best["C"],
                             n_outputs=n_outputs)
     set_linear_head(net, weight, bias)
-    frozen_score = holdout_score(emb[val_idx] @ weight.T + bias, y[val_idx], task)
+    frozen_outputs = emb[val_idx] @ weight.T + bias
+    frozen_score = holdout_score(frozen_outputs, y[val_idx], task)
+    frozen_loss = _loss(frozen_outputs, y[val_idx], y[train_idx], finetune, task=task, n_outputs=n_outputs)
     started = time.perf_counter()
     # FineTune draws the same held-out part from the same seed, so both are judged on the same cases.
-    tune = dataclasses.replace(finetune, unfreeze=unfreeze, head="keep", head_epochs=0)
+    # The epochs stop where the budget ends; the fine-tune keeps its epoch of lowest held-out loss.
+    deadline = Deadline(started + left())
+    tune = dataclasses.replace(finetune, unfreeze=unfreeze, head="keep", head_epochs=0,
+                               callbacks=[*finetune.callbacks, deadline])
     history = tune.fit(net, X, y, task=task, n_outputs=n_outputs, random_state=seed, batch_size=batch_size,
                        progress=progress)
     record = next((r for r in history["epochs"] if r["epoch"] == history["best_epoch"]), None)
     tuned_score = None if record is None else record["val_metric"]
+    tuned_loss = None if record is None else record["val_loss"]
     table.append({"candidate": label, "kind": "finetune", "status": "scored", "holdout_score": tuned_score,
-                  "holdout_frozen_score": frozen_score, "n_holdout": int(len(val_idx)),
-                  "best_epoch": history["best_epoch"], "seconds": round(time.perf_counter() - started, 2),
-                  "est_seconds": round(estimate, 2)})
-    if tuned_score is None or not tuned_score > frozen_score:
+                  "holdout_frozen_score": frozen_score, "holdout_loss": tuned_loss, "holdout_frozen_loss": frozen_loss,
+                  "n_holdout": int(len(val_idx)),
+                  "best_epoch": history["best_epoch"], "epochs_run": len(history["epochs"]),
+                  "stopped_by_budget": deadline.hit, "kept_front": history["kept_front"],
+                  "seconds": round(time.perf_counter() - started, 2), "est_seconds": round(estimate, 2)})
+    # The higher held-out score wins; on a tie (accuracy saturates on easy data), the lower loss.
+    if tuned_score is None or not (tuned_score, -tuned_loss) > (frozen_score, -frozen_loss):
         net.load_state_dict(snapshot)  # the frozen model, its head fitted on every training case
         return None
     history["_chosen"] = label
-    reason = (f"LP-FT scored {tuned_score:.3f} on {len(val_idx)} held-out training cases against "
-              f"{frozen_score:.3f} for the frozen {best['candidate']} (CV {best['cv_score']:.3f}); "
+    reason = (f"LP-FT scored {tuned_score:.3f} (loss {tuned_loss:.4f}) on {len(val_idx)} held-out training cases "
+              f"against {frozen_score:.3f} (loss {frozen_loss:.4f}) for the frozen {best['candidate']} "
+              f"(CV {best['cv_score']:.3f}); "
               f"the model is the fine-tuned one, fitted on the other {len(train_idx)} cases")
     return history, reason
+
+
+def _costs(net, cut: int, finetune: FineTune, n_train: int, n_val: int, rate: float) -> tuple[float, float]:
+    """Estimated seconds ``(before the first epoch, per epoch)`` of fine-tuning the stages from ``cut``.
+
+    A training step costs about three forward passes of what it runs. When the stages in front
+    are run once and kept (:class:`~sigxfer.learning.prefix.FrozenPrefix`: no augmentation, no
+    mixup, room in memory), that is one pass of the front over every case first, and each epoch
+    runs only the rest; the measured :func:`~sigxfer.learning.prefix.front_share` splits the two.
+    """
+    passes = net.n_views * (3 * n_train + n_val) / rate
+    same_images = Augmenter.from_config(finetune.augment).identity and not finetune.mixup > 0
+    if not keeps(net, cut, n_train + n_val, same_images=same_images):
+        return 0.0, passes
+    share = front_share(net, cut)
+    return net.n_views * (n_train + n_val) * share / rate, passes * (1.0 - share)
+
+
+def _loss(outputs, target, fit_target, finetune: FineTune, *, task: str, n_outputs: int) -> float:
+    """The fine-tune's own validation loss (its loss and class weights) of the frozen head's outputs."""
+    import torch
+
+    loss = finetune.loss or ("cross_entropy" if task == "classification" else "mse")
+    weights = class_weights(fit_target, n_outputs, finetune.class_weight) if task == "classification" else None
+    dtype = torch.long if task == "classification" else torch.float32
+    target = torch.as_tensor(np.asarray(target), dtype=dtype)
+    outputs = torch.as_tensor(np.asarray(outputs, dtype=np.float32))
+    if task != "classification":
+        target = target.reshape(outputs.shape)
+    return float(make_loss(task, loss, weights)(outputs, target))

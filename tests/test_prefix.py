@@ -1,0 +1,133 @@
+"""Fine-tuning the last stages from the frozen stages' kept maps: the same training, less work."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from sigxfer.backbones import create_backbone
+from sigxfer.imaging import Imager
+from sigxfer.learning.augment import Augmenter
+from sigxfer.learning.callbacks import Callback, Deadline
+from sigxfer.learning.loop import train
+from sigxfer.learning.network import SignalNet
+from sigxfer.learning.prefix import FrozenPrefix, first_learning_stage, front_share
+from sigxfer.learning.strategies import FineTune
+
+pytestmark = pytest.mark.usefixtures("module_one_thread")
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((40, 1, 128)).astype(np.float32)
+Y = np.arange(40) % 2
+
+
+def _net(views=("waveform",), taps=None, pooling="mean"):
+    torch.manual_seed(0)
+    net = SignalNet([Imager(v, size=32).fit(X) for v in views], create_backbone("tinynet"))
+    if taps is not None or pooling != "mean":
+        net.set_features(taps, pooling)
+    return net
+
+
+def _fit(net, strategy, *, keep_front, monkeypatch):
+    """``strategy.fit`` on ``net`` with the loop's keep_front forced."""
+    from sigxfer.learning.strategies import finetune as module
+
+    real = module.train
+    monkeypatch.setattr(module, "train", lambda *a, **k: real(*a, keep_front=keep_front, **k))
+    history = strategy.fit(net, X, Y, task="classification", n_outputs=2, random_state=0, batch_size=8)
+    monkeypatch.setattr(module, "train", real)
+    return history
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"taps": [0, 1, 2]}, {"taps": [0, 2], "pooling": "bands"}, {"views": ("waveform", "gaf")},
+    {"views": ("waveform", "gaf"), "taps": [0, 2]},
+])
+@pytest.mark.parametrize("recipe", [{"unfreeze": 1}, {"unfreeze": 2, "batchnorm": "train"}])
+def test_training_from_kept_maps_equals_training_through_the_whole_net(params, recipe, monkeypatch):
+    strategy = FineTune(epochs=3, head_epochs=1, **recipe)
+    kept_net, whole_net = _net(**params), _net(**params)
+    kept = _fit(kept_net, strategy, keep_front=True, monkeypatch=monkeypatch)
+    whole = _fit(whole_net, strategy, keep_front=False, monkeypatch=monkeypatch)
+    assert kept["kept_front"] == 3 - recipe["unfreeze"] and whole["kept_front"] is None
+    for a, b in zip(kept["epochs"], whole["epochs"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5, abs=1e-7)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5, abs=1e-7)
+    assert kept["best_epoch"] == whole["best_epoch"]
+    np.testing.assert_allclose(kept_net.outputs(X), whole_net.outputs(X), rtol=1e-4, atol=1e-5)
+    # The frozen stage in front kept its weights; the last one learned if a body epoch was kept.
+    untouched = _net(**params).backbone.stages()
+    first = [next(stage.parameters()) for stage in kept_net.backbone.stages()]
+    assert torch.equal(first[0], next(untouched[0].parameters()))
+    assert torch.equal(first[-1], next(untouched[-1].parameters())) == (kept["best_epoch"] == 1)
+
+
+def test_the_head_phase_alone_trains_from_kept_embeddings(monkeypatch):
+    net = _net(taps=[1, 2])
+    history = _fit(net, FineTune(epochs=0, head_epochs=2), keep_front=True, monkeypatch=monkeypatch)
+    assert history["kept_front"] == 3  # every stage frozen: the pooled features are kept whole
+
+
+@pytest.mark.parametrize("recipe, why", [
+    ({"unfreeze": "all"}, "every stage learns"),
+    ({"unfreeze": 1, "augment": {"snr_db": 20}}, "images change every epoch"),
+    ({"unfreeze": 1, "mixup": 0.2}, "mixed images"),
+])
+def test_nothing_is_kept_when_the_front_learns_or_the_images_change(recipe, why, monkeypatch):
+    history = _fit(_net(), FineTune(epochs=1, head_epochs=0, **recipe), keep_front=True, monkeypatch=monkeypatch)
+    assert history["kept_front"] is None, why
+
+
+def test_an_augmenter_that_changes_nothing_still_lets_the_maps_be_kept(monkeypatch):
+    assert Augmenter.from_config({"gain_db": 0, "time_mask": 0}).identity
+    assert not Augmenter.from_config({"time_shift": 0.1}).identity
+    history = _fit(_net(), FineTune(unfreeze=1, epochs=1, head_epochs=0, augment={"gain_db": 0}), keep_front=True,
+                   monkeypatch=monkeypatch)
+    assert history["kept_front"] == 2
+
+
+def test_maps_too_large_for_memory_are_not_kept(monkeypatch):
+    from sigxfer.learning import prefix
+
+    monkeypatch.setattr(prefix, "available_bytes", lambda: 1000)
+    history = _fit(_net(), FineTune(unfreeze=1, epochs=1, head_epochs=0), keep_front=True, monkeypatch=monkeypatch)
+    assert history["kept_front"] is None
+
+
+def test_first_learning_stage_and_the_kept_rows():
+    net = _net(views=("waveform", "gaf"), taps=[0, 2])
+    stages = net.backbone.stages()
+    assert first_learning_stage(net, [[net.head], stages[-2:]]) == 1
+    assert first_learning_stage(net, [[net.head]]) == 3
+    prefix = FrozenPrefix(net, 2, [X[:5], X[5:9]], batch_size=3)
+    assert prefix.maps.shape[:2] == (9, 2) and prefix.pooled.shape[:2] == (9, 2)
+    with torch.no_grad():
+        want = net.embed(torch.from_numpy(X[[7, 1]]))
+        got = prefix.features([7, 1])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert FrozenPrefix.nbytes(net, 2, 9) == prefix.maps.numel() * 4
+    assert 0.0 <= front_share(net, 2) <= 1.0
+
+
+def test_a_deadline_ends_the_phase_and_the_best_epoch_is_kept():
+    net = _net()
+    strategy = FineTune(unfreeze=1, epochs=5, head_epochs=0, patience=None)
+    phases, _ = strategy.phases(net)
+    net.reset_head(2)
+    seen = []
+
+    class Count(Callback):
+        def on_epoch_end(self, state, record):
+            seen.append(record["epoch"])
+
+    deadline = Deadline(time.perf_counter() - 1.0)  # already past: one epoch, then stop
+    state = train(net, X[:32], Y[:32], phases=phases, task="classification", X_val=X[32:], y_val=Y[32:],
+                  batch_size=8, callbacks=[deadline, Count()])
+    assert deadline.hit and seen == [1] and state.best_epoch == 1
+    roomy, other = Deadline(time.perf_counter() + 3600.0), _net()
+    other.reset_head(2)
+    state = train(other, X[:32], Y[:32], phases=FineTune(unfreeze=1, epochs=2, head_epochs=0).phases(other)[0],
+                  task="classification", batch_size=8, callbacks=[roomy])
+    assert not roomy.hit and len(state.history) == 2
