@@ -217,8 +217,11 @@ class SignalNet(nn.Module):
         """Images from :meth:`images` -> head outputs; dropout before the head acts in training."""
         if self.plain:
             return self.backbone(images)
+        return self.head_outputs(self.features(images))
+
+    def head_outputs(self, features: torch.Tensor) -> torch.Tensor:
+        """Embeddings (N, embedding_dim) -> head outputs, through the backbone's dropout (active in training)."""
         dropout = getattr(self.backbone, "dropout", None)
-        features = self.features(images)
         return self.head(dropout(features) if isinstance(dropout, nn.Module) else features)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

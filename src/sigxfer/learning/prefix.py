@@ -8,8 +8,8 @@ cases and keeps, per case and view, the map entering the first stage that learns
 features of the frozen depths the head reads; each step then runs the stages that learn alone.
 The result is the same computation in another order: the same weights train, the same way.
 
-Training EfficientNet-Lite0's last 6 of 18 stages at 224 px ran 130 images/s from kept maps
-against 65 through the whole network, and the whole network 22 (BENCHMARKS.md).
+Training EfficientNet-Lite0's last 6 of 18 stages at 224 px ran 86 images/s from kept maps (their
+one pass included) against 55 through the whole network, and every stage 24 (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -142,14 +142,11 @@ class FrozenPrefix:
         """Bytes the maps entering stage ``cut`` take for ``n_cases`` cases (one probe image run)."""
         if net.taps is not None and max(net.taps) < cut:
             return 0
-        size = tuple(net.imager.size)
+        was = net.training
+        net.eval()
         with torch.no_grad():
-            x = torch.zeros(1, 3, *size, device=net.device)
-            was = net.training
-            net.eval()
-            for stage in list(net.backbone.stages())[:cut]:
-                x = stage(x)
-            net.train(was)
+            x = net.backbone.stage_features(torch.zeros(1, 3, *tuple(net.imager.size), device=net.device), [cut - 1])[0]
+        net.train(was)
         return int(x.numel()) * 4 * net.n_views * int(n_cases)
 
     @staticmethod
@@ -190,10 +187,7 @@ class FrozenPrefix:
 
     def outputs(self, rows) -> torch.Tensor:
         """Head outputs of the kept cases ``rows``; dropout before the head acts in training mode."""
-        backbone = self.net.backbone
-        dropout = getattr(backbone, "dropout", None)
-        features = self.features(rows)
-        return self.net.head(dropout(features) if isinstance(dropout, nn.Module) else features)
+        return self.net.head_outputs(self.features(rows))
 
 
 def keeps(net: SignalNet, cut: int | None, n_cases: int, *, same_images: bool) -> bool:

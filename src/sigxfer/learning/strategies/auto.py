@@ -299,8 +299,8 @@ class Auto(Strategy):
         def left() -> float:
             return budget - (time.perf_counter() - started)
 
-        trainable = groups is None and getattr(getattr(net.backbone, "config", None), "trainable", True)
-        kept_for_tuning = budget - self._frozen_budget(len(X)) if trainable and budget != math.inf else 0.0
+        tunes = groups is None and getattr(getattr(net.backbone, "config", None), "trainable", True)
+        kept_for_tuning = budget - self._frozen_budget(len(X)) if tunes and budget != math.inf else 0.0
 
         def left_frozen() -> float:  # what the frozen search may spend: LP-FT's share stays
             return left() - kept_for_tuning
