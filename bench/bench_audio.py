@@ -91,7 +91,8 @@ def main() -> None:
                 print(f"  {r['candidate']}: {r['status']}"
                       + (f"; held-out {r['holdout_score']:.4f} (loss {r['holdout_loss']:.4f}) against the frozen "
                          f"model's {r['holdout_frozen_score']:.4f} (loss {r['holdout_frozen_loss']:.4f}) on "
-                         f"{r['n_holdout']} clips; {r['epochs_run']} epochs run, best {r['best_epoch']}, "
+                         f"{r['n_holdout']} clips; {r['epochs_run']} of {r['epochs_planned']} planned epochs run, "
+                         f"best {r['best_epoch']}, "
                          f"stopped by the budget: {r['stopped_by_budget']}, maps kept from stage "
                          f"{r['kept_front']}; {r['seconds']:.0f} s (estimated {r['est_seconds']:.0f})"
                          if r["status"] == "scored" else ""), flush=True)

@@ -160,6 +160,24 @@ def test_on_large_data_auto_scores_lp_ft_on_a_held_out_part(devices):
     assert model.predict_proba(devices).shape == (len(devices), 2)
 
 
+@pytest.mark.slow
+def test_lp_ft_plans_as_many_epochs_as_the_budget_holds(devices, monkeypatch):
+    # A cosine schedule cut short by the deadline ends at a high rate; the epochs are planned to fit.
+    from sigxfer.learning.strategies import lpft
+
+    monkeypatch.setattr(lpft, "_costs", lambda *args: (0.0, 400.0))  # 400 s an epoch, by the estimate
+    auto = Auto(large_n=10, Cs=2, features=["last"], epochs=5, patience=None, time_budget=1000)
+    model = classifier(imaging="gaf", strategy=auto).fit(devices)
+    row = next(r for r in model.history_["selection"]["table"] if r["kind"] == "finetune")
+    assert row["status"] == "scored" and row["epochs_planned"] == 2 and row["epochs_run"] == 2
+    assert row["stopped_by_budget"] is False and row["est_seconds"] == pytest.approx(800.0)
+    monkeypatch.setattr(lpft, "_costs", lambda *args: (0.0, 1.0))
+    untimed = classifier(imaging="gaf", strategy=Auto(large_n=10, Cs=2, features=["last"], epochs=3, patience=None,
+                                                      time_budget=None)).fit(devices)
+    row = next(r for r in untimed.history_["selection"]["table"] if r["kind"] == "finetune")
+    assert row["epochs_planned"] == 3 and row["epochs_run"] == 3
+
+
 def test_from_large_n_cases_the_frozen_search_plans_without_the_fine_tunes_share(devices, monkeypatch):
     from sigxfer.learning.strategies import auto as auto_module
 

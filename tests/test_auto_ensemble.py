@@ -161,7 +161,8 @@ def test_a_regressor_averages_its_members_ridge_heads(monkeypatch):
     assert "one per network of the joint backbone" in training(model.history_)
 
 
-@pytest.mark.parametrize("module", [ens, sel, "sigxfer.learning.strategies.heads", "sigxfer.backbones.joint"])
+@pytest.mark.parametrize("module", [ens, sel, "sigxfer.learning.strategies.heads", "sigxfer.backbones.joint",
+                                    "sigxfer.learning.strategies.lpft"])
 def test_the_examples_in_the_docstrings_hold(module):
     import doctest
     import importlib

@@ -107,8 +107,8 @@ class Auto(Strategy):
         log-loss (R² for regression) beats the best single head's.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, body_lr_factor, val_size, ...); its head
-        starts from the frozen model's, its ``unfreeze`` is Auto's, and its epochs stop early
-        where the budget ends. Its parameters may be
+        starts from the frozen model's, its ``unfreeze`` is Auto's, and it runs as many of its
+        epochs as the time left holds by the estimate (its rate anneals over those). Its parameters may be
         given directly (``Auto(epochs=5)``).
     **finetune_params
         Parameters of :class:`FineTune` when ``finetune`` is not given. ``small_n``,

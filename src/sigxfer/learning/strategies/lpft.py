@@ -86,10 +86,12 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
         table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {err}"})
         return None
     first, per_epoch = _costs(net, n_stages - unfreeze, finetune, len(train_idx), len(val_idx), rate)
-    estimate = first + finetune.epochs * per_epoch
     if first + per_epoch > left():  # not even one epoch fits
         table.append(sel.skipped_row(label, "finetune", first + per_epoch, left()))
         return None
+    # The schedule is planned to fit: a cosine cut short by the deadline would end at a high rate.
+    epochs = planned_epochs(finetune.epochs, first, per_epoch, left())
+    estimate = first + epochs * per_epoch
     emb, dims = best["_candidate"].blocks(embedded)
     snapshot = {k: v.detach().clone() for k, v in net.state_dict().items()}
     weight, bias = fit_head(emb[train_idx], y[train_idx], block_dims=dims, task=task, value=best["C"],
@@ -100,9 +102,9 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     frozen_loss = _loss(frozen_outputs, y[val_idx], y[train_idx], finetune, task=task, n_outputs=n_outputs)
     started = time.perf_counter()
     # FineTune draws the same held-out part from the same seed, so both are judged on the same cases.
-    # The epochs stop where the budget ends; the fine-tune keeps its epoch of lowest held-out loss.
+    # The deadline guards an estimate that was short; the fine-tune keeps its epoch of lowest held-out loss.
     deadline = Deadline(started + left())
-    tune = dataclasses.replace(finetune, unfreeze=unfreeze, head="keep", head_epochs=0,
+    tune = dataclasses.replace(finetune, unfreeze=unfreeze, head="keep", head_epochs=0, epochs=epochs,
                                callbacks=[*finetune.callbacks, deadline])
     history = tune.fit(net, X, y, task=task, n_outputs=n_outputs, random_state=seed, batch_size=batch_size,
                        progress=progress)
@@ -112,7 +114,7 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     table.append({"candidate": label, "kind": "finetune", "status": "scored", "holdout_score": tuned_score,
                   "holdout_frozen_score": frozen_score, "holdout_loss": tuned_loss, "holdout_frozen_loss": frozen_loss,
                   "n_holdout": int(len(val_idx)),
-                  "best_epoch": history["best_epoch"], "epochs_run": len(history["epochs"]),
+                  "best_epoch": history["best_epoch"], "epochs_planned": epochs, "epochs_run": len(history["epochs"]),
                   "stopped_by_budget": deadline.hit, "kept_front": history["kept_front"],
                   "seconds": round(time.perf_counter() - started, 2), "est_seconds": round(estimate, 2)})
     # The higher held-out score wins; on a tie (accuracy saturates on easy data), the lower loss.
@@ -125,6 +127,23 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
               f"(CV {best['cv_score']:.3f}); "
               f"the model is the fine-tuned one, fitted on the other {len(train_idx)} cases")
     return history, reason
+
+
+def planned_epochs(epochs: int, first: float, per_epoch: float, seconds: float) -> int:
+    """The fine-tune's epochs, as many of ``epochs`` as fit in ``seconds`` by the estimate (at least 1).
+
+    The learning rate follows a cosine over the planned epochs; a run stopped by the deadline
+    ends at a high rate, one planned to fit anneals (auto's LP-FT on the shipped audio clips,
+    BENCHMARKS.md).
+
+    Examples
+    --------
+    >>> planned_epochs(10, 60.0, 30.0, 240.0), planned_epochs(10, 0.0, 30.0, math.inf), planned_epochs(10, 60.0, 30.0, 70.0)
+    (6, 10, 1)
+    """
+    if per_epoch <= 0 or not math.isfinite(seconds):  # no budget: the epochs asked for
+        return int(epochs)
+    return int(max(1, min(epochs, (seconds - first) // per_epoch)))
 
 
 def _costs(net, cut: int, finetune: FineTune, n_train: int, n_val: int, rate: float) -> tuple[float, float]:
