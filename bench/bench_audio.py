@@ -91,13 +91,19 @@ def main() -> None:
                 print(f"  {r['candidate']}: {r['status']}"
                       + (f"; held-out {r['holdout_score']:.4f} (loss {r['holdout_loss']:.4f}) against the frozen "
                          f"model's {r['holdout_frozen_score']:.4f} (loss {r['holdout_frozen_loss']:.4f}) on "
-                         f"{r['n_holdout']} clips; {r['epochs_run']} of {r['epochs_planned']} planned epochs run, "
-                         f"best {r['best_epoch']}, "
+                         f"{r['n_holdout']} clips; {r['epochs_run']} of {r['epochs_planned']} planned epochs run"
+                         + (f" (re-planned to {r['epochs_replanned']} from the measured epochs)"
+                            if r.get("epochs_replanned") else "")
+                         + f", best {r['best_epoch']}, "
                          f"stopped by the budget: {r['stopped_by_budget']}, maps kept from stage "
                          f"{r['kept_front']}; {r['seconds']:.0f} s (estimated {r['est_seconds']:.0f})"
                          if r["status"] == "scored" else ""), flush=True)
         if selection.get("reason"):
             print(f"  reason: {selection['reason']}", flush=True)
+        if "best_epoch" in model.history_:  # each epoch's length and held-out loss, for the cost model
+            print("  epochs: " + ", ".join(f"{e['epoch']}: {e['seconds']:.0f} s, loss {e['val_loss']:.4f}"
+                                           for e in model.history_["epochs"] if e.get("val_loss") is not None),
+                  flush=True)
         if "backbone" in model.history_:
             print(f"  backbone {model.backbone_}: {model.history_['backbone']['reason']}", flush=True)
 

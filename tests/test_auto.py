@@ -7,7 +7,7 @@ import pytest
 import sigxfer
 from sigxfer import ParameterError, TransferClassifier, TransferRegressor, make_devices
 from sigxfer.data import train_test_split_signals
-from sigxfer.learning import Auto
+from sigxfer.learning import Auto, FineTune
 from sigxfer.learning.strategies import selection, space
 
 FAST = dict(backbone="tinynet", image_size=32, random_state=0, progress=False)
@@ -144,6 +144,18 @@ def test_auto_for_regression_scores_r2(devices):
     selection_ = model.history_["selection"]
     assert selection_["metric"] == "r2" and "alpha" in model.history_
     assert model.predict(devices).shape == (len(devices),)
+
+
+def test_auto_runs_its_planned_lp_ft_schedule_to_the_end_unless_told_a_patience():
+    # Stopping by patience at epoch 7 of 10 would leave the cosine rate mid-way; the best epoch is kept anyway.
+    from sigxfer.learning.strategies import resolve_strategy
+
+    assert Auto().finetune.patience is None and Auto(epochs=4).finetune.patience is None
+    assert Auto(finetune={"epochs": 4}).finetune.patience is None
+    assert Auto(patience=2).finetune.patience == 2 and Auto(finetune=FineTune(patience=2)).finetune.patience == 2
+    config = Auto(epochs=4).get_config()
+    assert config["patience"] is None and resolve_strategy(config).finetune.patience is None
+    assert resolve_strategy({**config, "patience": 3}).finetune.patience == 3  # a model file from before keeps its 3
 
 
 @pytest.mark.slow

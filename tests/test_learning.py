@@ -124,8 +124,8 @@ def test_parameters_are_checked_again_when_fitting(devices):
 def test_auto_holds_a_finetune_and_stores_a_flat_config():
     auto = Auto(epochs=5, time_budget=60, augment={"snr_db": 20})
     assert not isinstance(auto, FineTune)
-    assert auto.finetune == FineTune(epochs=5, augment={"snr_db": 20})
-    assert Auto(finetune=FineTune(epochs=5, augment={"snr_db": 20}), time_budget=60) == auto
+    assert auto.finetune == FineTune(epochs=5, augment={"snr_db": 20}, patience=None)
+    assert Auto(finetune=FineTune(epochs=5, augment={"snr_db": 20}, patience=None), time_budget=60) == auto
     assert Auto(finetune={"epochs": 5, "augment": {"snr_db": 20}}, time_budget=60) == auto
     config = auto.get_config()
     assert "finetune" not in config and config["epochs"] == 5 and config["time_budget"] == 60

@@ -131,3 +131,51 @@ def test_a_deadline_ends_the_phase_and_the_best_epoch_is_kept():
     state = train(other, X[:32], Y[:32], phases=FineTune(unfreeze=1, epochs=2, head_epochs=0).phases(other)[0],
                   task="classification", batch_size=8, callbacks=[roomy])
     assert not roomy.hit and len(state.history) == 2
+
+
+def test_a_deadline_re_plans_the_phase_from_the_measured_epochs(monkeypatch):
+    from sigxfer.learning import callbacks
+    from sigxfer.learning.loop import Phase, TrainState
+
+    clock = [1000.0]
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: clock[0])
+    state, deadline = TrainState(phase=Phase("body", epochs=10, groups=[])), Deadline(1035.0)
+    state.phase_epoch = 1
+    deadline.on_epoch_end(state, {"seconds": 10.0})  # 35 s left at 10 s an epoch: three more
+    assert state.planned == deadline.planned == 4 and deadline.hit and not state.stop
+    clock[0], state.phase_epoch = 1030.0, 4
+    deadline.on_epoch_end(state, {"seconds": 10.0})  # the plan is done as planned: the loop ends there
+    assert state.planned == state.phase_epoch == 4
+    clock[0], state.phase_epoch, state.planned = 1030.0, 2, None
+    deadline.on_epoch_end(state, {"seconds": 10.0})  # an epoch took longer than planned: not one more fits
+    assert state.planned == 2 and state.stop
+    clock[0], state.phase_epoch, state.planned, state.stop = 1000.0, 2, None, False
+    slow = Deadline(1050.0)
+    slow.on_epoch_end(TrainState(phase=state.phase, phase_epoch=1), {"seconds": 20.0})
+    slow.on_epoch_end(state, {"seconds": 5.0})  # a short epoch after a long one: planned at the longest
+    assert state.planned == 4  # 50 s left at 20 s an epoch: two more, not ten
+    roomy = Deadline(5000.0)
+    fresh = TrainState(phase=Phase("body", epochs=10, groups=[]), phase_epoch=1)
+    roomy.on_epoch_end(fresh, {"seconds": 10.0})  # room for more than asked: the phase's own epochs
+    assert fresh.planned is None and roomy.planned is None and not roomy.hit
+    endless = Deadline(float("inf"))  # auto without a budget
+    endless.on_epoch_end(fresh, {"seconds": 10.0})
+    assert fresh.planned is None and not endless.hit and not fresh.stop
+
+
+def test_a_re_planned_phase_runs_its_new_epochs_and_its_rate_anneals_by_their_end():
+    class Replan(Callback):  # what Deadline does when the first epoch was longer than estimated
+        def on_epoch_end(self, state, record):
+            if record["epoch"] == 1:
+                state.planned = 3
+
+    rates = {}
+    for callbacks in ([], [Replan()]):
+        net = _net()
+        net.reset_head(2)
+        phases, _ = FineTune(unfreeze=1, epochs=10, head_epochs=0, patience=None, warmup_epochs=0).phases(net)
+        state = train(net, X[:32], Y[:32], phases=phases, task="classification", batch_size=8, callbacks=callbacks)
+        rates[len(callbacks)] = [r["lr"] for r in state.history]
+    assert len(rates[0]) == 10 and len(rates[1]) == 3
+    assert rates[1][0] == pytest.approx(rates[0][0])  # the first epoch ran on the first plan
+    assert rates[1][2] < 0.05 * rates[0][0] < rates[0][2]  # the third epoch of three ends near zero

@@ -6,6 +6,7 @@ A callback is any object with some of the hooks of :class:`Callback`; each gets 
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -102,23 +103,41 @@ class EarlyStopping(Callback):
 
 
 class Deadline(Callback):
-    """End a phase when one more epoch as long as the last would end after ``deadline``.
+    """Fit a phase to the time left before ``deadline``, re-planned from each epoch's measured length.
 
-    ``deadline`` is a :func:`time.perf_counter` value. The loop keeps the weights of the lowest
-    validation loss as ever; ``hit`` says whether the deadline stopped the run.
+    After every epoch the phase is planned again to the epochs that fit at the length of its longest
+    so far (never more than the phase's own), so its learning rate, a cosine over the planned epochs
+    (:func:`~sigxfer.learning.loop.lr_factor`), anneals by the deadline instead of being cut at a
+    high rate; the phase ends when not one more epoch fits. ``deadline`` is a
+    :func:`time.perf_counter` value. The loop keeps the weights of the lowest validation loss as
+    ever. ``planned`` is the epochs the phase was last planned to run (None: never shortened);
+    ``hit`` says whether the deadline stopped or shortened the run.
 
     Examples
     --------
     >>> stopper = Deadline(time.perf_counter() + 300)  # five minutes from now
+    >>> stopper.hit, stopper.planned
+    (False, None)
     """
 
     def __init__(self, deadline: float):
         self.deadline = float(deadline)
         self.hit = False
+        self.planned: int | None = None
+        self._longest = 0.0
 
     def on_epoch_end(self, state, record: dict) -> None:
-        if time.perf_counter() + float(record.get("seconds") or 0.0) > self.deadline:
-            state.stop = self.hit = True
+        # Epochs vary by a fifth on a shared machine: the longest so far keeps the plan inside the time.
+        self._longest = max(self._longest if state.phase_epoch > 1 else 0.0, float(record.get("seconds") or 0.0))
+        seconds = self._longest
+        if seconds <= 0.0 or not math.isfinite(self.deadline):  # no deadline (no budget): the phase's own plan
+            return
+        more = max(0, int((self.deadline - time.perf_counter()) // seconds))
+        planned = state.phase_epoch + more
+        if planned < (state.planned or state.phase.epochs):
+            state.planned = self.planned = planned
+            self.hit = True
+            state.stop = state.stop or more == 0
 
 
 class CheckpointWriter(Callback):

@@ -101,6 +101,8 @@ class TrainState:
     optimizer: torch.optim.Optimizer | None = field(default=None, repr=False)
     phase: Phase | None = field(default=None, repr=False)
     n_batches: int = 0
+    # The current phase's epochs as a callback re-planned them (Deadline); None: the phase's own.
+    planned: int | None = None
     # The first stage run in each step when the frozen ones in front were run once (FrozenPrefix).
     kept_front: int | None = None
     # Optimizer state loaded from a checkpoint, consumed when the phase's optimizer is built.
@@ -110,7 +112,7 @@ class TrainState:
              "stop", "stopped_phases", "finished")
 
     def start_phase(self, index: int) -> None:
-        self.phase_index, self.phase_epoch, self.wait, self.stop = index, 0, 0, False
+        self.phase_index, self.phase_epoch, self.wait, self.stop, self.planned = index, 0, 0, False, None
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, final: float = 0.0) -> float:
@@ -373,9 +375,9 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
                 raise ParameterError("fine-tuning a model of several views or depths under torchrun is not "
                                      "supported; train it in one process, or use one view and the last layer")
             step.body = distributed.wrap(net.backbone, step.ctx)  # per phase: DDP syncs what learns
-            total = phase.epochs * steps
-            warmup = min(phase.warmup_epochs * steps, total // 2)
-            while state.phase_epoch < phase.epochs and not state.stop:
+            warmup = min(phase.warmup_epochs * steps, phase.epochs * steps // 2)
+            while state.phase_epoch < (state.planned or phase.epochs) and not state.stop:
+                total = (state.planned or phase.epochs) * steps  # the cosine ends with the planned epochs
                 epoch = state.epoch + 1
                 rng = np.random.default_rng([seed, epoch])
                 torch.manual_seed(int(rng.integers(2**62)))  # dropout

@@ -106,10 +106,10 @@ class Auto(Strategy):
         of the members' best heads (:class:`~.ensemble.Ensemble`); it is kept when its CV
         log-loss (R² for regression) beats the best single head's.
     finetune : FineTune or dict, optional
-        Settings of the LP-FT candidate (epochs, lr, body_lr_factor, val_size, ...); its head
-        starts from the frozen model's, its ``unfreeze`` is Auto's, and it runs as many of its
-        epochs as the time left holds by the estimate (its rate anneals over those). Its parameters may be
-        given directly (``Auto(epochs=5)``).
+        Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
+        its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
+        (``patience=None`` unless given: the rate anneals, the epoch of lowest held-out loss is kept).
+        Its parameters may be given directly (``Auto(epochs=5)``).
     **finetune_params
         Parameters of :class:`FineTune` when ``finetune`` is not given. ``small_n``,
         ``distance_threshold`` and ``n_images``, parameters of the former fixed rule, are still
@@ -136,7 +136,7 @@ class Auto(Strategy):
     large_n: int = LARGE_N
     unfreeze: int | None = None
     ensemble: bool = True
-    finetune: FineTune = dataclasses.field(default_factory=FineTune)
+    finetune: FineTune = dataclasses.field(default_factory=lambda: FineTune(patience=None))
 
     _parameter_constraints = {
         "time_budget": [None, Interval(float, 0, None, closed="neither")],
@@ -442,9 +442,9 @@ class Auto(Strategy):
 
 
 def _finetune_of_auto(params: dict) -> FineTune:
-    """``FineTune(**params)``; a bad value is reported as auto's, the strategy it was given to."""
+    """``FineTune(patience=None, **params)``; a bad value is reported as auto's, the strategy it was given to."""
     try:
-        return FineTune(**params)
+        return FineTune(**{"patience": None, **params})
     except ParameterError as err:
         text, own = str(err), f"strategy {FineTune.name!r}: "
         raise ParameterError(f"strategy {Auto.name!r}: {text[len(own):]}" if text.startswith(own) else text) from None

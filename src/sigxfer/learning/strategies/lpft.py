@@ -102,7 +102,8 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     frozen_loss = _loss(frozen_outputs, y[val_idx], y[train_idx], finetune, task=task, n_outputs=n_outputs)
     started = time.perf_counter()
     # FineTune draws the same held-out part from the same seed, so both are judged on the same cases.
-    # The deadline guards an estimate that was short; the fine-tune keeps its epoch of lowest held-out loss.
+    # Where the estimate was short, the deadline re-plans the epochs from the measured ones, so the
+    # rate still anneals; the fine-tune keeps its epoch of lowest held-out loss.
     deadline = Deadline(started + left())
     tune = dataclasses.replace(finetune, unfreeze=unfreeze, head="keep", head_epochs=0, epochs=epochs,
                                callbacks=[*finetune.callbacks, deadline])
@@ -114,7 +115,8 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     table.append({"candidate": label, "kind": "finetune", "status": "scored", "holdout_score": tuned_score,
                   "holdout_frozen_score": frozen_score, "holdout_loss": tuned_loss, "holdout_frozen_loss": frozen_loss,
                   "n_holdout": int(len(val_idx)),
-                  "best_epoch": history["best_epoch"], "epochs_planned": epochs, "epochs_run": len(history["epochs"]),
+                  "best_epoch": history["best_epoch"], "epochs_planned": epochs,
+                  "epochs_replanned": deadline.planned, "epochs_run": len(history["epochs"]),
                   "stopped_by_budget": deadline.hit, "kept_front": history["kept_front"],
                   "seconds": round(time.perf_counter() - started, 2), "est_seconds": round(estimate, 2)})
     # The higher held-out score wins; on a tie (accuracy saturates on easy data), the lower loss.
@@ -134,7 +136,8 @@ def planned_epochs(epochs: int, first: float, per_epoch: float, seconds: float) 
 
     The learning rate follows a cosine over the planned epochs; a run stopped by the deadline
     ends at a high rate, one planned to fit anneals (auto's LP-FT on the shipped audio clips,
-    BENCHMARKS.md).
+    BENCHMARKS.md). The plan is the estimate's; :class:`~sigxfer.learning.callbacks.Deadline`
+    shortens it from the measured epochs.
 
     Examples
     --------
