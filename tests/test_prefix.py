@@ -151,7 +151,7 @@ def test_a_deadline_re_plans_the_phase_from_the_measured_epochs(monkeypatch):
     assert state.planned == 2 and state.stop
     clock[0], state.phase_epoch, state.planned, state.stop = 1000.0, 2, None, False
     slow = Deadline(1050.0)
-    slow.on_epoch_end(TrainState(phase=state.phase, phase_epoch=1), {"seconds": 20.0})
+    state.history = [{"seconds": 20.0}, {"seconds": 5.0}]  # this phase's epochs, the last one just ended
     slow.on_epoch_end(state, {"seconds": 5.0})  # a short epoch after a long one: planned at the longest
     assert state.planned == 4  # 50 s left at 20 s an epoch: two more, not ten
     roomy = Deadline(5000.0)

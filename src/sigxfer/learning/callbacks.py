@@ -124,17 +124,16 @@ class Deadline(Callback):
         self.deadline = float(deadline)
         self.hit = False
         self.planned: int | None = None
-        self._longest = 0.0
 
     def on_epoch_end(self, state, record: dict) -> None:
-        # Epochs vary by a fifth on a shared machine: the longest so far keeps the plan inside the time.
-        self._longest = max(self._longest if state.phase_epoch > 1 else 0.0, float(record.get("seconds") or 0.0))
-        seconds = self._longest
+        # Epochs vary by a fifth on a shared machine: the phase's longest so far keeps the plan inside the time.
+        # The history holds this phase's epochs (the last of them is ``record``), from a checkpoint too.
+        seconds = max(float(r.get("seconds") or 0.0) for r in [*state.history[-state.phase_epoch:], record])
         if seconds <= 0.0 or not math.isfinite(self.deadline):  # no deadline (no budget): the phase's own plan
             return
         more = max(0, int((self.deadline - time.perf_counter()) // seconds))
         planned = state.phase_epoch + more
-        if planned < (state.planned or state.phase.epochs):
+        if planned < state.epochs_planned:
             state.planned = self.planned = planned
             self.hit = True
             state.stop = state.stop or more == 0

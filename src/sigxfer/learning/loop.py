@@ -111,6 +111,11 @@ class TrainState:
     SAVED = ("phase_index", "phase_epoch", "epoch", "history", "best_loss", "best_epoch", "wait",
              "stop", "stopped_phases", "finished")
 
+    @property
+    def epochs_planned(self) -> int:
+        """The current phase's epochs: as re-planned, else the phase's own."""
+        return self.planned or self.phase.epochs
+
     def start_phase(self, index: int) -> None:
         self.phase_index, self.phase_epoch, self.wait, self.stop, self.planned = index, 0, 0, False, None
 
@@ -376,8 +381,8 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
                                      "supported; train it in one process, or use one view and the last layer")
             step.body = distributed.wrap(net.backbone, step.ctx)  # per phase: DDP syncs what learns
             warmup = min(phase.warmup_epochs * steps, phase.epochs * steps // 2)
-            while state.phase_epoch < (state.planned or phase.epochs) and not state.stop:
-                total = (state.planned or phase.epochs) * steps  # the cosine ends with the planned epochs
+            while state.phase_epoch < state.epochs_planned and not state.stop:
+                total = state.epochs_planned * steps  # the cosine ends with the planned epochs
                 epoch = state.epoch + 1
                 rng = np.random.default_rng([seed, epoch])
                 torch.manual_seed(int(rng.integers(2**62)))  # dropout

@@ -136,7 +136,7 @@ class Auto(Strategy):
     large_n: int = LARGE_N
     unfreeze: int | None = None
     ensemble: bool = True
-    finetune: FineTune = dataclasses.field(default_factory=lambda: FineTune(patience=None))
+    finetune: FineTune = dataclasses.field(default_factory=lambda: _finetune_of_auto({}))
 
     _parameter_constraints = {
         "time_budget": [None, Interval(float, 0, None, closed="neither")],
