@@ -94,7 +94,10 @@ def main() -> None:
                          f"{r['n_holdout']} clips; {r['epochs_run']} of {r['epochs_planned']} planned epochs run"
                          + (f" (re-planned to {r['epochs_replanned']} from the measured epochs)"
                             if r.get("epochs_replanned") else "")
-                         + f", best {r['best_epoch']}, "
+                         + f", best {r['best_epoch']}"
+                         + (f" (kept: the mean of epochs {r['averaged']['epochs']})"
+                            if (r.get("averaged") or {}).get("kept") else "")
+                         + ", "
                          f"stopped by the budget: {r['stopped_by_budget']}, maps kept from stage "
                          f"{r['kept_front']}; {r['seconds']:.0f} s (estimated {r['est_seconds']:.0f})"
                          if r["status"] == "scored" else ""), flush=True)
@@ -104,6 +107,10 @@ def main() -> None:
             print("  epochs: " + ", ".join(f"{e['epoch']}: {e['seconds']:.0f} s, loss {e['val_loss']:.4f}"
                                            for e in model.history_["epochs"] if e.get("val_loss") is not None),
                   flush=True)
+        if model.history_.get("averaged"):  # the mean of the last epochs' weights, as scored on the held-out part
+            a = model.history_["averaged"]
+            print(f"  weights averaged over epochs {a['epochs']}: loss {a['val_loss']:.4f}, score {a['val_metric']:.4f}, "
+                  f"kept: {a['kept']}", flush=True)
         if "backbone" in model.history_:
             print(f"  backbone {model.backbone_}: {model.history_['backbone']['reason']}", flush=True)
 

@@ -156,6 +156,9 @@ def test_auto_runs_its_planned_lp_ft_schedule_to_the_end_unless_told_a_patience(
     config = Auto(epochs=4).get_config()
     assert config["patience"] is None and resolve_strategy(config).finetune.patience is None
     assert resolve_strategy({**config, "patience": 3}).finetune.patience == 3  # a model file from before keeps its 3
+    # The low-rate end of the schedule is averaged too, and kept where the held-out part prefers it.
+    assert Auto().finetune.average_last == 3 and config["average_last"] == 3 and FineTune().average_last == 0
+    assert Auto(average_last=0).finetune.average_last == 0
 
 
 @pytest.mark.slow
@@ -174,15 +177,18 @@ def test_on_large_data_auto_scores_lp_ft_on_a_held_out_part(devices):
 
 @pytest.mark.slow
 def test_lp_ft_plans_as_many_epochs_as_the_budget_holds(devices, monkeypatch):
-    # A cosine schedule cut short by the deadline ends at a high rate; the epochs are planned to fit.
+    # A cosine schedule cut short by the deadline ends at a high rate; the epochs are planned to fit,
+    # from the estimate first, then from the epochs measured.
     from sigxfer.learning.strategies import lpft
 
     monkeypatch.setattr(lpft, "_costs", lambda *args: (0.0, 400.0))  # 400 s an epoch, by the estimate
     auto = Auto(large_n=10, Cs=2, features=["last"], epochs=5, patience=None, time_budget=1000)
     model = classifier(imaging="gaf", strategy=auto).fit(devices)
     row = next(r for r in model.history_["selection"]["table"] if r["kind"] == "finetune")
-    assert row["status"] == "scored" and row["epochs_planned"] == 2 and row["epochs_run"] == 2
-    assert row["stopped_by_budget"] is False and row["est_seconds"] == pytest.approx(800.0)
+    assert row["status"] == "scored" and row["epochs_planned"] == 2 and row["est_seconds"] == pytest.approx(800.0)
+    # The measured epochs (well under a second) leave room for the 5 asked: the plan grows to them.
+    assert row["epochs_replanned"] == 5 and row["epochs_run"] == 5 and row["stopped_by_budget"] is False
+    assert row["averaged"]["epochs"] == [3, 4, 5] and np.isfinite(row["averaged"]["val_loss"])
     monkeypatch.setattr(lpft, "_costs", lambda *args: (0.0, 1.0))
     untimed = classifier(imaging="gaf", strategy=Auto(large_n=10, Cs=2, features=["last"], epochs=3, patience=None,
                                                       time_budget=None)).fit(devices)

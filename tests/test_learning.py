@@ -124,8 +124,8 @@ def test_parameters_are_checked_again_when_fitting(devices):
 def test_auto_holds_a_finetune_and_stores_a_flat_config():
     auto = Auto(epochs=5, time_budget=60, augment={"snr_db": 20})
     assert not isinstance(auto, FineTune)
-    assert auto.finetune == FineTune(epochs=5, augment={"snr_db": 20}, patience=None)
-    assert Auto(finetune=FineTune(epochs=5, augment={"snr_db": 20}, patience=None), time_budget=60) == auto
+    assert auto.finetune == FineTune(epochs=5, augment={"snr_db": 20}, patience=None, average_last=3)
+    assert Auto(finetune=FineTune(epochs=5, augment={"snr_db": 20}, patience=None, average_last=3), time_budget=60) == auto
     assert Auto(finetune={"epochs": 5, "augment": {"snr_db": 20}}, time_budget=60) == auto
     config = auto.get_config()
     assert "finetune" not in config and config["epochs"] == 5 and config["time_budget"] == 60
@@ -152,7 +152,8 @@ def test_auto_config_of_an_earlier_model_file_still_loads():
               "tensorboard_dir": None, "small_n": 100, "large_n": 1000, "distance_threshold": 0.22, "n_images": 32}
     auto = resolve_strategy(stored)
     assert auto.unfreeze == 4 and auto.large_n == 1000
-    assert auto.finetune == FineTune(epochs=6, head_epochs=1, lr=0.002, class_weight="balanced")
+    # What the file stored is kept; average_last, newer than the file, takes auto's default.
+    assert auto.finetune == FineTune(epochs=6, head_epochs=1, lr=0.002, class_weight="balanced", average_last=3)
     assert resolve_strategy(auto.get_config()) == auto
     assert not {"small_n", "distance_threshold", "n_images"} & set(auto.get_config())
 

@@ -12,7 +12,9 @@ from sigxfer.learning.augment import Augmenter
 from sigxfer.learning.callbacks import Callback, Deadline
 from sigxfer.learning.loop import train
 from sigxfer.learning.network import SignalNet
-from sigxfer.learning.prefix import FrozenPrefix, first_learning_stage, front_share
+from sigxfer.errors import ParameterError
+from sigxfer.learning.costs import tail_train_rate
+from sigxfer.learning.prefix import FrozenPrefix, first_learning_stage, front_seconds
 from sigxfer.learning.strategies import FineTune
 
 pytestmark = pytest.mark.usefixtures("module_one_thread")
@@ -108,7 +110,37 @@ def test_first_learning_stage_and_the_kept_rows():
         got = prefix.features([7, 1])
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert FrozenPrefix.nbytes(net, 2, 9) == prefix.maps.numel() * 4
-    assert 0.0 <= front_share(net, 2) <= 1.0
+    assert front_seconds(net, 2) > 0.0 and front_seconds(net, 0) == 0.0
+
+
+def test_training_steps_are_timed_on_copies_and_leave_the_network_as_it_was():
+    net = _net(views=("waveform", "gaf"), taps=[0, 2])
+    net.backbone.stages()[0].requires_grad_(False)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    flags = [p.requires_grad for p in net.parameters()]
+    for start in (0, 1, 2):  # through the whole network, and from the kept maps entering stage 1 or 2
+        rate = tail_train_rate(net, 2, start=start, batch_size=4, seconds=0.01)
+        assert np.isfinite(rate) and rate > 0
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    assert [p.requires_grad for p in net.parameters()] == flags and net.training
+    with pytest.raises(ParameterError, match="start=3 and cut=2"):
+        tail_train_rate(net, 2, start=3)
+
+
+def test_lp_ft_plans_from_the_measured_training_step_and_front_pass(monkeypatch):
+    # The estimate was 2-2.5x short when it priced a step as three passes of the frozen engine.
+    from sigxfer.learning.strategies import lpft
+
+    calls = []
+    monkeypatch.setattr(lpft, "tail_train_rate", lambda net, cut, *, start, batch_size, batchnorm: calls.append((cut, start, batch_size)) or 10.0)
+    monkeypatch.setattr(lpft, "front_seconds", lambda net, cut: 0.01)
+    net = _net(views=("waveform", "gaf"))
+    first, per_epoch = lpft._costs(net, 2, FineTune(), 100, 30, 8)
+    assert calls[-1] == (2, 2, 8)  # steps from the kept maps
+    assert first == pytest.approx(2 * 130 * 0.01) and per_epoch == pytest.approx((100 + 30 / 3) / 10.0)
+    first, per_epoch = lpft._costs(net, 2, FineTune(augment={"snr_db": 20}), 100, 30, 8)
+    assert calls[-1] == (2, 0, 8) and first == 0.0  # augmented images change: every step runs the whole network
+    assert per_epoch == pytest.approx(11.0)
 
 
 def test_a_deadline_ends_the_phase_and_the_best_epoch_is_kept():
@@ -161,6 +193,59 @@ def test_a_deadline_re_plans_the_phase_from_the_measured_epochs(monkeypatch):
     endless = Deadline(float("inf"))  # auto without a budget
     endless.on_epoch_end(fresh, {"seconds": 10.0})
     assert fresh.planned is None and not endless.hit and not fresh.stop
+    # Planned from an estimate that was long: the measured epochs make room for more, up to ``most``.
+    clock[0] = 1000.0
+    grows = Deadline(1100.0, most=12)
+    short = TrainState(phase=Phase("body", epochs=4, groups=[]), phase_epoch=1)
+    grows.on_epoch_end(short, {"seconds": 10.0})  # 100 s left at 10 s an epoch: ten more, eleven in all
+    assert short.planned == grows.planned == 11 and grows.hit  # the budget, not most, set the plan
+    capped = Deadline(1500.0, most=6)
+    capped.on_epoch_end(short, {"seconds": 10.0})
+    assert short.planned == 6 and not capped.hit
+
+
+def test_the_mean_of_the_last_epochs_weights_is_kept_only_where_its_validation_loss_is_lower():
+    from sigxfer.learning.loop import TrainState, _score_average
+
+    net = _net()
+    net.reset_head(2)
+    bias = next(k for k, v in net.state_dict(keep_vars=True).items() if v is net.head.bias)
+    states = []
+    for shift in (0.0, 1.0, 2.0):  # three epochs' weights of the head
+        with torch.no_grad():
+            net.head.bias.fill_(shift)
+        states.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+    for loss, kept in ((0.1, True), (0.9, False)):
+        best = {k: v.clone() for k, v in states[0].items()}
+        state = TrainState(epoch=7, best_loss=0.5, best_state=best)
+        seen = []
+        _score_average(state, net, states, evaluate_val=lambda: seen.append(net.head.bias.clone()) or
+                       {"val_loss": loss, "val_metric": 1.0})
+        torch.testing.assert_close(seen[0], torch.full((2,), 1.0))  # scored with the mean of the three
+        assert state.averaged == {"epochs": [5, 6, 7], "val_loss": loss, "val_metric": 1.0, "kept": kept}
+        assert state.best_loss == (0.1 if kept else 0.5)
+        torch.testing.assert_close(state.best_state[bias], torch.full((2,), 1.0 if kept else 0.0))
+
+
+def test_fine_tuning_scores_the_average_of_its_last_epochs_and_restores_what_won(monkeypatch):
+    net = _net()
+    epochs = {}
+
+    class Keep(Callback):
+        def on_epoch_end(self, state, record):
+            epochs[record["epoch"]] = {k: v.detach().clone() for k, v in state.net.state_dict().items()}
+
+    strategy = FineTune(unfreeze=1, epochs=4, head_epochs=1, patience=None, average_last=3, callbacks=[Keep()])
+    history = _fit(net, strategy, keep_front=True, monkeypatch=monkeypatch)
+    averaged = history["averaged"]
+    assert averaged["epochs"] == [3, 4, 5]  # the body phase's last three (epoch 1 trained the head)
+    mean = {k: torch.stack([epochs[e][k] for e in averaged["epochs"]]).mean(0) for k in epochs[5]
+            if epochs[5][k].is_floating_point()}
+    want = mean if averaged["kept"] else {k: epochs[history["best_epoch"]][k] for k in mean}
+    for k, v in want.items():
+        torch.testing.assert_close(net.state_dict()[k], v)
+    assert _fit(_net(), FineTune(unfreeze=1, epochs=2, head_epochs=0, patience=None), keep_front=True,
+                monkeypatch=monkeypatch)["averaged"] is None
 
 
 def test_a_re_planned_phase_runs_its_new_epochs_and_its_rate_anneals_by_their_end():

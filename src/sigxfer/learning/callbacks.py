@@ -106,12 +106,14 @@ class Deadline(Callback):
     """Fit a phase to the time left before ``deadline``, re-planned from each epoch's measured length.
 
     After every epoch the phase is planned again to the epochs that fit at the length of its longest
-    so far (never more than the phase's own), so its learning rate, a cosine over the planned epochs
-    (:func:`~sigxfer.learning.loop.lr_factor`), anneals by the deadline instead of being cut at a
-    high rate; the phase ends when not one more epoch fits. ``deadline`` is a
-    :func:`time.perf_counter` value. The loop keeps the weights of the lowest validation loss as
-    ever. ``planned`` is the epochs the phase was last planned to run (None: never shortened);
-    ``hit`` says whether the deadline stopped or shortened the run.
+    so far (never more than ``most``, by default the phase's own), so its learning rate, a cosine
+    over the planned epochs (:func:`~sigxfer.learning.loop.lr_factor`), anneals by the deadline
+    instead of being cut at a high rate; the phase ends when not one more epoch fits. With ``most``
+    above the phase's epochs, a phase planned from an estimate that was long grows to what the
+    measured epochs leave room for. ``deadline`` is a :func:`time.perf_counter` value. The loop
+    keeps the weights of the lowest validation loss as ever. ``planned`` is the epochs the phase
+    was last planned to run (None: never re-planned); ``hit`` says whether the deadline stopped or
+    shortened the run below ``most``.
 
     Examples
     --------
@@ -120,8 +122,9 @@ class Deadline(Callback):
     (False, None)
     """
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float, *, most: int | None = None):
         self.deadline = float(deadline)
+        self.most = most
         self.hit = False
         self.planned: int | None = None
 
@@ -132,9 +135,11 @@ class Deadline(Callback):
         if seconds <= 0.0 or not math.isfinite(self.deadline):  # no deadline (no budget): the phase's own plan
             return
         more = max(0, int((self.deadline - time.perf_counter()) // seconds))
-        planned = state.phase_epoch + more
-        if planned < state.epochs_planned:
+        most = state.phase.epochs if self.most is None else max(self.most, state.phase_epoch)
+        planned = min(most, state.phase_epoch + more)
+        if planned != state.epochs_planned:
             state.planned = self.planned = planned
+        if planned < most:
             self.hit = True
             state.stop = state.stop or more == 0
 

@@ -19,21 +19,28 @@ from sigxfer.learning.engines import choose_engine, split_model
 from sigxfer.learning.loop import autocast_dtype
 
 
-def _train_rate(body: nn.Module, images: torch.Tensor, *, seconds: float, amp) -> float:
-    """Images per second of full fine-tuning steps (forward, backward, AdamW) on a copy of ``body``."""
-    model = copy.deepcopy(body).train()  # the caller's weights and statistics stay untouched
-    model.requires_grad_(True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    device = images.device
+def _train_rate(model: nn.Module, inputs: torch.Tensor, *, seconds: float, amp, batchnorm: str = "train") -> float:
+    """Cases per second of training steps (forward, backward, AdamW) of ``model``, a throwaway copy.
+
+    Only the parameters that require gradients learn. An output of shape (N, K) is scored as
+    logits; a map as its mean, which backpropagates through every position as pooling does.
+    ``batchnorm="frozen"`` runs the copy in eval mode, as the fine-tune runs frozen statistics.
+    """
+    model.train(batchnorm == "train")
+    learning = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(learning, lr=1e-6) if learning else None
+    device = inputs.device
     dtype = autocast_dtype(device, amp)
-    target = torch.zeros(len(images), dtype=torch.long, device=device)
+    target = torch.zeros(len(inputs), dtype=torch.long, device=device)
 
     def step() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = nn.functional.cross_entropy(model(images).float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+            out = model(inputs).float()
+            loss = nn.functional.cross_entropy(out, target) if out.dim() == 2 else out.mean()
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
 
     step()  # first step: kernel selection and optimiser state
     start, reps = time.perf_counter(), 0
@@ -42,7 +49,57 @@ def _train_rate(body: nn.Module, images: torch.Tensor, *, seconds: float, amp) -
         reps += 1
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return len(images) * reps / (time.perf_counter() - start)
+    return len(inputs) * reps / (time.perf_counter() - start)
+
+
+def tail_train_rate(net, cut: int, *, start: int = 0, batch_size: int = 32, seconds: float = 1.0,
+                    amp="auto", batchnorm: str = "frozen") -> float:
+    """Cases per second of fine-tuning steps that train the stages from ``cut``, run from stage ``start``.
+
+    What one epoch of fine-tuning the last stages costs, measured on this machine in the loop's own
+    eager steps (the frozen engine's speed says little about training: on the shipped audio clips
+    an estimate from it was 2-2.5x short, BENCHMARKS.md). ``start=cut`` times steps from the maps
+    the frozen front keeps (:class:`~sigxfer.learning.prefix.FrozenPrefix`), ``start=0`` steps
+    through the whole network, its front without gradients. Measured on copies of the stages and
+    random inputs, so ``net``'s weights and statistics stay as they are. A backbone whose stages
+    are not a chain is timed whole, every weight learning: an upper bound. ``batchnorm`` as the
+    fine-tune's: "frozen" layers normalise with their running statistics (eval mode).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigxfer.backbones import create_backbone
+    >>> from sigxfer.imaging import Imager
+    >>> from sigxfer.learning.network import SignalNet
+    >>> net = SignalNet(Imager("waveform", size=32).fit(np.zeros((2, 1, 64))), create_backbone("tinynet"))
+    >>> tail_train_rate(net, 2, start=2, batch_size=4, seconds=0.05) > 0
+    True
+    """
+    backbone, views = net.backbone, net.n_views
+    size = tuple(net.imager.size)
+    device = net.device
+    if not getattr(backbone, "sequential_stages", False):
+        model, shape = copy.deepcopy(backbone), (3, *size)
+        model.requires_grad_(True)
+    else:
+        stages = list(backbone.stages())
+        if not 0 <= start <= cut <= len(stages):
+            raise ParameterError(f"start={start} and cut={cut} must satisfy 0 <= start <= cut <= {len(stages)} stages")
+        shape = (3, *size)
+        if start:
+            was = net.training
+            net.eval()
+            with torch.no_grad():
+                shape = tuple(backbone.stage_features(torch.zeros(1, 3, *size, device=device), [start - 1])[0].shape[1:])
+            net.train(was)
+        model = copy.deepcopy(nn.Sequential(*stages[start:]))
+        model.requires_grad_(False)
+        for stage in list(model)[cut - start:]:
+            stage.requires_grad_(True)
+    inputs = torch.randn(batch_size * views, *shape, generator=torch.Generator().manual_seed(0)).to(device)
+    rate = _train_rate(model, inputs.contiguous(memory_format=torch.channels_last), seconds=seconds, amp=amp,
+                       batchnorm=batchnorm)
+    return rate / views
 
 
 def measure_costs(model: nn.Module, image_size: int | None = None, *, batch_size: int = 16,
@@ -91,7 +148,9 @@ def measure_costs(model: nn.Module, image_size: int | None = None, *, batch_size
         chosen.run(images[:chosen.spec.batch_size])
         frozen = chosen.spec.batch_size / (time.perf_counter() - start)
     trainable = getattr(config, "trainable", True)
-    train = _train_rate(body, images[:batch_size].contiguous(memory_format=torch.channels_last),
+    copied = copy.deepcopy(body)  # the caller's weights and statistics stay untouched
+    copied.requires_grad_(True)
+    train = _train_rate(copied, images[:batch_size].contiguous(memory_format=torch.channels_last),
                         seconds=seconds, amp=amp) if trainable else None
     return {"frozen_images_per_s": float(frozen), "train_images_per_s": train, "image_size": int(size),
             "batch_size": int(batch_size), "engine": chosen.record}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +106,8 @@ class TrainState:
     planned: int | None = None
     # The first stage run in each step when the frozen ones in front were run once (FrozenPrefix).
     kept_front: int | None = None
+    # The averaged weights of the last epochs, as scored (train's average_last); None: not averaged.
+    averaged: dict | None = None
     # Optimizer state loaded from a checkpoint, consumed when the phase's optimizer is built.
     optimizer_state: dict | None = field(default=None, repr=False)
 
@@ -285,12 +288,30 @@ class _Step:
         return distributed.all_reduce_sum(batch_loss.item() * n_share, self.ctx) / n
 
 
+def _score_average(state: TrainState, net: SignalNet, window, *, evaluate_val) -> None:
+    """Score the mean of the weights in ``window`` on the validation split; make it the best when lower."""
+    last = window[-1]
+    averaged = {k: (torch.stack([w[k] for w in window]).mean(dim=0) if v.is_floating_point() else v)
+                for k, v in last.items()}
+    net.load_state_dict(averaged)
+    record = evaluate_val()
+    epochs = [state.epoch - len(window) + 1 + i for i in range(len(window))]
+    kept = record["val_loss"] < state.best_loss
+    state.averaged = {"epochs": epochs, "val_loss": record["val_loss"], "val_metric": record["val_metric"],
+                      "kept": bool(kept)}
+    if kept:
+        state.best_loss, state.best_state = record["val_loss"], averaged
+    elif state.best_state is None:
+        net.load_state_dict(last)
+
+
 def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], task: str,
           X_val: np.ndarray | None = None, y_val: np.ndarray | None = None, batch_size: int = 32,
           weight_decay: float = 0.01, loss: str = "cross_entropy", weights: np.ndarray | None = None,
           augmenter: Augmenter | None = None, mixup: float = 0.0, seed: int = 0,
           callbacks=(), state: TrainState | None = None, memory_format: str | None = "channels_last",
-          amp: str | bool = "auto", keep_front: bool = True, progress: bool | None = False) -> TrainState:
+          amp: str | bool = "auto", keep_front: bool = True, progress: bool | None = False,
+          average_last: int = 0) -> TrainState:
     """Train ``net`` in place through ``phases``; return the final :class:`TrainState`.
 
     Parameters
@@ -333,6 +354,13 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
         whole network in every step.
     progress : bool, optional
         A bar over that one pass (epochs have theirs from a ProgressBar callback); None: on a terminal.
+    average_last : int
+        With a validation split, also score the mean of the weights after each of the last phase's
+        last ``average_last`` epochs (stochastic weight averaging, Izmailov et al. 2018, over the
+        low-rate end of the cosine) and keep it when its validation loss is lower than the best
+        epoch's; ``state.averaged`` records it. 0 or 1: no averaging. A resumed run averages the
+        epochs it ran itself. The BatchNorm statistics are averaged too, which is exact when they
+        are frozen (the fine-tune's default) and an approximation when they train.
 
     Under ``torchrun`` (:mod:`sigxfer.learning.distributed`) every process runs this with the
     same arguments, each training on its share of every batch under DistributedDataParallel.
@@ -381,6 +409,7 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
                                      "supported; train it in one process, or use one view and the last layer")
             step.body = distributed.wrap(net.backbone, step.ctx)  # per phase: DDP syncs what learns
             warmup = min(phase.warmup_epochs * steps, phase.epochs * steps // 2)
+            window = deque(maxlen=average_last) if average_last > 1 and index == len(phases) - 1 else None
             while state.phase_epoch < state.epochs_planned and not state.stop:
                 total = state.epochs_planned * steps  # the cosine ends with the planned epochs
                 epoch = state.epoch + 1
@@ -419,8 +448,14 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
                     state.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 else:
                     state.wait += 1
+                if window is not None:
+                    window.append({k: v.detach().clone() for k, v in net.state_dict().items()})
                 for cb in callbacks:
                     cb.on_epoch_end(state, record)
+            if window is not None and len(window) > 1 and X_val is not None and len(X_val):
+                _score_average(state, net, window, evaluate_val=lambda: evaluate(
+                    net, X_val if prefix is None else val_rows, val_targets, task=task, loss_fn=step.loss_fn,
+                    batch_size=batch_size, memory_format=memory_format, amp=amp, prefix=prefix))
             if state.stop and phase.name not in state.stopped_phases:
                 state.stopped_phases.append(phase.name)
             if state.best_state is not None:

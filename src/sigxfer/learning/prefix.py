@@ -62,38 +62,36 @@ def first_learning_stage(net: SignalNet, groups: list[list[nn.Module]]) -> int |
     return min((owners[p] for p in learning if p in owners), default=len(stages))
 
 
-def front_share(net: SignalNet, cut: int, *, batch: int = 4, reps: int = 2) -> float:
-    """Measured share of a forward pass spent in the stages before ``cut`` (random images, eval mode).
+def front_seconds(net: SignalNet, cut: int, *, batch: int = FRONT_BATCH, reps: int = 2) -> float:
+    """Measured seconds per image of the stages before ``cut`` (random images, eval mode, eager).
 
-    What making the kept maps costs, as a fraction of one frozen pass over the same cases; one
-    minus it, what each training step still runs forward.
+    What making the kept maps costs per case and view: :class:`FrozenPrefix` runs those stages in
+    eager PyTorch at :data:`FRONT_BATCH`, which is slower than the calibrated frozen engine.
 
     Examples
     --------
     >>> from sigxfer.backbones import create_backbone
     >>> from sigxfer.imaging import Imager
     >>> net = SignalNet(Imager("waveform", size=32).fit(np.zeros((2, 1, 64))), create_backbone("tinynet"))
-    >>> 0.0 <= front_share(net, 2) <= 1.0
+    >>> front_seconds(net, 2) > 0.0 and front_seconds(net, 0) == 0.0
     True
     """
-    stages = list(net.backbone.stages())
+    stages = list(net.backbone.stages())[:cut]
+    if not stages:
+        return 0.0
     x = torch.randn(batch, 3, *tuple(net.imager.size), device=net.device).contiguous(memory_format=torch.channels_last)
     was = net.training
     net.eval()
-    front = back = 0.0
+    seconds = 0.0
     with torch.no_grad():
         for rep in range(reps + 1):  # the first run warms the kernels up and is not counted
             h, t0 = x, time.perf_counter()
-            for stage in stages[:cut]:
+            for stage in stages:
                 h = stage(h)
-            t1 = time.perf_counter()
-            for stage in stages[cut:]:
-                h = stage(h)
-            t2 = time.perf_counter()
             if rep:
-                front, back = front + t1 - t0, back + t2 - t1
+                seconds += time.perf_counter() - t0
     net.train(was)
-    return front / max(front + back, 1e-12)
+    return seconds / (reps * batch)
 
 
 class FrozenPrefix:

@@ -108,7 +108,8 @@ class Auto(Strategy):
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
         its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
-        (``patience=None`` unless given: the rate anneals, the epoch of lowest held-out loss is kept).
+        (``patience=None`` unless given: the rate anneals), then keeps the epoch of lowest held-out
+        loss or the mean of the last 3 epochs' weights where that is lower (``average_last=3``).
         Its parameters may be given directly (``Auto(epochs=5)``).
     **finetune_params
         Parameters of :class:`FineTune` when ``finetune`` is not given. ``small_n``,
@@ -361,8 +362,8 @@ class Auto(Strategy):
         history = self._finish_frozen(net, candidate, embedded, y, best, task=task, n_outputs=n_outputs, chain=chain)
         if n >= self.large_n:
             tuned = lp_ft(net, X, y, best, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
-                          n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, rate=rate,
-                          left=left, table=table, groups=groups)
+                          n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, left=left,
+                          table=table, groups=groups)
             if tuned is not None:
                 history, reason = tuned
         for row in table:
@@ -442,9 +443,10 @@ class Auto(Strategy):
 
 
 def _finetune_of_auto(params: dict) -> FineTune:
-    """``FineTune(patience=None, **params)``; a bad value is reported as auto's, the strategy it was given to."""
+    """``FineTune(patience=None, average_last=3, **params)``; a bad value is reported as auto's, the
+    strategy it was given to."""
     try:
-        return FineTune(**{"patience": None, **params})
+        return FineTune(**{"patience": None, "average_last": 3, **params})
     except ParameterError as err:
         text, own = str(err), f"strategy {FineTune.name!r}: "
         raise ParameterError(f"strategy {Auto.name!r}: {text[len(own):]}" if text.startswith(own) else text) from None

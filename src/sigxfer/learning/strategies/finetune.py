@@ -81,6 +81,11 @@ class FineTune(Strategy):
         Epochs without a lower validation loss before a phase stops; None never stops early.
     val_size : float
         Fraction of the training cases held out for validation (0: none; the last weights are kept).
+    average_last : int
+        Also score the mean of the weights of the body phase's last ``average_last`` epochs (the
+        low-rate end of its cosine; stochastic weight averaging) on the validation split, and keep
+        it when its loss is lower than the best epoch's; ``history["averaged"]`` says what it
+        scored. 0 or 1: no averaging; it needs a validation split.
     augment : dict, optional
         Training augmentation, e.g. ``{"time_shift": 0.1, "gain_db": 6, "snr_db": 20,
         "time_mask": 0.1, "freq_mask": 0.1}`` (see :class:`~sigxfer.learning.augment.Augmenter`).
@@ -124,6 +129,7 @@ class FineTune(Strategy):
     batchnorm: str = "frozen"
     patience: int | None = 3
     val_size: float = 0.2
+    average_last: int = 0
     augment: dict | None = None
     class_weight: str | list | None = None
     mixup: float = 0.0
@@ -146,6 +152,7 @@ class FineTune(Strategy):
         "batchnorm": Options("frozen", "train"),
         "patience": [Interval(int, 1, None), None],
         "val_size": Interval(float, 0, 1, closed="left"),
+        "average_last": Interval(int, 0, None),
         "augment": [None, dict],
         "class_weight": [None, "balanced", list, tuple],
         "mixup": Interval(float, 0, None),
@@ -300,7 +307,8 @@ class FineTune(Strategy):
                       X_val=X[val_idx] if len(val_idx) else None, y_val=y[val_idx] if len(val_idx) else None,
                       batch_size=batch_size, weight_decay=self.weight_decay, loss=loss, weights=weights,
                       augmenter=Augmenter.from_config(self.augment), mixup=float(self.mixup), seed=seed,
-                      callbacks=[*callbacks, *self.callbacks], state=state, progress=progress)
+                      callbacks=[*callbacks, *self.callbacks], state=state, progress=progress,
+                      average_last=self.average_last)
         history = {
             "strategy": self.get_config(), "n_train": int(len(X)), "n_val": int(len(val_idx)), "seed": seed,
             "loss": loss, "val_metric_name": metric, "monitor": "val_loss",
@@ -310,7 +318,7 @@ class FineTune(Strategy):
                         "epochs_run": sum(r["phase"] == p.name for r in state.history),
                         "stopped_early": p.name in state.stopped_phases} for p in phases],
             "train_seconds": round(time.perf_counter() - started, 2), "warm_start": warm,
-            "kept_front": state.kept_front,
+            "kept_front": state.kept_front, "averaged": state.averaged,
         }
         if weights is not None:
             history["class_weights"] = [float(w) for w in weights]

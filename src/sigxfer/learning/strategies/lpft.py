@@ -3,7 +3,8 @@
 LP-FT (linear probe, then fine-tune): the head starts as the frozen model's, fitted on the fitting
 part, and the last stages train at the fine-tune's lower body rate, so the first gradients the body
 sees come from a good head, not a random one. The held-out part of the training data decides the
-epochs (the fine-tune keeps the epoch of lowest held-out loss) and whether fine-tuning is kept at
+epochs (the fine-tune keeps the epoch of lowest held-out loss, or the mean of the last epochs'
+weights where that is lower) and whether fine-tuning is kept at
 all: it must beat the frozen model's head, fitted on the same fitting part, on the same cases.
 """
 
@@ -18,7 +19,8 @@ import numpy as np
 from sigxfer.learning.augment import Augmenter
 from sigxfer.learning.callbacks import Deadline
 from sigxfer.learning.objectives import class_weights, make_loss, validation_split
-from sigxfer.learning.prefix import front_share, keeps
+from sigxfer.learning.costs import tail_train_rate
+from sigxfer.learning.prefix import front_seconds, keeps
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies.base import set_linear_head
 from sigxfer.learning.strategies.ensemble import Ensemble
@@ -27,7 +29,7 @@ from sigxfer.learning.strategies.heads import fit_head, holdout_score
 
 
 def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze: int | None, task: str,
-          n_outputs: int, seed: int, batch_size: int, progress, rate: float, left, table: list, groups=None):
+          n_outputs: int, seed: int, batch_size: int, progress, left, table: list, groups=None):
     """Try LP-FT on ``net`` (the chosen frozen model); keep it only if it wins on the held-out part.
 
     Parameters
@@ -45,8 +47,6 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
         The recipe's settings; its head, head phase and unfreeze are set here.
     unfreeze : int, optional
         Stages to train; None: a third of the backbone's.
-    rate : float
-        Measured images per second, for the cost estimate.
     left : callable
         Seconds left in the budget.
     table : list
@@ -85,7 +85,7 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     except ParameterError as err:
         table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {err}"})
         return None
-    first, per_epoch = _costs(net, n_stages - unfreeze, finetune, len(train_idx), len(val_idx), rate)
+    first, per_epoch = _costs(net, n_stages - unfreeze, finetune, len(train_idx), len(val_idx), batch_size or 32)
     if first + per_epoch > left():  # not even one epoch fits
         table.append(sel.skipped_row(label, "finetune", first + per_epoch, left()))
         return None
@@ -104,18 +104,21 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     # FineTune draws the same held-out part from the same seed, so both are judged on the same cases.
     # Where the estimate was short, the deadline re-plans the epochs from the measured ones, so the
     # rate still anneals; the fine-tune keeps its epoch of lowest held-out loss.
-    deadline = Deadline(started + left())
+    deadline = Deadline(started + left(), most=finetune.epochs)  # the measured epochs may leave room for more
     tune = dataclasses.replace(finetune, unfreeze=unfreeze, head="keep", head_epochs=0, epochs=epochs,
                                callbacks=[*finetune.callbacks, deadline])
     history = tune.fit(net, X, y, task=task, n_outputs=n_outputs, random_state=seed, batch_size=batch_size,
                        progress=progress)
-    record = next((r for r in history["epochs"] if r["epoch"] == history["best_epoch"]), None)
+    averaged = history.get("averaged") or {}
+    record = averaged if averaged.get("kept") else \
+        next((r for r in history["epochs"] if r["epoch"] == history["best_epoch"]), None)
     tuned_score = None if record is None else record["val_metric"]
     tuned_loss = None if record is None else record["val_loss"]
     table.append({"candidate": label, "kind": "finetune", "status": "scored", "holdout_score": tuned_score,
                   "holdout_frozen_score": frozen_score, "holdout_loss": tuned_loss, "holdout_frozen_loss": frozen_loss,
                   "n_holdout": int(len(val_idx)),
                   "best_epoch": history["best_epoch"], "epochs_planned": epochs,
+                  "averaged": averaged or None,
                   "epochs_replanned": deadline.planned, "epochs_run": len(history["epochs"]),
                   "stopped_by_budget": deadline.hit, "kept_front": history["kept_front"],
                   "seconds": round(time.perf_counter() - started, 2), "est_seconds": round(estimate, 2)})
@@ -127,7 +130,9 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     reason = (f"LP-FT scored {tuned_score:.3f} (loss {tuned_loss:.4f}) on {len(val_idx)} held-out training cases "
               f"against {frozen_score:.3f} (loss {frozen_loss:.4f}) for the frozen {best['candidate']} "
               f"(CV {best['cv_score']:.3f}); "
-              f"the model is the fine-tuned one, fitted on the other {len(train_idx)} cases")
+              f"the model is the fine-tuned one, fitted on the other {len(train_idx)} cases"
+              + (f", its weights the mean of epochs {averaged['epochs'][0]}-{averaged['epochs'][-1]}"
+                 if averaged.get("kept") else f", its weights those of epoch {history['best_epoch']}"))
     return history, reason
 
 
@@ -149,20 +154,22 @@ def planned_epochs(epochs: int, first: float, per_epoch: float, seconds: float) 
     return int(max(1, min(epochs, (seconds - first) // per_epoch)))
 
 
-def _costs(net, cut: int, finetune: FineTune, n_train: int, n_val: int, rate: float) -> tuple[float, float]:
-    """Estimated seconds ``(before the first epoch, per epoch)`` of fine-tuning the stages from ``cut``.
+def _costs(net, cut: int, finetune: FineTune, n_train: int, n_val: int, batch_size: int) -> tuple[float, float]:
+    """Measured seconds ``(before the first epoch, per epoch)`` of fine-tuning the stages from ``cut``.
 
-    A training step costs about three forward passes of what it runs. When the stages in front
-    are run once and kept (:class:`~sigxfer.learning.prefix.FrozenPrefix`: no augmentation, no
-    mixup, room in memory), that is one pass of the front over every case first, and each epoch
-    runs only the rest; the measured :func:`~sigxfer.learning.prefix.front_share` splits the two.
+    A training step of the stages that learn is timed on this machine
+    (:func:`~sigxfer.learning.costs.tail_train_rate`); scoring the held-out part each epoch is a
+    forward pass, about a third of a step. When the stages in front are run once and kept
+    (:class:`~sigxfer.learning.prefix.FrozenPrefix`: no augmentation, no mixup, room in memory),
+    steps start from their maps, and that one pass over every case, timed as the prefix runs it,
+    comes first.
     """
-    passes = net.n_views * (3 * n_train + n_val) / rate
     same_images = Augmenter.from_config(finetune.augment).identity and not finetune.mixup > 0
-    if not keeps(net, cut, n_train + n_val, same_images=same_images):
-        return 0.0, passes
-    share = front_share(net, cut)
-    return net.n_views * (n_train + n_val) * share / rate, passes * (1.0 - share)
+    kept = keeps(net, cut, n_train + n_val, same_images=same_images)
+    rate = tail_train_rate(net, cut, start=cut if kept else 0, batch_size=max(1, min(batch_size, n_train)),
+                           batchnorm=finetune.batchnorm)
+    per_epoch = (n_train + n_val / 3) / rate
+    return (net.n_views * (n_train + n_val) * front_seconds(net, cut) if kept else 0.0), per_epoch
 
 
 def _loss(outputs, target, fit_target, finetune: FineTune, *, task: str, n_outputs: int) -> float:
