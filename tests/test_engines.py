@@ -329,7 +329,8 @@ def test_measured_costs_plan_epochs(net):
 
 
 def test_mixed_precision_is_for_gpus_unless_asked():
-    from sigxfer.learning.loop import autocast_dtype, default_batch_size
+    from sigxfer.learning.loop import default_batch_size
+    from sigxfer.learning.step import autocast_dtype
 
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu, "auto") is None and autocast_dtype(cpu, False) is None

@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sigxfer.errors import ParameterError
 from sigxfer.learning import distributed
-from sigxfer.learning.augment import Augmenter, mixup as mix
+from sigxfer.learning.augment import Augmenter
 from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.objectives import make_loss
 from sigxfer.learning.prefix import FrozenPrefix, kept_front
+from sigxfer.learning.step import Step, autocast_dtype
 
 #: Training batch of :func:`default_batch_size`: a GPU with mixed precision fills only with more.
 BATCH_SIZE = {"cpu": 32, "cuda": 128}
@@ -167,20 +167,6 @@ def evaluate(net: SignalNet, X: np.ndarray, y: torch.Tensor, *, task: str, loss_
     return {"val_loss": float(loss_fn(out, y)), "val_metric": _score(task, out, y)}
 
 
-def autocast_dtype(device: torch.device, amp) -> torch.dtype | None:
-    """Mixed precision of training passes: on a GPU by default (bf16 where supported, else fp16).
-
-    On CPU only when asked (``amp=True``: bf16, which pays on CPUs with bf16 units alone).
-    """
-    if amp not in ("auto", True, False):
-        raise ParameterError(f"amp={amp!r} must be 'auto', True or False")
-    if amp is False or (amp == "auto" and device.type != "cuda"):
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16
-
-
 def _set_trainable(net: nn.Module, phase: Phase) -> None:
     net.requires_grad_(False)
     for modules, _ in phase.groups:
@@ -226,66 +212,6 @@ def _phase_optimizer(state: TrainState, phase: Phase, weight_decay: float) -> to
                                    "param_groups": optimizer.state_dict()["param_groups"]})
         state.optimizer_state = None
     return optimizer
-
-
-class _Step:
-    """One optimisation step on a batch: augment and image it whole, learn on this rank's share.
-
-    Every rank draws the whole batch's randomness (as one process would), so augmentation and
-    mixup are the same with any number of processes; each rank then runs the backbone on its part
-    and weights its loss by that part's size, which makes DDP's averaged gradient the whole batch's.
-    """
-
-    def __init__(self, net: SignalNet, *, task, loss_fn, augmenter, mixup, memory_format, amp, ctx):
-        self.net, self.task, self.loss_fn, self.augmenter, self.mixup, self.ctx = net, task, loss_fn, augmenter, mixup, ctx
-        device = next(net.parameters()).device
-        self.autocast = autocast_dtype(device, amp)
-        self.device_type = device.type
-        self.scaler = torch.amp.GradScaler("cuda") if self.autocast == torch.float16 else None
-        self.fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
-        # Images are normalised; masks fill with the normalised value of a black (silent) pixel.
-        self.fill = ((0.0 - net.imager.mean) / net.imager.std).repeat(1, net.n_views, 1, 1)
-        self.body: nn.Module = net.backbone
-
-    def __call__(self, signals: torch.Tensor, target: torch.Tensor, optimizer, rng) -> float:
-        net, augmenter = self.net, self.augmenter
-        with torch.no_grad():  # the imager has no weights; augmentation needs no gradient
-            if augmenter is not None:
-                signals = augmenter.signals(signals, rng)
-            images = net.images(signals)
-            if augmenter is not None:
-                images = augmenter.images(images, rng, fill=self.fill)
-            if self.mixup > 0:
-                if self.task == "classification":
-                    target = F.one_hot(target, net.head.out_features).float()
-                images, target, _ = mix(images, target, self.mixup, rng)
-        n = len(images)
-        share = distributed.batch_share(np.arange(n), self.ctx)
-        images, target = images[share].contiguous(memory_format=self.fmt), target[share]
-        with torch.autocast(self.device_type, dtype=self.autocast, enabled=self.autocast is not None):
-            out = self.body(images) if self.net.plain else self.net.forward_images(images)
-            batch_loss = self.loss_fn(out.float(), target)
-        return self._learn(batch_loss, optimizer, len(share), n)
-
-    def kept(self, prefix: FrozenPrefix, rows: np.ndarray, target: torch.Tensor, optimizer) -> float:
-        """The same step from the maps ``prefix`` keeps for cases ``rows`` (one process, no augmentation)."""
-        with torch.autocast(self.device_type, dtype=self.autocast, enabled=self.autocast is not None):
-            batch_loss = self.loss_fn(prefix.outputs(rows).float(), target)
-        return self._learn(batch_loss, optimizer, len(rows), len(rows))
-
-    def _learn(self, batch_loss: torch.Tensor, optimizer, n_share: int, n: int) -> float:
-        optimizer.zero_grad(set_to_none=True)
-        scaled = batch_loss * (n_share * self.ctx.world_size / n) if self.ctx.enabled else batch_loss
-        if self.scaler is not None:
-            self.scaler.scale(scaled).backward()
-            self.scaler.step(optimizer)
-            self.scaler.update()
-        else:
-            scaled.backward()
-            optimizer.step()
-        if not self.ctx.enabled:
-            return batch_loss.item()
-        return distributed.all_reduce_sum(batch_loss.item() * n_share, self.ctx) / n
 
 
 def _score_average(state: TrainState, net: SignalNet, window, *, evaluate_val) -> None:
@@ -381,7 +307,7 @@ def train(net: SignalNet, X: np.ndarray, y: np.ndarray, *, phases: list[Phase], 
     device = next(net.parameters()).device
     state = state if state is not None else TrainState()
     state.net = net
-    step = _Step(net, task=task, loss_fn=make_loss(task, loss, weights), augmenter=augmenter, mixup=mixup,
+    step = Step(net, task=task, loss_fn=make_loss(task, loss, weights), augmenter=augmenter, mixup=mixup,
                  memory_format=memory_format, amp=amp, ctx=distributed.distributed_context())
     targets = torch.as_tensor(y, dtype=torch.long if task == "classification" else torch.float32)
     val_targets = None if y_val is None else torch.as_tensor(y_val, dtype=targets.dtype)

@@ -39,7 +39,7 @@ from sigxfer.errors import ParameterError
 from sigxfer.learning.network import POOLINGS
 from sigxfer.learning.strategies.base import Strategy, register_strategy, set_linear_head
 from sigxfer.learning.strategies.finetune import FineTune
-from sigxfer.learning.strategies.heads import fit_head, grid
+from sigxfer.learning.strategies.heads import fit_head
 from sigxfer.learning.strategies.linear import FEATURES, set_net_features
 from sigxfer.learning.strategies import ensemble as ens
 from sigxfer.learning.strategies import selection as sel
@@ -48,8 +48,6 @@ from sigxfer.learning.strategies.lpft import lp_ft
 
 #: Training cases from which fine-tuning candidates are considered.
 LARGE_N = 1000
-#: Candidates scored again on every case after a first round on a subsample.
-FINALISTS = 3
 #: Seconds for the whole fit: 3,000 one-second clips then finish within about ten minutes on two
 #: CPU cores. EfficientNet-Lite0 reads about 150 images/s there on the calibrated engine
 #: (BENCHMARKS.md), so about 20 s per view: every candidate view is embedded and most of the
@@ -95,7 +93,7 @@ class Auto(Strategy):
         Most views one candidate combines.
     subsample : int, optional
         With more training cases than this, every candidate is first scored on a stratified
-        subsample of this size and the best :data:`FINALISTS` then on every case (successive
+        subsample of this size and the best :data:`.selection.FINALISTS` then on every case (successive
         halving); None scores every candidate on every case.
     large_n : int
         Training cases from which LP-FT candidates are considered.
@@ -339,11 +337,13 @@ class Auto(Strategy):
             # Successive halving: every candidate on a subsample, the best few on every case.
             pick = sel.stratified_subsample(y, self.subsample, task=task, seed=seed)
             subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
-        rows = self._score_all(embedded, names, features, poolings, y, folds, subset, task=task,
+        rows = sel.score_candidates(embedded, names, features, poolings, y, folds, subset, Cs=self.Cs,
+                                    max_views=self.max_views, task=task,
                                n_outputs=n_outputs, left=left_frozen, show=show, table=table)
         if self.ensemble and getattr(net.backbone, "member_names", None):
             def search(member_embedded, own):  # the joint's own search, on one member's columns
-                return self._score_all(member_embedded, names, features, poolings, y, folds, subset, task=task,
+                return sel.score_candidates(member_embedded, names, features, poolings, y, folds, subset, Cs=self.Cs,
+                                            max_views=self.max_views, task=task,
                                        n_outputs=n_outputs, left=left_frozen, show=show, table=own)
 
             rows += ens.score_ensembles(net.backbone, embedded, names, search, poolings, taps, y, folds, task=task,
@@ -377,49 +377,6 @@ class Auto(Strategy):
         }
         say(f"auto chose {chosen}: {reason}")
         return history
-
-    def _score_all(self, embedded, names, features, poolings, y, folds, subset, *, task, n_outputs, left, show,
-                   table) -> list:
-        """Score singles, then combinations of the best views (on ``subset`` = (rows, folds) when
-        given, then the finalists on every case); rows of skipped steps say why."""
-        values = grid(task, self.Cs)
-        rows, unit_cost = [], None
-        first_rows, first_folds = subset if subset is not None else (None, folds)
-        n_first = len(y) if first_rows is None else len(first_rows)
-        with tqdm(desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
-            def run(candidates, pick, splits, scale=1.0):
-                nonlocal unit_cost
-                for c in candidates:
-                    width = c.width(embedded)
-                    estimate = None if unit_cost is None else unit_cost * width * scale
-                    if rows and estimate is not None and estimate > left():
-                        row = sel.skipped_row(c.label(names), "frozen", estimate, left())
-                    else:
-                        result = sel.score(c, embedded, y, splits, task=task, values=values, n_outputs=n_outputs,
-                                           max_iter=500, rows=pick)
-                        per_width = result["seconds"] / max(width, 1) / scale
-                        unit_cost = per_width if unit_cost is None else max(unit_cost, per_width)
-                        row = sel.table_row(c, names, result, estimate)
-                    row["n_scored"] = len(y) if pick is None else len(pick)
-                    row["_candidate"] = c
-                    rows.append(row)
-                    table.append(row)
-                    bar.update(1)
-
-            run(sel.single_candidates(sorted(embedded), features, poolings), first_rows, first_folds)
-            by_view = {}
-            for r in rows:
-                if r["status"] == "scored":
-                    v = r["_candidate"].views[0]
-                    by_view[v] = max(by_view.get(v, -math.inf), r["cv_score"])
-            ranked = sorted(by_view, key=lambda v: -by_view[v])
-            run(sel.combined_candidates(ranked, features, max_views=self.max_views, poolings=poolings),
-                first_rows, first_folds)
-            if subset is not None:
-                finalists = sorted((r for r in rows if r["status"] == "scored"), key=sel.rank, reverse=True)
-                # A head's cost grows about with the square of the cases (their span), hence the scale.
-                run([r["_candidate"] for r in finalists[:FINALISTS]], None, folds, scale=(len(y) / n_first) ** 2)
-        return rows
 
     def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain) -> dict:
         """Make ``net`` the chosen frozen model: its views, its depths, a head fitted on all training cases."""

@@ -14,20 +14,25 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import time
 
 import numpy as np
 import torch
 from torch import nn
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+from tqdm.auto import tqdm
 
 from sigxfer.errors import ParameterError
 from sigxfer.learning.network import SignalNet, pool_map
-from sigxfer.learning.strategies.heads import cv_grid
+from sigxfer.learning.strategies.heads import cv_grid, grid
 
 #: Views whose combinations are all tried; with more candidate views, combinations are drawn
 #: from the best-scoring ones.
 MAX_COMBINED = 4
+
+#: Candidates scored again on every case after a first round on a subsample.
+FINALISTS = 3
 
 
 def make_folds(y: np.ndarray, *, task: str, cv: int, seed: int, groups=None) -> tuple[list, str | None]:
@@ -344,3 +349,47 @@ def reason(best: dict, scored: list, table: list, fold_note) -> str:
     if fold_note:
         text += f"; {fold_note}"
     return text + "; being the highest of several, the winner's CV score is optimistic"
+
+
+def score_candidates(embedded, names, features, poolings, y, folds, subset, *, Cs: int, max_views: int, task,
+                     n_outputs, left, show, table) -> list:
+    """Score singles, then combinations of the best views (on ``subset`` = (rows, folds) when
+    given, then the finalists on every case); rows of skipped steps say why."""
+    values = grid(task, Cs)
+    rows, unit_cost = [], None
+    first_rows, first_folds = subset if subset is not None else (None, folds)
+    n_first = len(y) if first_rows is None else len(first_rows)
+    with tqdm(desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
+        def run(candidates, pick, splits, scale=1.0):
+            nonlocal unit_cost
+            for c in candidates:
+                width = c.width(embedded)
+                estimate = None if unit_cost is None else unit_cost * width * scale
+                if rows and estimate is not None and estimate > left():
+                    row = skipped_row(c.label(names), "frozen", estimate, left())
+                else:
+                    result = score(c, embedded, y, splits, task=task, values=values, n_outputs=n_outputs,
+                                       max_iter=500, rows=pick)
+                    per_width = result["seconds"] / max(width, 1) / scale
+                    unit_cost = per_width if unit_cost is None else max(unit_cost, per_width)
+                    row = table_row(c, names, result, estimate)
+                row["n_scored"] = len(y) if pick is None else len(pick)
+                row["_candidate"] = c
+                rows.append(row)
+                table.append(row)
+                bar.update(1)
+
+        run(single_candidates(sorted(embedded), features, poolings), first_rows, first_folds)
+        by_view = {}
+        for r in rows:
+            if r["status"] == "scored":
+                v = r["_candidate"].views[0]
+                by_view[v] = max(by_view.get(v, -math.inf), r["cv_score"])
+        ranked = sorted(by_view, key=lambda v: -by_view[v])
+        run(combined_candidates(ranked, features, max_views=max_views, poolings=poolings),
+            first_rows, first_folds)
+        if subset is not None:
+            finalists = sorted((r for r in rows if r["status"] == "scored"), key=rank, reverse=True)
+            # A head's cost grows about with the square of the cases (their span), hence the scale.
+            run([r["_candidate"] for r in finalists[:FINALISTS]], None, folds, scale=(len(y) / n_first) ** 2)
+    return rows
