@@ -16,7 +16,8 @@ from torch import nn
 
 from sigxfer.errors import ParameterError
 from sigxfer.learning.engines import choose_engine, split_model
-from sigxfer.learning.loop import autocast_dtype
+from sigxfer.learning.prefix import entry_shape
+from sigxfer.learning.step import autocast_dtype
 
 
 def _train_rate(model: nn.Module, inputs: torch.Tensor, *, seconds: float, amp, batchnorm: str = "train") -> float:
@@ -76,27 +77,19 @@ def tail_train_rate(net, cut: int, *, start: int = 0, batch_size: int = 32, seco
     True
     """
     backbone, views = net.backbone, net.n_views
-    size = tuple(net.imager.size)
-    device = net.device
     if not getattr(backbone, "sequential_stages", False):
-        model, shape = copy.deepcopy(backbone), (3, *size)
+        model, shape = copy.deepcopy(backbone), entry_shape(net, 0)
         model.requires_grad_(True)
     else:
         stages = list(backbone.stages())
         if not 0 <= start <= cut <= len(stages):
             raise ParameterError(f"start={start} and cut={cut} must satisfy 0 <= start <= cut <= {len(stages)} stages")
-        shape = (3, *size)
-        if start:
-            was = net.training
-            net.eval()
-            with torch.no_grad():
-                shape = tuple(backbone.stage_features(torch.zeros(1, 3, *size, device=device), [start - 1])[0].shape[1:])
-            net.train(was)
+        shape = entry_shape(net, start)
         model = copy.deepcopy(nn.Sequential(*stages[start:]))
         model.requires_grad_(False)
         for stage in list(model)[cut - start:]:
             stage.requires_grad_(True)
-    inputs = torch.randn(batch_size * views, *shape, generator=torch.Generator().manual_seed(0)).to(device)
+    inputs = torch.randn(batch_size * views, *shape, generator=torch.Generator().manual_seed(0)).to(net.device)
     rate = _train_rate(model, inputs.contiguous(memory_format=torch.channels_last), seconds=seconds, amp=amp,
                        batchnorm=batchnorm)
     return rate / views

@@ -94,6 +94,28 @@ def front_seconds(net: SignalNet, cut: int, *, batch: int = FRONT_BATCH, reps: i
     return seconds / (reps * batch)
 
 
+def entry_shape(net: SignalNet, cut: int) -> tuple[int, ...]:
+    """Shape ``(C, H, W)`` of one view's map entering stage ``cut`` (the image's at 0; one probe image run).
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> from sigxfer.imaging import Imager
+    >>> net = SignalNet(Imager("waveform", size=32).fit(np.zeros((2, 1, 64))), create_backbone("tinynet"))
+    >>> entry_shape(net, 0)
+    (3, 32, 32)
+    """
+    size = tuple(net.imager.size)
+    if not cut:
+        return (3, *size)
+    was = net.training
+    net.eval()
+    with torch.no_grad():
+        x = net.backbone.stage_features(torch.zeros(1, 3, *size, device=net.device), [cut - 1])[0]
+    net.train(was)
+    return tuple(int(d) for d in x.shape[1:])
+
+
 class FrozenPrefix:
     """Per case and view: the map entering stage ``cut`` and the pooled features of frozen depths.
 
@@ -140,12 +162,7 @@ class FrozenPrefix:
         """Bytes the maps entering stage ``cut`` take for ``n_cases`` cases (one probe image run)."""
         if net.taps is not None and max(net.taps) < cut:
             return 0
-        was = net.training
-        net.eval()
-        with torch.no_grad():
-            x = net.backbone.stage_features(torch.zeros(1, 3, *tuple(net.imager.size), device=net.device), [cut - 1])[0]
-        net.train(was)
-        return int(x.numel()) * 4 * net.n_views * int(n_cases)
+        return int(np.prod(entry_shape(net, cut))) * 4 * net.n_views * int(n_cases)
 
     @staticmethod
     def fits(net: SignalNet, cut: int, n_cases: int) -> bool:

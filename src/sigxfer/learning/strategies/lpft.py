@@ -102,9 +102,10 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     frozen_loss = _loss(frozen_outputs, y[val_idx], y[train_idx], finetune, task=task, n_outputs=n_outputs)
     started = time.perf_counter()
     # FineTune draws the same held-out part from the same seed, so both are judged on the same cases.
-    # Where the estimate was short, the deadline re-plans the epochs from the measured ones, so the
-    # rate still anneals; the fine-tune keeps its epoch of lowest held-out loss.
-    deadline = Deadline(started + left(), most=finetune.epochs)  # the measured epochs may leave room for more
+    # The deadline re-plans the epochs from the measured ones (fewer, or up to the epochs asked), so
+    # the rate anneals by the deadline; the fine-tune keeps its epoch of lowest held-out loss, or
+    # the mean of its last epochs' weights where that is lower.
+    deadline = Deadline(started + left(), most=finetune.epochs)
     tune = dataclasses.replace(finetune, unfreeze=unfreeze, head="keep", head_epochs=0, epochs=epochs,
                                callbacks=[*finetune.callbacks, deadline])
     history = tune.fit(net, X, y, task=task, n_outputs=n_outputs, random_state=seed, batch_size=batch_size,
@@ -142,7 +143,7 @@ def planned_epochs(epochs: int, first: float, per_epoch: float, seconds: float) 
     The learning rate follows a cosine over the planned epochs; a run stopped by the deadline
     ends at a high rate, one planned to fit anneals (auto's LP-FT on the shipped audio clips,
     BENCHMARKS.md). The plan is the estimate's; :class:`~sigxfer.learning.callbacks.Deadline`
-    shortens it from the measured epochs.
+    re-plans it from the measured epochs, shorter or (up to ``epochs``) longer.
 
     Examples
     --------
