@@ -215,6 +215,23 @@ def test_from_large_n_cases_the_frozen_search_plans_without_the_fine_tunes_share
     assert model.backbone_ == "tinynet" and any(r["kind"] == "finetune" for r in model.history_["selection"]["table"])
 
 
+def test_the_time_spent_choosing_the_backbone_counts_against_the_budget(devices, monkeypatch):
+    import time
+
+    def choose(build, X, *, time_budget, reads):  # a choice that takes longer than the whole budget
+        time.sleep(0.5)
+        return "tinynet", build("tinynet"), "the test's"
+
+    monkeypatch.setattr(space, "choose_backbone", choose)
+    model = TransferClassifier(image_size=32, random_state=0, progress=False,
+                               strategy=Auto(time_budget=0.25, Cs=2)).fit(devices)
+    selection_ = model.history_["selection"]
+    assert selection_["seconds"] >= 0.5  # counted from the start of the estimator's fit
+    # Nothing was left, so every step that can be skipped was: only the first view's first head.
+    assert [r["candidate"] for r in selection_["table"] if r["status"] == "scored"] == ["spectrogram / last"]
+    assert all(r["status"].startswith("skipped: over budget") for r in selection_["table"] if r["status"] != "scored")
+
+
 def test_auto_needs_two_folds():
     X = np.random.default_rng(0).normal(size=(5, 1, 64)).astype(np.float32)
     with pytest.raises(ParameterError, match="needs two cross-validation folds but the smallest class holds 1 case"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import time
 
 import numpy as np
 import torch
@@ -115,6 +116,7 @@ class _TransferBase(BaseEstimator):
     def _fit_net(self, X, y_train, sr, n_outputs, groups=None, *, start=None, start_record=None,
                  image_shape=None) -> None:
         """Build (or, with ``start``, copy from ``init``) the network, train it, record the stage."""
+        started = time.perf_counter()  # a strategy with a time budget counts from here (auto)
         self.strategy_ = resolve_strategy(self.strategy)
         if image_shape is not None:  # pictures: the default means "picture"; signal imagings are refused
             self.imaging_ = resolve_imaging(imaging_for_pictures(self.imaging or "spectrogram", image_shape),
@@ -146,6 +148,8 @@ class _TransferBase(BaseEstimator):
                     "cross-validation of strategy='linear' and strategy='auto'"
                 )
             extra["groups"] = groups
+        if "started" in inspect.signature(self.strategy_.fit).parameters:
+            extra["started"] = started  # the views' scale, the backbone's choice: inside the budget
         backbone_note = None
         if start is not None:
             self.net_ = start_network(self, start, X, sr)

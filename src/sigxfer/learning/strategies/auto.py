@@ -275,11 +275,14 @@ class Auto(Strategy):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, net, X, y, *, task, n_outputs, random_state=None, batch_size=32, progress=None, groups=None,
-            warm_start=False):
+            warm_start=False, started=None):
         """Select on ``X``, ``y`` (training data only), then fit the chosen model; see :meth:`Strategy.fit`.
 
         ``warm_start`` (a later stage of a model given as ``init=``) is refused: the selection
         compares fresh heads on the candidate views, which would throw the earlier stage away.
+        ``started`` (a ``time.perf_counter()`` reading) is when the budget began: the estimator
+        passes the start of its own fit, so that building the views and choosing the backbone
+        count; None: now.
 
         The history holds the chosen model's own (the head's C, or the fine-tune's epochs) and
         ``"selection"``: ``chosen``, ``cv_score``, ``cv_ci``, ``table`` (every candidate, with
@@ -289,7 +292,7 @@ class Auto(Strategy):
         if warm_start:
             raise ParameterError("strategy 'auto' starts afresh; to continue from init=, use strategy='linear' "
                                  "(head only) or 'finetune'")
-        started = time.perf_counter()
+        started = time.perf_counter() if started is None else float(started)
         budget = math.inf if self.time_budget is None else float(self.time_budget)
         seed = int(random_state) if random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
         show = bool(progress) or (progress is None and sys.stderr.isatty())
