@@ -62,11 +62,12 @@ def first_learning_stage(net: SignalNet, groups: list[list[nn.Module]]) -> int |
     return min((owners[p] for p in learning if p in owners), default=len(stages))
 
 
-def front_seconds(net: SignalNet, cut: int, *, batch: int = FRONT_BATCH, reps: int = 2) -> float:
-    """Measured seconds per image of the stages before ``cut`` (random images, eval mode, eager).
+def front_seconds(net: SignalNet, cut: int, *, reps: int = 2) -> float:
+    """Measured seconds per image (one case, one view) of the kept maps' one pass, stages before ``cut``.
 
-    What making the kept maps costs per case and view: :class:`FrozenPrefix` runs those stages in
-    eager PyTorch at :data:`FRONT_BATCH`, which is slower than the calibrated frozen engine.
+    What making the kept maps costs: :class:`FrozenPrefix`'s own pass, its pooling of the frozen
+    depths included, at the batch :func:`kept_front` gives it, on random images in eager
+    PyTorch (slower than the calibrated frozen engine), after one untimed run.
 
     Examples
     --------
@@ -76,22 +77,42 @@ def front_seconds(net: SignalNet, cut: int, *, batch: int = FRONT_BATCH, reps: i
     >>> front_seconds(net, 2) > 0.0 and front_seconds(net, 0) == 0.0
     True
     """
-    stages = list(net.backbone.stages())[:cut]
-    if not stages:
+    if not list(net.backbone.stages())[:cut]:
         return 0.0
-    x = torch.randn(batch, 3, *tuple(net.imager.size), device=net.device).contiguous(memory_format=torch.channels_last)
+    probe = FrozenPrefix.__new__(FrozenPrefix)
+    probe._plan(net, cut)
+    batch = front_batch(net)
+    x = torch.randn(batch, 3 * net.n_views, *tuple(net.imager.size), device=net.device)
+    x = x.contiguous(memory_format=torch.channels_last)
     was = net.training
     net.eval()
     seconds = 0.0
     with torch.no_grad():
         for rep in range(reps + 1):  # the first run warms the kernels up and is not counted
-            h, t0 = x, time.perf_counter()
-            for stage in stages:
-                h = stage(h)
+            t0 = time.perf_counter()
+            probe._front(x)
             if rep:
                 seconds += time.perf_counter() - t0
     net.train(was)
-    return seconds / (reps * batch)
+    return seconds / (reps * batch * net.n_views)
+
+
+def front_batch(net: SignalNet, batch_size: int | None = None) -> int:
+    """Signals per batch of the kept maps' pass: :data:`FRONT_BATCH` images, shared by the views.
+
+    Eager CPU passes slow down as batches grow: two views of 8 signals (16 images) took 1.5x as
+    long per image as 4 signals, and 32 signals 3.3x (EfficientNet-Lite0's first 12 stages).
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> from sigxfer.imaging import Imager
+    >>> one = Imager("waveform", size=32).fit(np.zeros((2, 1, 64)))
+    >>> front_batch(SignalNet(one, create_backbone("tinynet"))), front_batch(SignalNet([one, one], create_backbone("tinynet")))
+    (8, 4)
+    """
+    batch = max(1, FRONT_BATCH // net.n_views)
+    return batch if batch_size is None else max(1, min(batch, batch_size))
 
 
 def entry_shape(net: SignalNet, cut: int) -> tuple[int, ...]:
@@ -135,12 +156,7 @@ class FrozenPrefix:
     """
 
     def __init__(self, net: SignalNet, cut: int, X, *, batch_size: int = 32, progress: bool | None = False) -> None:
-        stages = list(net.backbone.stages())
-        taps = list(net.taps) if net.taps is not None else [len(stages) - 1]
-        self.net, self.cut, self.stages = net, int(cut), stages
-        self.pooling = net.pooling if net.taps is not None else "mean"
-        self.frozen_taps = [t for t in taps if t < self.cut]
-        self.tail_taps = [t for t in taps if t >= self.cut]
+        self._plan(net, cut)
         parts = list(X) if isinstance(X, (list, tuple)) else [X]
         maps, pooled = [], []
         net.eval()
@@ -156,6 +172,15 @@ class FrozenPrefix:
                     bar.update(len(images))
         self.maps = torch.cat(maps) if self.tail_taps else None  # (n, n_views, C, H, W)
         self.pooled = torch.cat(pooled)  # (n, n_views, frozen features)
+
+    def _plan(self, net: SignalNet, cut: int) -> None:
+        """What the pass runs and keeps: the stages, the frozen and the tail taps, the pooling."""
+        stages = list(net.backbone.stages())
+        taps = list(net.taps) if net.taps is not None else [len(stages) - 1]
+        self.net, self.cut, self.stages = net, int(cut), stages
+        self.pooling = net.pooling if net.taps is not None else "mean"
+        self.frozen_taps = [t for t in taps if t < self.cut]
+        self.tail_taps = [t for t in taps if t >= self.cut]
 
     @staticmethod
     def nbytes(net: SignalNet, cut: int, n_cases: int) -> int:
@@ -224,4 +249,4 @@ def kept_front(net: SignalNet, groups: list[list[nn.Module]], X, X_val=None, *, 
     if not keeps(net, cut, len(X) + (0 if X_val is None else len(X_val)), same_images=same_images):
         return None
     return FrozenPrefix(net, cut, [X] if X_val is None or not len(X_val) else [X, X_val],
-                        batch_size=min(batch_size, FRONT_BATCH), progress=progress)
+                        batch_size=front_batch(net, batch_size), progress=progress)
