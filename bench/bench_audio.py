@@ -101,6 +101,13 @@ def main() -> None:
                          f"stopped by the budget: {r['stopped_by_budget']}, maps kept from stage "
                          f"{r['kept_front']}; {r['seconds']:.0f} s (estimated {r['est_seconds']:.0f})"
                          if r["status"] == "scored" else ""), flush=True)
+        if selection.get("frozen_search_seconds") is not None:  # what the frozen search cost, before any LP-FT
+            widths = sorted({r["n_scored"] for r in table if "n_scored" in r})
+            print(f"  frozen search: {selection['frozen_search_seconds']:.0f} s, {selection['images_embedded']} images "
+                  f"embedded; scored on " + ", ".join(
+                      f"{w} cases: {sum(r.get('n_scored') == w and r['status'] == 'scored' for r in table)}"
+                      for w in widths) + "; skipped: " + ", ".join(
+                      r["candidate"] for r in table if r["status"] != "scored") , flush=True)
         if selection.get("reason"):
             print(f"  reason: {selection['reason']}", flush=True)
         if "best_epoch" in model.history_:  # each epoch's length and held-out loss, for the cost model

@@ -175,6 +175,41 @@ def test_on_large_data_auto_scores_lp_ft_on_a_held_out_part(devices):
     assert model.predict_proba(devices).shape == (len(devices), 2)
 
 
+def test_lp_ft_starts_from_a_single_view_when_the_chosen_views_fine_tune_fits_too_few_epochs(devices, monkeypatch):
+    from sigxfer.learning.strategies import auto as auto_module, lpft
+
+    rows = {"a+b": {"candidate": "a+b / last", "status": "scored", "n_scored": 10, "cv_score": 0.9, "width": 4,
+                    "_candidate": selection.Candidate((0, 1), "last")},
+            "a": {"candidate": "a / last", "status": "scored", "n_scored": 10, "cv_score": 0.8, "width": 2,
+                  "_candidate": selection.Candidate((0,), "last")},
+            "b": {"candidate": "b / last", "status": "scored", "n_scored": 10, "cv_score": 0.7, "width": 2,
+                  "_candidate": selection.Candidate((1,), "last")}}
+    ft = FineTune(epochs=10)
+    fits = {"a+b / last": 2, "a / last": 9, "b / last": 9}
+    start, why = lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft, plan=lambda r: fits[r["candidate"]])
+    assert start is rows["a"] and "fit 2 of 10 epochs" in why  # the best single view, by CV
+    fits["a+b / last"] = 5  # half the epochs asked: the chosen views stay
+    assert lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft,
+                                plan=lambda r: fits[r["candidate"]]) == (rows["a+b"], None)
+    # Through auto: the two-view candidate ranked first, its fine-tune fitting 1 epoch of 4, one view's 4.
+    monkeypatch.setattr(selection, "rank", lambda r: (len(r["views"]), r["cv_score"], -r["width"]))
+    monkeypatch.setattr(auto_module, "epochs_that_fit", lambda net, n, **kw: 1 if net.n_views > 1 else 4)
+    auto = Auto(large_n=10, Cs=2, features=["last"], epochs=4, max_views=2)
+    model = classifier(imaging=["gaf", "waveform"], strategy=auto).fit(devices)
+    table = model.history_["selection"]["table"]
+    row = next(r for r in table if r["kind"] == "finetune")
+    frozen = [r for r in table if r["kind"] == "frozen" and r["status"] == "scored" and r["n_scored"] == len(devices)]
+    single = max((r for r in frozen if len(r["views"]) == 1),
+                 key=lambda r: (r["cv_score"], -r["width"]))
+    assert row["started_from"]["candidate"] == single["candidate"] and row["candidate"].startswith(single["candidate"])
+    both = next(r for r in frozen if len(r["views"]) == 2)
+    # The frozen model it must beat is the two-view one, and the model is one of the two, whole.
+    assert row["status"] == "scored"
+    kept_lp_ft = model.history_["selection"]["chosen"] == row["candidate"]
+    assert model.net_.view_names == (single["views"] if kept_lp_ft else both["views"])
+    assert model.predict_proba(devices).shape == (len(devices), 2)
+
+
 @pytest.mark.slow
 def test_lp_ft_plans_as_many_epochs_as_the_budget_holds(devices, monkeypatch):
     # A cosine schedule cut short by the deadline ends at a high rate; the epochs are planned to fit,
@@ -248,6 +283,46 @@ def test_many_cases_are_scored_on_a_subsample_then_the_finalists_on_all(devices)
     ranked = sorted(first, key=lambda r: (r["cv_score"], -r["cv_log_loss"], -r["width"]), reverse=True)
     assert [r["candidate"] for r in final] == [r["candidate"] for r in ranked[:3]]
     assert model.history_["selection"]["chosen"] in [r["candidate"] for r in final]
+
+
+def test_with_many_cases_views_are_embedded_on_the_subsample_first_and_on_every_case_for_finalists(
+        devices, monkeypatch):
+    from sigxfer.learning.strategies import auto as auto_module, views as views_module
+
+    passes = []  # (view, cases) of every backbone pass
+    embed = views_module.embed_view
+
+    def counted(net, view, X, **kw):
+        passes.append((view, len(X)))
+        return embed(net, view, X, **kw)
+
+    monkeypatch.setattr(views_module, "embed_view", counted)
+    params = dict(imaging=["gaf", "waveform", "recurrence", "spectrogram"],
+                  strategy=Auto(Cs=2, features=["last"], subsample=20, max_views=1))
+    model = classifier(**params).fit(devices)
+    n, selection_ = len(devices), model.history_["selection"]
+    finalists = {r["views"][0] for r in selection_["table"] if r["n_scored"] == n}
+    names = ["gaf", "waveform", "recurrence", "spectrogram"]
+    assert passes[:4] == [(v, 20) for v in range(4)]  # every view on the subsample
+    assert sorted(passes[4:]) == sorted((names.index(f), n - 20) for f in finalists)  # the rest: finalists only
+    assert len(finalists) == 3  # one view is never embedded on every case
+    # The same choice and the same scores as embedding every view on every case at once.
+    monkeypatch.setattr(auto_module, "ViewEmbeddings",
+                        lambda *a, rows=None, **kw: views_module.ViewEmbeddings(*a, rows=None, **kw))
+    whole = classifier(**params).fit(devices).history_["selection"]
+    assert whole["chosen"] == selection_["chosen"]
+    assert [(r["candidate"], r["n_scored"]) for r in whole["table"]] == \
+        [(r["candidate"], r["n_scored"]) for r in selection_["table"]]
+    np.testing.assert_allclose([r["cv_score"] for r in whole["table"]], [r["cv_score"] for r in selection_["table"]])
+    np.testing.assert_allclose(model.predict_proba(devices), classifier(**params).fit(devices).predict_proba(devices),
+                               atol=1e-5)
+
+
+def test_when_the_budget_ends_on_the_subsample_the_chosen_views_are_still_embedded_on_every_case(devices):
+    model = classifier(imaging=["gaf", "waveform"], strategy=Auto(Cs=2, subsample=20, time_budget=1e-3)).fit(devices)
+    selection_ = model.history_["selection"]
+    assert selection_["images_embedded"] == len(devices)  # gaf on the subsample, then on the other cases
+    assert [r["candidate"] for r in selection_["table"] if r["status"] == "scored"] == ["gaf / last"]
 
 
 def test_a_views_blocks_come_from_the_chosen_engine_and_equal_eager(monkeypatch):

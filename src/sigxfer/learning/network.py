@@ -164,6 +164,14 @@ class SignalNet(nn.Module):
         self.extra_imagers = nn.ModuleList([views[i] for i in indices[1:]])
         self.view_names = [names[i] for i in indices]
 
+    def set_views(self, imagers: Sequence[Imager], names: Sequence[str]) -> None:
+        """Read ``imagers`` (named ``names``) from now on, e.g. all the views again after :meth:`keep_views`."""
+        if not imagers or len(imagers) != len(names):
+            raise ParameterError(f"{len(imagers)} views and {len(names)} names: give one name per view")
+        self.imager = imagers[0]
+        self.extra_imagers = nn.ModuleList(list(imagers[1:]))
+        self.view_names = list(names)
+
     def view_index(self, view: int | str | None) -> int:
         """Index of a view given by index or name (None: the first)."""
         if view is None:

@@ -19,7 +19,9 @@ the whole search costs about one backbone pass per view. Costs are estimated fro
 images per second measured on a few training signals at the start, and a step whose estimate
 does not fit in the time left is skipped and the table says so (views are embedded while a
 quarter of the budget stays for the heads). With many cases, heads are first scored on a
-subsample and the best few again on every case (successive halving).
+subsample and the best few again on every case (successive halving); the views are embedded on
+the subsample first too, and on the other cases only for the views those finalists read
+(:class:`~.views.ViewEmbeddings`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from sigxfer.learning.strategies.linear import FEATURES, set_net_features
 from sigxfer.learning.strategies import ensemble as ens
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies import space
-from sigxfer.learning.strategies.lpft import lp_ft
+from sigxfer.learning.strategies.lpft import epochs_that_fit, lp_ft, start_for_lp_ft
+from sigxfer.learning.strategies.views import ViewEmbeddings
 
 #: Training cases from which fine-tuning candidates are considered.
 LARGE_N = 1000
@@ -280,13 +283,13 @@ class Auto(Strategy):
 
         ``warm_start`` (a later stage of a model given as ``init=``) is refused: the selection
         compares fresh heads on the candidate views, which would throw the earlier stage away.
-        ``started`` (a ``time.perf_counter()`` reading) is when the budget began: the estimator
-        passes the start of its own fit, so that building the views and choosing the backbone
-        count; None: now.
+        ``started`` (a ``time.perf_counter()`` reading; None: now) is when the budget began: the
+        estimator passes the start of its own fit, so building the views and the backbone count.
 
         The history holds the chosen model's own (the head's C, or the fine-tune's epochs) and
         ``"selection"``: ``chosen``, ``cv_score``, ``cv_ci``, ``table`` (every candidate, with
-        ``status`` saying whether it was scored or why it was skipped) and ``reason``.
+        ``status`` saying whether it was scored or why it was skipped), ``reason``, and what the
+        frozen search cost (``frozen_search_seconds``, ``images_embedded``).
         """
         self._check()
         if warm_start:
@@ -312,37 +315,44 @@ class Auto(Strategy):
         features, taps, poolings, chain = self._reads(net)
         rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
         n = len(X)
+        subset = None
+        if groups is None and self.subsample is not None and n > self.subsample:
+            # Successive halving: every candidate on a subsample, the best few on every case; the
+            # views too are embedded on the subsample first, and on every case for the finalists
+            # (on a joint backbone the members' own searches need every view's every case).
+            pick = sel.stratified_subsample(y, self.subsample, task=task, seed=seed)
+            subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
+        halves = subset is not None and not (self.ensemble and getattr(net.backbone, "member_names", None))
         body = getattr(getattr(net.backbone, "config", None), "name", type(net.backbone).__name__)
         say(f"auto: {n} training cases, backbone {body}, {len(names)} candidate views ({', '.join(names)}), "
             f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, "
-            f"so about {n / rate:.0f} s per view; "
+            f"so about {n / rate:.0f} s per view"
+            + (f" (each first on a subsample of {len(subset[0])}, then the finalists' on every case)"
+               if halves else "") + "; "
             f"{len(folds)}-fold CV of {self.Cs} regularisation values per head; "
             f"budget {'none' if budget == math.inf else f'{budget:.0f} s'}"
             + (f"; no fine-tuning ({n} < {self.large_n} cases)" if n < self.large_n else
                f"; {kept_for_tuning:.0f} s of it kept for fine-tuning (LP-FT)" if kept_for_tuning else ""))
 
-        table, embedded = [], {}
+        views = ViewEmbeddings(net, X, taps=taps, poolings=poolings, rows=subset[0] if halves else None,
+                               batch_size=batch_size)
+        table, embedded = [], views.embedded
+        first = views.first_cases
         reserve = 0.0 if budget == math.inf else SCORING_SHARE * (budget - kept_for_tuning)
-        with tqdm(total=len(names) * n, desc="auto: embedding", unit="image", disable=not show, leave=False) as bar:
+        with tqdm(total=len(names) * first, desc="auto: embedding", unit="image", disable=not show,
+                  leave=False) as bar:
             for v, view in enumerate(names):
-                estimate = n / rate
+                estimate = first / rate
                 if embedded and estimate > left_frozen() - reserve:
                     table.append(sel.skipped_row(view + " (embedding)", "view", estimate, left_frozen() - reserve,
                                                  room="left for views, a quarter of the budget kept for heads"))
-                    bar.update(n)
+                    bar.update(first)
                     continue
-                t0 = time.perf_counter()
-                embedded[v] = sel.embed_view(net, v, X, taps=taps, batch_size=batch_size, poolings=poolings,
-                                             on_batch=bar.update)
-                rate = n / max(time.perf_counter() - t0, 1e-6)  # the rate of real batches, for what follows
-        subset = None
-        if groups is None and self.subsample is not None and n > self.subsample:
-            # Successive halving: every candidate on a subsample, the best few on every case.
-            pick = sel.stratified_subsample(y, self.subsample, task=task, seed=seed)
-            subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
+                views.embed(v, on_batch=bar.update)
+                rate = views.rate  # the rate of real batches, for what follows
         rows = sel.score_candidates(embedded, names, features, poolings, y, folds, subset, Cs=self.Cs,
-                                    max_views=self.max_views, task=task,
-                               n_outputs=n_outputs, left=left_frozen, show=show, table=table)
+                                    max_views=self.max_views, task=task, n_outputs=n_outputs, left=left_frozen,
+                                    show=show, table=table, views=views if halves else None)
         if self.ensemble and getattr(net.backbone, "member_names", None):
             def search(member_embedded, own):  # the joint's own search, on one member's columns
                 return sel.score_candidates(member_embedded, names, features, poolings, y, folds, subset, Cs=self.Cs,
@@ -362,13 +372,37 @@ class Auto(Strategy):
             reason = ens.ensemble_reason(averaged, best, task=task) + "; " + reason
             best = averaged
         candidate = best["_candidate"]
-        history = self._finish_frozen(net, candidate, embedded, y, best, task=task, n_outputs=n_outputs, chain=chain)
+        views.complete(getattr(candidate, "views", ()))  # the model's head is fitted on every case
+        searched = time.perf_counter() - started
+        every_view = (net.imagers, list(net.view_names))  # before the chosen model keeps its own
+
+        def become(row, head=True):  # net as ``row``'s frozen model (its head fitted on every case)
+            net.set_views(*every_view)
+            return self._finish_frozen(net, row["_candidate"], embedded, y, row, task=task, n_outputs=n_outputs,
+                                       chain=chain, head=head)
+
+        history = become(best)
         if n >= self.large_n:
-            tuned = lp_ft(net, X, y, best, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
+            planned = []
+
+            def plan(row):  # the epochs the fine-tune of ``row``'s model fits in the time left
+                planned.append(become(row, head=False))
+                return epochs_that_fit(net, n, finetune=self.finetune, unfreeze=self.unfreeze, batch_size=batch_size,
+                                       seconds=left())
+
+            start, why = (best, None) if groups is not None else \
+                start_for_lp_ft(best, singles, finetune=self.finetune, plan=plan)
+            if planned:
+                history = become(start)  # plan() left the net as the last candidate it timed
+            tuned = lp_ft(net, X, y, start, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
                           n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, left=left,
-                          table=table, groups=groups)
+                          table=table, groups=groups, baseline=best)
+            if why:  # lp_ft appended its row last
+                table[-1]["started_from"] = {"candidate": start["candidate"], "why": why}
             if tuned is not None:
                 history, reason = tuned
+            elif start is not best:
+                history = become(best)  # the fine-tune lost: the best frozen model after all
         for row in table:
             row.pop("_candidate", None)
         chosen = history.pop("_chosen", best["candidate"])
@@ -376,18 +410,22 @@ class Auto(Strategy):
             "chosen": chosen, "cv_score": best["cv_score"], "cv_ci": best["cv_ci"],
             "metric": "accuracy" if task == "classification" else "r2", "folds": len(folds), "seed": seed,
             "images_per_second": round(rate, 2), "time_budget": self.time_budget,
-            "seconds": round(time.perf_counter() - started, 2), "table": table, "reason": reason,
+            "seconds": round(time.perf_counter() - started, 2), "frozen_search_seconds": round(searched, 2),
+            "images_embedded": views.images, "table": table, "reason": reason,
         }
         say(f"auto chose {chosen}: {reason}")
         return history
 
-    def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain) -> dict:
-        """Make ``net`` the chosen frozen model: its views, its depths, a head fitted on all training cases."""
+    def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain, head=True) -> dict | None:
+        """Make ``net`` the chosen frozen model: its views, its depths, a head fitted on all training cases
+        (``head=False``: the views and depths only, e.g. to time its fine-tune)."""
         net.keep_views(candidate.views)
         if not chain:
             net.set_features(None)  # a backbone without a stage chain: its own last-layer embedding
         else:
             set_net_features(net, candidate.features, candidate.pooling)
+        if not head:
+            return None
         if isinstance(candidate, ens.Ensemble):  # each member's head on its own columns, averaged
             heads = [fit_head(emb, y, block_dims=dims, task=task, value=value, n_outputs=n_outputs)
                      for (emb, dims), value in zip(candidate.member_parts(embedded), best["C"])]

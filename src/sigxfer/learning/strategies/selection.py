@@ -209,15 +209,16 @@ def measure_rate(net: SignalNet, X: np.ndarray, *, taps, poolings=("mean",)) -> 
 
 @torch.no_grad()
 def embed_view(net: SignalNet, index: int, X: np.ndarray, *, taps, batch_size: int | None = None,
-               poolings=("mean",), on_batch=None) -> dict[str, list[np.ndarray]]:
+               poolings=("mean",), on_batch=None, n_cases: int | None = None) -> dict[str, list[np.ndarray]]:
     """Pooled blocks of one view: per pooling, one array (n_cases, width) per tap, deepest last.
 
     With ``taps=None`` the one block is the backbone's ``forward_features`` (mean pooling only).
     For a backbone with a stage chain the mean-pooled deepest tap equals it, so "last" and
     "multi" candidates share one pass, and so do both poolings. The pass runs on the engine
-    :func:`view_engine` chooses (``batch_size`` is that engine's to choose and is not used).
+    :func:`view_engine` chooses (``batch_size`` is that engine's to choose and is not used) for a
+    job of ``n_cases`` (default: ``len(X)``; more when ``X`` is the first part of a larger job).
     """
-    engine, widths = view_engine(net, index, X, taps=taps, poolings=poolings)
+    engine, widths = view_engine(net, index, X, taps=taps, poolings=poolings, n_cases=n_cases)
     done = [0]
 
     def counted(stop: int) -> None:
@@ -352,9 +353,14 @@ def reason(best: dict, scored: list, table: list, fold_note) -> str:
 
 
 def score_candidates(embedded, names, features, poolings, y, folds, subset, *, Cs: int, max_views: int, task,
-                     n_outputs, left, show, table) -> list:
+                     n_outputs, left, show, table, views=None) -> list:
     """Score singles, then combinations of the best views (on ``subset`` = (rows, folds) when
-    given, then the finalists on every case); rows of skipped steps say why."""
+    given, then the finalists on every case); rows of skipped steps say why.
+
+    ``views`` (a :class:`~.views.ViewEmbeddings` whose ``embedded`` this is) embeds a finalist's
+    views on the cases outside the subsample before it is scored on every case; the best
+    finalist always, the others while the estimate fits in the time left.
+    """
     values = grid(task, Cs)
     rows, unit_cost = [], None
     first_rows, first_folds = subset if subset is not None else (None, folds)
@@ -391,5 +397,21 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
         if subset is not None:
             finalists = sorted((r for r in rows if r["status"] == "scored"), key=rank, reverse=True)
             # A head's cost grows about with the square of the cases (their span), hence the scale.
-            run([r["_candidate"] for r in finalists[:FINALISTS]], None, folds, scale=(len(y) / n_first) ** 2)
+            ready = []
+            for r in finalists[:FINALISTS]:
+                c = r["_candidate"]
+                if views is not None and not views.is_complete(c.views):
+                    cost = views.missing(c.views) / max(views.rate or 1.0, 1e-6)
+                    if ready and cost > left():
+                        row = skipped_row(c.label(names), "frozen", cost, left(),
+                                          room="left to embed its views on every case")
+                        row["n_scored"], row["_candidate"] = len(y), c
+                        rows.append(row)
+                        table.append(row)
+                        continue
+                    with tqdm(total=views.missing(c.views), desc="auto: embedding the rest", unit="image",
+                              disable=not show, leave=False) as more:
+                        views.complete(c.views, on_batch=more.update)
+                ready.append(c)
+            run(ready, None, folds, scale=(len(y) / n_first) ** 2)
     return rows
