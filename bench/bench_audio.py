@@ -107,7 +107,7 @@ def main() -> None:
                   f"embedded; scored on " + ", ".join(
                       f"{w} cases: {sum(r.get('n_scored') == w and r['status'] == 'scored' for r in table)}"
                       for w in widths) + "; skipped: " + ", ".join(
-                      r["candidate"] for r in table if r["status"] != "scored") , flush=True)
+                      r["candidate"] for r in table if r["status"] != "scored"), flush=True)
         if selection.get("reason"):
             print(f"  reason: {selection['reason']}", flush=True)
         if "best_epoch" in model.history_:  # each epoch's length and held-out loss, for the cost model

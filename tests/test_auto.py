@@ -186,7 +186,8 @@ def test_lp_ft_starts_from_a_single_view_when_the_chosen_views_fine_tune_fits_to
                   "_candidate": selection.Candidate((1,), "last")}}
     ft = FineTune(epochs=10)
     fits = {"a+b / last": 2, "a / last": 9, "b / last": 9}
-    start, why = lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft, plan=lambda r: fits[r["candidate"]])
+    start, why = lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft,
+                                      plan=lambda r: fits[r["candidate"]])
     assert start is rows["a"] and "fit 2 of 10 epochs" in why  # the best single view, by CV
     fits["a+b / last"] = 5  # half the epochs asked: the chosen views stay
     assert lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft,

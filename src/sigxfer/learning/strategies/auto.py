@@ -288,8 +288,7 @@ class Auto(Strategy):
 
         The history holds the chosen model's own (the head's C, or the fine-tune's epochs) and
         ``"selection"``: ``chosen``, ``cv_score``, ``cv_ci``, ``table`` (every candidate, with
-        ``status`` saying whether it was scored or why it was skipped), ``reason``, and what the
-        frozen search cost (``frozen_search_seconds``, ``images_embedded``).
+        ``status``: scored, or why skipped), ``reason``, ``frozen_search_seconds``, ``images_embedded``.
         """
         self._check()
         if warm_start:
@@ -393,6 +392,7 @@ class Auto(Strategy):
             start, why = (best, None) if groups is not None else \
                 start_for_lp_ft(best, singles, finetune=self.finetune, plan=plan)
             if planned:
+                views.complete(start["_candidate"].views)  # its head is fitted on every case
                 history = become(start)  # plan() left the net as the last candidate it timed
             tuned = lp_ft(net, X, y, start, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
                           n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, left=left,

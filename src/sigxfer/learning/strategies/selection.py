@@ -358,8 +358,9 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
     given, then the finalists on every case); rows of skipped steps say why.
 
     ``views`` (a :class:`~.views.ViewEmbeddings` whose ``embedded`` this is) embeds a finalist's
-    views on the cases outside the subsample before it is scored on every case; the best
-    finalist always, the others while the estimate fits in the time left.
+    views on the cases outside the subsample before it is scored on every case, when embedding
+    them and scoring it are estimated to fit in the time left (the caller completes the views
+    of the model it keeps).
     """
     values = grid(task, Cs)
     rows, unit_cost = [], None
@@ -397,14 +398,16 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
         if subset is not None:
             finalists = sorted((r for r in rows if r["status"] == "scored"), key=rank, reverse=True)
             # A head's cost grows about with the square of the cases (their span), hence the scale.
-            ready = []
+            ready, scale = [], (len(y) / n_first) ** 2
             for r in finalists[:FINALISTS]:
                 c = r["_candidate"]
                 if views is not None and not views.is_complete(c.views):
-                    cost = views.missing(c.views) / max(views.rate or 1.0, 1e-6)
-                    if ready and cost > left():
+                    # Its views on the other cases, then its head: embedded only if both fit.
+                    cost = views.missing(c.views) / max(views.rate or 1.0, 1e-6) + \
+                        (unit_cost or 0.0) * c.width(embedded) * scale
+                    if cost > left():
                         row = skipped_row(c.label(names), "frozen", cost, left(),
-                                          room="left to embed its views on every case")
+                                          room="left to embed its views on every case and score it")
                         row["n_scored"], row["_candidate"] = len(y), c
                         rows.append(row)
                         table.append(row)
@@ -413,5 +416,5 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
                               disable=not show, leave=False) as more:
                         views.complete(c.views, on_batch=more.update)
                 ready.append(c)
-            run(ready, None, folds, scale=(len(y) / n_first) ** 2)
+            run(ready, None, folds, scale=scale)
     return rows
