@@ -27,8 +27,9 @@ from sigxfer.learning.network import SignalNet, pool_map
 
 #: The kept maps may use at most this share of the memory available when they are made.
 MEMORY_SHARE = 0.25
-#: Signals per batch of the frozen stages' one pass: eager channels_last runs small batches
-#: faster on CPU (BENCHMARKS.md, "Backbone alone": 77 images/s at 4, 43 at 32).
+#: Images per batch of the frozen stages' one pass, shared by the views (:func:`front_batch`):
+#: eager channels_last runs small batches faster on CPU (BENCHMARKS.md, "Backbone alone": 77
+#: images/s at 4, 43 at 32).
 FRONT_BATCH = 8
 
 

@@ -1,9 +1,9 @@
 """Auto's view embeddings, on a subsample first when the search halves, the other cases on demand.
 
 With many training cases every candidate is first scored on a subsample and only the finalists
-on every case (successive halving, :func:`~.selection.score_candidates`). The backbone pass is
-the search's main cost, so it halves too: each candidate view is embedded on the subsample's
-cases, and the rest of the cases only for the views a finalist reads. On 3,000 clips with five
+on every case (successive halving, :func:`~.selection.score_candidates`). The backbone pass
+halves too: each candidate view is embedded on the subsample's cases, and the rest of the cases
+only for the views a finalist reads (and the model kept). On 3,000 clips with five
 candidate views, of which the finalists read two, that is 2,500 + 2 x 2,500 images instead of
 15,000.
 """
