@@ -211,6 +211,28 @@ def test_lp_ft_starts_from_a_single_view_when_the_chosen_views_fine_tune_fits_to
     assert model.predict_proba(devices).shape == (len(devices), 2)
 
 
+def test_a_single_view_start_embedded_only_on_the_subsample_is_completed_before_lp_ft(devices, monkeypatch):
+    from sigxfer.learning.strategies import auto as auto_module
+
+    # Two-view candidates without gaf rank first, and among single views gaf; no finalist is
+    # rescored on every case (as when that does not fit in the time left), so gaf, which the
+    # chosen two-view model does not read, is embedded on the subsample only until LP-FT needs it.
+    def rank(r):
+        return len(r["views"]), ("gaf" in r["views"]) == (len(r["views"]) == 1), r["cv_score"], -r["width"]
+
+    monkeypatch.setattr(selection, "rank", rank)
+    monkeypatch.setattr(selection, "FINALISTS", 0)
+    monkeypatch.setattr(auto_module, "epochs_that_fit", lambda net, n, **kw: 1 if net.n_views > 1 else 4)
+    auto = Auto(large_n=10, Cs=2, features=["last"], epochs=4, max_views=2, subsample=20)
+    model = classifier(imaging=["gaf", "waveform", "recurrence"], strategy=auto).fit(devices)
+    selection_ = model.history_["selection"]
+    row = next(r for r in selection_["table"] if r["kind"] == "finetune")
+    assert row["started_from"]["candidate"] == "gaf / last" and row["status"] == "scored"
+    # Every view on the subsample, the chosen two on the other cases, and gaf for LP-FT's head.
+    assert selection_["images_embedded"] == 3 * len(devices)
+    assert model.predict_proba(devices).shape == (len(devices), 2)
+
+
 @pytest.mark.slow
 def test_lp_ft_plans_as_many_epochs_as_the_budget_holds(devices, monkeypatch):
     # A cosine schedule cut short by the deadline ends at a high rate; the epochs are planned to fit,
