@@ -380,20 +380,17 @@ class Auto(Strategy):
             return self._finish_frozen(net, row["_candidate"], embedded, y, row, task=task, n_outputs=n_outputs,
                                        chain=chain, head=head)
 
-        history = become(best)
-        if n >= self.large_n:
-            planned = []
-
+        start, why = best, None
+        if n >= self.large_n and groups is None:
             def plan(row):  # the epochs the fine-tune of ``row``'s model fits in the time left
-                planned.append(become(row, head=False))
+                become(row, head=False)
                 return epochs_that_fit(net, n, finetune=self.finetune, unfreeze=self.unfreeze, batch_size=batch_size,
                                        seconds=left())
 
-            start, why = (best, None) if groups is not None else \
-                start_for_lp_ft(best, singles, finetune=self.finetune, plan=plan)
-            if planned:
-                views.complete(start["_candidate"].views)  # its head is fitted on every case
-                history = become(start)  # plan() left the net as the last candidate it timed
+            start, why = start_for_lp_ft(best, singles, finetune=self.finetune, plan=plan)
+            views.complete(getattr(start["_candidate"], "views", ()))  # its head is fitted on every case
+        history = become(start)
+        if n >= self.large_n:
             tuned = lp_ft(net, X, y, start, embedded, finetune=self.finetune, unfreeze=self.unfreeze, task=task,
                           n_outputs=n_outputs, seed=seed, batch_size=batch_size, progress=progress, left=left,
                           table=table, groups=groups, baseline=best)

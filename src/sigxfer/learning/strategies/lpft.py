@@ -69,8 +69,7 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
         table.append({"candidate": f"{best['candidate']} + fine-tune (LP-FT)", "kind": "finetune",
                       "status": f"skipped: {skip}"})
         return None
-    n_stages = len(list(net.backbone.stages()))
-    unfreeze = min(n_stages, unfreeze or max(1, math.ceil(n_stages / 3)))
+    n_stages, unfreeze = _stages(net, unfreeze)
     label = f"{best['candidate']} + fine-tune last {unfreeze} stages (LP-FT)"
     if not getattr(net.backbone.config, "trainable", True):
         table.append({"candidate": label, "kind": "finetune", "status": "skipped: the backbone cannot learn"})
@@ -151,8 +150,7 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
 def epochs_that_fit(net, n_cases: int, *, finetune: FineTune, unfreeze: int | None, batch_size: int,
                     seconds: float) -> int:
     """The epochs LP-FT of ``net`` as it is now (its views, its depths) would plan in ``seconds``."""
-    n_stages = len(list(net.backbone.stages()))
-    unfreeze = min(n_stages, unfreeze or max(1, math.ceil(n_stages / 3)))
+    n_stages, unfreeze = _stages(net, unfreeze)
     n_val = int(round(finetune.val_size * n_cases))
     first, per_epoch = _costs(net, n_stages - unfreeze, finetune, n_cases - n_val, n_val, batch_size or 32)
     return planned_epochs(finetune.epochs, first, per_epoch, seconds) if first + per_epoch <= seconds else 0
@@ -201,6 +199,12 @@ def planned_epochs(epochs: int, first: float, per_epoch: float, seconds: float) 
     if per_epoch <= 0 or not math.isfinite(seconds):  # no budget: the epochs asked for
         return int(epochs)
     return int(max(1, min(epochs, (seconds - first) // per_epoch)))
+
+
+def _stages(net, unfreeze: int | None) -> tuple[int, int]:
+    """``(stages of the backbone, stages LP-FT trains)``: ``unfreeze``, or a third of them."""
+    n_stages = len(list(net.backbone.stages()))
+    return n_stages, min(n_stages, unfreeze or max(1, math.ceil(n_stages / 3)))
 
 
 def _costs(net, cut: int, finetune: FineTune, n_train: int, n_val: int, batch_size: int) -> tuple[float, float]:

@@ -367,6 +367,11 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
     first_rows, first_folds = subset if subset is not None else (None, folds)
     n_first = len(y) if first_rows is None else len(first_rows)
     with tqdm(desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
+        def record(row, c, n_scored):
+            row["n_scored"], row["_candidate"] = n_scored, c
+            rows.append(row)
+            table.append(row)
+
         def run(candidates, pick, splits, scale=1.0):
             nonlocal unit_cost
             for c in candidates:
@@ -380,10 +385,7 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
                     per_width = result["seconds"] / max(width, 1) / scale
                     unit_cost = per_width if unit_cost is None else max(unit_cost, per_width)
                     row = table_row(c, names, result, estimate)
-                row["n_scored"] = len(y) if pick is None else len(pick)
-                row["_candidate"] = c
-                rows.append(row)
-                table.append(row)
+                record(row, c, len(y) if pick is None else len(pick))
                 bar.update(1)
 
         run(single_candidates(sorted(embedded), features, poolings), first_rows, first_folds)
@@ -403,16 +405,13 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
                 c = r["_candidate"]
                 if views is not None and not views.is_complete(c.views):
                     # Its views on the other cases, then its head: embedded only if both fit.
-                    cost = views.missing(c.views) / max(views.rate or 1.0, 1e-6) + \
-                        (unit_cost or 0.0) * c.width(embedded) * scale
+                    missing = views.missing(c.views)
+                    cost = missing / max(views.rate or 1.0, 1e-6) + (unit_cost or 0.0) * c.width(embedded) * scale
                     if cost > left():
-                        row = skipped_row(c.label(names), "frozen", cost, left(),
-                                          room="left to embed its views on every case and score it")
-                        row["n_scored"], row["_candidate"] = len(y), c
-                        rows.append(row)
-                        table.append(row)
+                        record(skipped_row(c.label(names), "frozen", cost, left(),
+                                           room="left to embed its views on every case and score it"), c, len(y))
                         continue
-                    with tqdm(total=views.missing(c.views), desc="auto: embedding the rest", unit="image",
+                    with tqdm(total=missing, desc="auto: embedding the rest", unit="image",
                               disable=not show, leave=False) as more:
                         views.complete(c.views, on_batch=more.update)
                 ready.append(c)
