@@ -308,6 +308,70 @@ def test_many_cases_are_scored_on_a_subsample_then_the_finalists_on_all(devices)
     assert model.history_["selection"]["chosen"] in [r["candidate"] for r in final]
 
 
+def _finalist_rows(monkeypatch, seconds_left, *, full_seconds):
+    """score_candidates on 60 cases (a 20-case subsample, 2 views): every head costs 1 s on the
+    subsample and ``full_seconds`` on every case; the budget has ``seconds_left``."""
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 2
+    embedded = {v: {"mean": [rng.normal(size=(60, 4))]} for v in range(2)}
+
+    def fake_score(candidate, embedded, y, folds, rows=None, **kwargs):
+        return {"mean": 0.9 - 0.01 * len(candidate.views), "std": 0.0, "ci": [0.9, 0.9], "value": 1.0,
+                "scores": [0.9] * len(folds), "log_loss": 0.3, "width": 4 * len(candidate.views),
+                "seconds": 1.0 if rows is not None else full_seconds}
+
+    monkeypatch.setattr(selection, "score", fake_score)
+    folds = selection.make_folds(y, task="classification", cv=5, seed=0)[0]
+    pick = selection.stratified_subsample(y, 20, task="classification", seed=0)
+    subset = (pick, selection.make_folds(y[pick], task="classification", cv=5, seed=0)[0])
+    table = []
+    selection.score_candidates(embedded, ["a", "b"], ["last"], ["mean"], y, folds, subset, Cs=2, max_views=2,
+                               task="classification", n_outputs=2, left=lambda: seconds_left, show=False,
+                               table=table)
+    return [r for r in table if r.get("n_scored") == 60]
+
+
+def test_finalists_are_rescored_on_every_case_at_the_cost_the_first_one_measured(monkeypatch):
+    # 20 -> 60 cases of width 4 (each fold's fit solved in 4 dimensions): the model says 3x the
+    # subsample's 1 s. The first finalist fits in 3.5 s; it measures 1 s, so the others are
+    # estimated at 1 s and fit too.
+    model = selection.head_scale(20, 60, 4, 5, 5)
+    assert model == pytest.approx(3.0)
+    final = _finalist_rows(monkeypatch, 3.5, full_seconds=1.0)
+    assert [r["status"] for r in final] == ["scored"] * 3
+    assert [r["est_seconds"] for r in final] == [pytest.approx(3.0), pytest.approx(1.0), pytest.approx(1.0)]
+    # With less room than the model's estimate, none is rescored and each row says why.
+    final = _finalist_rows(monkeypatch, 2.5, full_seconds=1.0)
+    assert [r["status"].split(":")[0] for r in final] == ["skipped"] * 3
+    assert "estimated 3.0 s, 2.5 s left" in final[0]["status"]
+    # A first finalist dearer than the model makes the next estimates dearer, and they are skipped.
+    final = _finalist_rows(monkeypatch, 3.5, full_seconds=4.0)
+    assert [r["status"].split(":")[0] for r in final] == ["scored", "skipped", "skipped"]
+    assert "estimated 4.0 s, 3.5 s left" in final[1]["status"]
+
+
+def test_logistic_heads_fit_with_blas_on_one_thread(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+    from sklearn.linear_model import LogisticRegression
+    from sigxfer.learning.strategies.heads import fit_head
+
+    seen = []
+    real = LogisticRegression.fit
+
+    def spy(self, X, y, *args, **kwargs):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return real(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spy)
+    rng = np.random.default_rng(0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        fit_head(rng.normal(size=(30, 8)), np.arange(30) % 3, block_dims=[8], task="classification", value=1.0,
+                 n_outputs=3)
+        after = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    assert seen == [{1}]
+    assert after == {2}  # restored once the head is fitted
+
+
 def test_with_many_cases_views_are_embedded_on_the_subsample_first_and_on_every_case_for_finalists(
         devices, monkeypatch):
     from sigxfer.learning.strategies import auto as auto_module, views as views_module

@@ -10,6 +10,11 @@ With more features than cases, heads are fitted in the span of the training case
 (:func:`row_space`): for an L2 penalty on the weights the optimum lies there, so the fit is the
 same and costs the number of cases instead of the number of features.
 
+Logistic heads are fitted with BLAS on one thread. Their products have as many columns as
+classes, too thin for a second thread to pay for waking it: on the shipped audio clips (500
+cases, 2,024 features, 10 classes) a head's 5-fold CV took 33 s on two threads and 3.6 s on one,
+on 3,000 cases one fold 21 s against 8 s (BENCHMARKS.md).
+
 The linear probe (:mod:`.linear`) and auto's selection (:mod:`.auto`) both fit through here, so
 the head a selection scored is the head the final model gets.
 """
@@ -21,12 +26,23 @@ import warnings
 import numpy as np
 from scipy import stats
 from sklearn.linear_model import LogisticRegression, Ridge
+from threadpoolctl import ThreadpoolController
 
 #: Regularisation grids: logistic ``C`` (inverse strength) and ridge ``alpha``.
 C_RANGE = (1e-4, 1e2)
 #: Grid values past the best whose held-out loss rose in a row before a logistic path stops.
 PATIENCE = 2
 ALPHA_RANGE = (1e-3, 1e5)
+
+_threads: ThreadpoolController | None = None
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (restored on exit); see the module's notes."""
+    global _threads
+    if _threads is None:
+        _threads = ThreadpoolController()
+    return _threads.limit(limits=1, user_api="blas")
 
 
 def block_scaling(emb: np.ndarray, block_dims) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +96,7 @@ def fit_linear(z: np.ndarray, y: np.ndarray, *, task: str, value: float, n_outpu
         if model is None:
             model = LogisticRegression(C=value, max_iter=max_iter, warm_start=True)
         model.set_params(C=value)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), one_blas_thread():
             warnings.simplefilter("ignore")  # lbfgs convergence chatter on tiny folds
             model.fit(z, y)
         coef, intercept = model.coef_, model.intercept_
