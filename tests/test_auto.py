@@ -189,6 +189,11 @@ def test_lp_ft_starts_from_a_single_view_when_the_chosen_views_fine_tune_fits_to
     start, why = lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft,
                                       plan=lambda r: fits[r["candidate"]])
     assert start is rows["a"] and "fit 2 of 10 epochs" in why  # the best single view, by CV
+    # The two-view model alone rescored on every case: the singles are ranked on the subsample.
+    wide = {**rows["a+b"], "n_scored": 40}
+    start, why = lpft.start_for_lp_ft(wide, [wide, rows["b"], rows["a"]], finetune=ft,
+                                      plan=lambda r: fits[r["candidate"]])
+    assert start is rows["a"] and "fit 2 of 10 epochs" in why
     fits["a+b / last"] = 5  # half the epochs asked: the chosen views stay
     assert lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft,
                                 plan=lambda r: fits[r["candidate"]]) == (rows["a+b"], None)

@@ -163,8 +163,9 @@ def start_for_lp_ft(best: dict, rows: list, *, finetune: FineTune, plan) -> tupl
     view: on the shipped audio clips two views fitted one epoch of LP-FT in the budget, which lost
     to the frozen model, where one view fitted ten, which won (BENCHMARKS.md). So when ``best``
     reads several views and ``plan(row)`` (the epochs its fine-tune fits) is under half the
-    epochs asked, the best single-view candidate among ``rows`` (scored on as many cases) is
-    taken instead if it fits more. The frozen model LP-FT must beat stays ``best``.
+    epochs asked, the best single-view candidate among ``rows`` is taken instead if it fits more
+    (by CV on as many cases as ``best``, or on the subsample when ``best`` alone was rescored on
+    every case). The frozen model LP-FT must beat stays ``best``.
     """
     if isinstance(best["_candidate"], Ensemble) or len(best["_candidate"].views) == 1:
         return best, None
@@ -172,9 +173,13 @@ def start_for_lp_ft(best: dict, rows: list, *, finetune: FineTune, plan) -> tupl
     if 2 * mine >= finetune.epochs:
         return best, None
     singles = [r for r in rows if r["status"] == "scored" and r.get("kind", "frozen") == "frozen"
-               and r["n_scored"] == best["n_scored"] and len(r["_candidate"].views) == 1]
+               and len(r["_candidate"].views) == 1]
     if not singles:
         return best, None
+    # Ranked among those scored on the most cases: as many as ``best`` where a single view was
+    # rescored on every case beside it, else the subsample (where every single view was scored).
+    widest = max(r["n_scored"] for r in singles)
+    singles = [r for r in singles if r["n_scored"] == widest]
     alt = max(singles, key=sel.rank)
     theirs = plan(alt)
     if theirs <= mine:
