@@ -60,10 +60,6 @@ DEFAULT_BUDGET = 600.0
 SCORING_SHARE = 0.25
 #: Share of the budget kept for LP-FT from ``large_n`` cases; the frozen search plans in the rest.
 FINETUNE_SHARE = 0.4
-#: Most epochs auto's LP-FT plans (it plans as many as the time left holds). On the shipped audio
-#: clips a 10-epoch LP-FT that ran its whole schedule kept its last epoch, its held-out loss
-#: still falling, in the runs that took it there, with the budget not spent (BENCHMARKS.md).
-LPFT_EPOCHS = 20
 # Parameters of the FineTune an Auto holds that its constructor takes directly (unfreeze is
 # Auto's; head is set by the LP-FT recipe).
 _FINETUNE_PARAMS = tuple(f.name for f in dataclasses.fields(FineTune) if f.init and f.name not in ("unfreeze", "head"))
@@ -112,8 +108,7 @@ class Auto(Strategy):
         log-loss (R² for regression) beats the best single head's.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
-        its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds (at most ``epochs``,
-        :data:`LPFT_EPOCHS` unless given) and runs them all
+        its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
         (``patience=None`` unless given: the rate anneals), then keeps the epoch of lowest held-out
         loss or the mean of the last 3 epochs' weights where that is lower (``average_last=3``).
         Its parameters may be given directly (``Auto(epochs=5)``).
@@ -443,10 +438,10 @@ class Auto(Strategy):
 
 
 def _finetune_of_auto(params: dict) -> FineTune:
-    """``FineTune(epochs=LPFT_EPOCHS, patience=None, average_last=3, **params)``; a bad value is
-    reported as auto's, the strategy it was given to."""
+    """``FineTune(patience=None, average_last=3, **params)``; a bad value is reported as auto's, the
+    strategy it was given to."""
     try:
-        return FineTune(**{"epochs": LPFT_EPOCHS, "patience": None, "average_last": 3, **params})
+        return FineTune(**{"patience": None, "average_last": 3, **params})
     except ParameterError as err:
         text, own = str(err), f"strategy {FineTune.name!r}: "
         raise ParameterError(f"strategy {Auto.name!r}: {text[len(own):]}" if text.startswith(own) else text) from None
