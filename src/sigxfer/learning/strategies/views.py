@@ -92,7 +92,3 @@ class ViewEmbeddings:
                 for out, a in zip(self.embedded[v][p], arrays):
                     out[rest] = a
             self._partial.discard(v)
-
-    def is_complete(self, views) -> bool:
-        """Whether every case of ``views`` is embedded."""
-        return not any(v in self._partial for v in views)
