@@ -194,9 +194,15 @@ def test_lp_ft_starts_from_a_single_view_when_the_chosen_views_fine_tune_fits_to
     start, why = lpft.start_for_lp_ft(wide, [wide, rows["b"], rows["a"]], finetune=ft,
                                       plan=lambda r: fits[r["candidate"]])
     assert start is rows["a"] and "fit 2 of 10 epochs" in why
-    fits["a+b / last"] = 5  # half the epochs asked: the chosen views stay
+    fits["a+b / last"] = 5  # half the epochs asked: a single view that fits more still starts
+    assert lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft,
+                                plan=lambda r: fits[r["candidate"]])[0] is rows["a"]
+    fits["a+b / last"] = 9  # as many as the single view: the chosen views stay
     assert lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft,
                                 plan=lambda r: fits[r["candidate"]]) == (rows["a+b"], None)
+    fits["a+b / last"] = 10  # every epoch asked: no single view is planned
+    assert lpft.start_for_lp_ft(rows["a+b"], list(rows.values()), finetune=ft,
+                                plan=lambda r: {"a+b / last": 10}[r["candidate"]]) == (rows["a+b"], None)
     # Through auto: the two-view candidate ranked first, its fine-tune fitting 1 epoch of 4, one view's 4.
     monkeypatch.setattr(selection, "rank", lambda r: (len(r["views"]), r["cv_score"], -r["width"]))
     monkeypatch.setattr(auto_module, "epochs_that_fit", lambda net, n, **kw: 1 if net.n_views > 1 else 4)
@@ -236,6 +242,26 @@ def test_a_single_view_start_embedded_only_on_the_subsample_is_completed_before_
     # Every view on the subsample, the chosen two on the other cases, and gaf for LP-FT's head.
     assert selection_["images_embedded"] == 3 * len(devices)
     assert model.predict_proba(devices).shape == (len(devices), 2)
+
+
+def test_lp_ft_starts_from_a_single_view_scored_on_the_subsample_when_every_finalist_reads_two(devices, monkeypatch):
+    from sigxfer.learning.strategies import auto as auto_module
+
+    # Two-view candidates rank first, so the three finalists rescored on every case all read two
+    # views; their fine-tune fits 1 epoch of 4, a single view's 4. The singles were scored on the
+    # subsample only, and LP-FT starts from the best of them.
+    monkeypatch.setattr(selection, "rank", lambda r: (len(r["views"]), r["cv_score"], -r["width"]))
+    monkeypatch.setattr(auto_module, "epochs_that_fit", lambda net, n, **kw: 1 if net.n_views > 1 else 4)
+    auto = Auto(large_n=10, Cs=2, features=["last"], epochs=4, max_views=2, subsample=20)
+    model = classifier(imaging=["gaf", "waveform", "recurrence"], strategy=auto).fit(devices)
+    table = model.history_["selection"]["table"]
+    final = [r for r in table if r["kind"] == "frozen" and r.get("n_scored") == len(devices)]
+    assert len(final) == 3 and all(len(r["views"]) == 2 and r["status"] == "scored" for r in final)
+    singles = [r for r in table if r["kind"] == "frozen" and r.get("n_scored") == 20 and len(r["views"]) == 1]
+    best_single = max(singles, key=lambda r: (r["cv_score"], -r["width"]))
+    row = next(r for r in table if r["kind"] == "finetune")
+    assert row["started_from"]["candidate"] == best_single["candidate"] and "fit 1 of 4 epochs" in row["started_from"]["why"]
+    assert row["candidate"].startswith(best_single["candidate"]) and row["status"] == "scored"
 
 
 @pytest.mark.slow
@@ -340,8 +366,11 @@ def test_finalists_are_rescored_on_every_case_at_the_cost_the_first_one_measured
     # 20 -> 60 cases of width 4 (each fold's fit solved in 4 dimensions): the model says 3x the
     # subsample's 1 s. The first finalist fits in 3.5 s; it measures 1 s, so the others are
     # estimated at 1 s and fit too.
-    model = selection.head_scale(20, 60, 4, 5, 5)
-    assert model == pytest.approx(3.0)
+    y = np.arange(60) % 2
+    folds = selection.make_folds(y, task="classification", cv=5, seed=0)[0]
+    first = selection.make_folds(y[:20], task="classification", cv=5, seed=0)[0]
+    assert selection.head_scale(first, folds, 4) == pytest.approx(3.0)
+    assert selection.head_scale(first, folds[:1], 4) == pytest.approx(0.6)  # one held-out part: a fifth
     final = _finalist_rows(monkeypatch, 3.5, full_seconds=1.0)
     assert [r["status"] for r in final] == ["scored"] * 3
     assert [r["est_seconds"] for r in final] == [pytest.approx(3.0), pytest.approx(1.0), pytest.approx(1.0)]
@@ -353,6 +382,54 @@ def test_finalists_are_rescored_on_every_case_at_the_cost_the_first_one_measured
     final = _finalist_rows(monkeypatch, 3.5, full_seconds=4.0)
     assert [r["status"].split(":")[0] for r in final] == ["scored", "skipped", "skipped"]
     assert "estimated 4.0 s, 3.5 s left" in final[1]["status"]
+
+
+def test_the_held_out_part_of_a_large_set_is_lp_fts_and_keeps_groups_apart():
+    from sigxfer.learning.objectives import validation_split
+
+    y = np.arange(200) % 4
+    folds = selection.make_folds(y, task="classification", cv=5, seed=3)[0]
+    [(fit, held)] = selection.held_out_fold(y, folds, task="classification", val_size=0.2, seed=3, grouped=False)
+    lp_fit, lp_held, _ = validation_split(y, 0.2, task="classification", seed=3)
+    assert np.array_equal(held, lp_held) and np.array_equal(fit, lp_fit) and len(held) == 40
+    # With groups the split LP-FT uses would mix them: the first group-aware fold instead; also
+    # when nothing is held out (val_size=0).
+    groups = np.arange(200) // 10
+    grouped = selection.make_folds(y, task="classification", cv=5, seed=3, groups=groups)[0]
+    [(fit, held)] = selection.held_out_fold(y, grouped, task="classification", val_size=0.2, seed=3, grouped=True)
+    assert np.array_equal(held, grouped[0][1]) and not set(groups[fit]) & set(groups[held])
+    [(_, held)] = selection.held_out_fold(y, folds, task="classification", val_size=0.0, seed=3, grouped=False)
+    assert np.array_equal(held, folds[0][1])
+    # One split has no spread over folds: accuracy gets Wilson's interval on its cases, R² none.
+    result = selection.mark_held_out({"mean": 0.95, "ci": [0.95, 0.95]}, [(fit, held)], "classification")
+    assert result["n_holdout"] == 40 and result["ci"][0] < 0.95 < result["ci"][1] < 1.0
+    assert selection.mark_held_out({"mean": 0.5, "ci": [0.5, 0.5]}, [(fit, held)], "regression")["ci"] is None
+    kept = {"mean": 0.9, "ci": [0.8, 1.0]}
+    assert selection.mark_held_out(dict(kept), folds, "classification") == kept  # k folds: left as it is
+
+
+def test_from_large_n_cases_the_finalists_are_scored_on_lp_fts_held_out_part(devices):
+    from sigxfer.evaluation.metrics import wilson_interval
+
+    auto = Auto(large_n=10, Cs=2, features=["last"], epochs=1, subsample=20)
+    model = classifier(imaging=["gaf", "waveform"], strategy=auto).fit(devices)
+    selection_ = model.history_["selection"]
+    table = selection_["table"]
+    first = [r for r in table if r.get("n_scored") == 20]
+    final = [r for r in table if r.get("n_scored") == len(devices) and r["kind"] == "frozen"]
+    lp_ft = next(r for r in table if r["kind"] == "finetune")
+    assert first and all(len(r["fold_scores"]) == 5 and r["n_holdout"] is None for r in first)
+    assert len(final) == 3 and all(r["status"] == "scored" for r in final)
+    for row in final:  # the fifth LP-FT holds out, with its own interval
+        assert len(row["fold_scores"]) == 1 and row["n_holdout"] == lp_ft["n_holdout"] == 6
+        hits = round(row["cv_score"] * 6)
+        assert row["cv_ci"] == pytest.approx(list(wilson_interval(hits, 6)))
+    assert selection_["folds"] == 1 and selection_["n_holdout"] == 6
+    frozen = max(final, key=selection.rank)
+    if selection_["chosen"] == frozen["candidate"]:
+        assert "on 6 held-out training cases" in selection_["reason"]
+    else:  # LP-FT won against the same frozen model, on the same cases
+        assert selection_["chosen"] == lp_ft["candidate"] and "6 held-out" in selection_["reason"]
 
 
 def test_logistic_heads_fit_with_blas_on_one_thread(monkeypatch):

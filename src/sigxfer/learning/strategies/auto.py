@@ -21,7 +21,8 @@ does not fit in the time left is skipped and the table says so (views are embedd
 quarter of the budget stays for the heads). With many cases, heads are first scored on a
 subsample and the best few again on every case (successive halving); the views are embedded on
 the subsample first too, and on the other cases only for the views those finalists read
-(:class:`~.views.ViewEmbeddings`).
+(:class:`~.views.ViewEmbeddings`). From ``large_n`` cases the finalists are scored on one
+held-out part instead of k folds, the part LP-FT is then judged on.
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ class Auto(Strategy):
 
     Only the training data given to ``fit`` is used: stratified folds (by group when ``groups``
     are passed to the estimator's ``fit``) for the frozen candidates, a held-out part for
-    fine-tuning. The table of every candidate, its estimate and its cost goes to
+    fine-tuning. From ``large_n`` cases, candidates scored on every case are scored on that same
+    held-out part (the finalists of the halving; all of them with ``subsample=None``): a fifth
+    of every case there holds more cases than the subsample's folds, at a fifth of the cost of
+    k-fold CV on every case. The table of every candidate, its estimate and its cost goes to
     ``history["selection"]``; with progress on, the plan, a progress bar and the choice are
     printed to stderr.
 
@@ -288,7 +292,9 @@ class Auto(Strategy):
 
         The history holds the chosen model's own (the head's C, or the fine-tune's epochs) and
         ``"selection"``: ``chosen``, ``cv_score``, ``cv_ci``, ``table`` (every candidate, with
-        ``status``: scored, or why skipped), ``reason``, ``frozen_search_seconds``, ``images_embedded``.
+        ``status``: scored, or why skipped), ``reason``, ``frozen_search_seconds``, ``images_embedded``;
+        ``folds`` is 1 and ``n_holdout`` the held-out part's size where the chosen model was scored
+        on a held-out part (``cv_ci`` is then Wilson's interval, or None for R²).
         """
         self._check()
         if warm_start:
@@ -310,10 +316,17 @@ class Auto(Strategy):
             return left() - kept_for_tuning
 
         folds, fold_note = sel.make_folds(y, task=task, cv=self.cv, seed=seed, groups=groups)
+        n = len(X)
+        if n >= self.large_n:
+            # A large set: what is scored on every case is scored on one held-out part, the one
+            # LP-FT is judged on (a fifth of every case says more than k folds of the subsample,
+            # at a k-th of the cost of k folds of every case).
+            folds = sel.held_out_fold(y, folds, task=task, val_size=self.finetune.val_size, seed=seed,
+                                      grouped=groups is not None)
+            fold_note = None
         names = list(net.view_names)
         features, taps, poolings, chain = self._reads(net)
         rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
-        n = len(X)
         subset = None
         if groups is None and self.subsample is not None and n > self.subsample:
             # Successive halving: every candidate on a subsample, the best few on every case; the
@@ -323,12 +336,17 @@ class Auto(Strategy):
             subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
         halves = subset is not None and not (self.ensemble and getattr(net.backbone, "member_names", None))
         body = getattr(getattr(net.backbone, "config", None), "name", type(net.backbone).__name__)
+        if len(folds) > 1:
+            scoring = f"{len(folds)}-fold CV of {self.Cs} regularisation values per head"
+        else:
+            scoring = (f"{len(subset[1])}-fold CV of {self.Cs} regularisation values per head on the subsample, "
+                       if subset is not None else f"{self.Cs} regularisation values per head, ")
+            scoring += f"on every case scored on a held-out part of {len(folds[0][1])}"
         say(f"auto: {n} training cases, backbone {body}, {len(names)} candidate views ({', '.join(names)}), "
             f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, "
             f"so about {n / rate:.0f} s per view"
             + (f" (each first on a subsample of {len(subset[0])}, then the finalists' on every case)"
-               if halves else "") + "; "
-            f"{len(folds)}-fold CV of {self.Cs} regularisation values per head; "
+               if halves else "") + f"; {scoring}; "
             f"budget {'none' if budget == math.inf else f'{budget:.0f} s'}"
             + (f"; no fine-tuning ({n} < {self.large_n} cases)" if n < self.large_n else
                f"; {kept_for_tuning:.0f} s of it kept for fine-tuning (LP-FT)" if kept_for_tuning else ""))
@@ -387,7 +405,10 @@ class Auto(Strategy):
                 return epochs_that_fit(net, n, finetune=self.finetune, unfreeze=self.unfreeze, batch_size=batch_size,
                                        seconds=left())
 
-            start, why = start_for_lp_ft(best, singles, finetune=self.finetune, plan=plan)
+            # Every round's rows: the finalists may all read several views, the singles then
+            # scored on the subsample only.
+            every_round = [r for r in rows if r["status"] == "scored" and r["kind"] != "ensemble"]
+            start, why = start_for_lp_ft(best, every_round, finetune=self.finetune, plan=plan)
             views.complete(getattr(start["_candidate"], "views", ()))  # its head is fitted on every case
         history = become(start)
         if n >= self.large_n:
@@ -406,6 +427,7 @@ class Auto(Strategy):
         history["selection"] = {
             "chosen": chosen, "cv_score": best["cv_score"], "cv_ci": best["cv_ci"],
             "metric": "accuracy" if task == "classification" else "r2", "folds": len(folds), "seed": seed,
+            "n_holdout": best.get("n_holdout"),
             "images_per_second": round(rate, 2), "time_budget": self.time_budget,
             "seconds": round(time.perf_counter() - started, 2), "frozen_search_seconds": round(searched, 2),
             "images_embedded": views.images, "table": table, "reason": reason,

@@ -155,6 +155,7 @@ def score_ensemble(ensemble: Ensemble, embedded: dict, y: np.ndarray, folds, *, 
     start = time.perf_counter()
     result = cv_average([(emb, dims, value) for (emb, dims), value in zip(ensemble.member_parts(embedded), values)],
                         y, folds, task=task, n_outputs=n_outputs, max_iter=max_iter)
+    sel.mark_held_out(result, folds, task)
     result["seconds"] = time.perf_counter() - start
     result["width"] = ensemble.width(embedded)
     return result

@@ -288,24 +288,66 @@ def combined_candidates(ranked_views, features, *, max_views: int, poolings=("me
     return out
 
 
-def head_scale(n_first: int, n: int, width: int, k_first: int, k: int) -> float:
-    """How many times a head's CV on ``n`` cases (``k`` folds) costs its CV on ``n_first`` (``k_first``).
+def head_scale(first_folds, folds, width: int) -> float:
+    """How many times a head's scoring on ``folds`` costs its scoring on ``first_folds``.
 
-    A fold's fit costs about its cases times the dimension it is solved in, the smaller of its
-    cases and ``width`` (:func:`~.heads.row_space`). On the shipped audio clips (2,024 features,
-    500 then 3,000 cases, 5 folds) this says 30x and 17x was measured (fewer iterations on more
-    cases), so :func:`score_candidates` corrects it by what the first finalist measured.
+    A fold's fit costs about its training cases times the dimension it is solved in, the smaller
+    of its cases and ``width`` (:func:`~.heads.row_space`). On the shipped audio clips (2,024
+    features, 5 folds of a 500-case subsample, then 5 folds of 3,000 cases) this says 30x and 17x
+    was measured (fewer iterations on more cases), so :func:`score_candidates` corrects it by what
+    the first finalist measured.
 
     Examples
     --------
-    >>> round(head_scale(500, 3000, 2024, 5, 5), 1)
+    >>> def kfold(n, k):  # k folds of n cases: each fits on n (k - 1) / k of them
+    ...     return [(np.arange(n * (k - 1) // k), np.arange(n // k))] * k
+    >>> round(head_scale(kfold(500, 5), kfold(3000, 5), 2024), 1)
     30.4
+    >>> round(head_scale(kfold(500, 5), kfold(3000, 5)[:1], 2024), 1)  # one held-out fold
+    6.1
     """
-    def fold(cases, folds):
-        fit = cases * (folds - 1) / folds
-        return folds * fit * min(fit, width)
+    def cost(splits):
+        return sum(len(train) * min(len(train), width) for train, _ in splits)
 
-    return fold(n, k) / max(fold(n_first, k_first), 1e-9)
+    return cost(folds) / max(cost(first_folds), 1e-9)
+
+
+def held_out_fold(y: np.ndarray, folds, *, task: str, val_size: float, seed: int, grouped: bool) -> list:
+    """The one split that scores candidates on a large training set: ``[(fit_idx, held_out_idx)]``.
+
+    It is the held-out part LP-FT is judged on (:func:`~sigxfer.learning.objectives.validation_split`
+    with the same ``val_size`` and seed), so the frozen finalists and the fine-tune are compared on
+    the same cases; with groups (which that split does not keep apart), or no cases to hold out,
+    the first of the group-aware ``folds``.
+
+    Examples
+    --------
+    >>> y = np.arange(100) % 4
+    >>> [(fit, out)] = held_out_fold(y, None, task="classification", val_size=0.2, seed=0, grouped=False)
+    >>> len(fit), len(out), np.bincount(y[out]).tolist()
+    (80, 20, [5, 5, 5, 5])
+    """
+    from sigxfer.learning.objectives import validation_split
+
+    if not grouped:
+        fit_idx, held_idx, _ = validation_split(y, val_size, task=task, seed=seed)
+        if len(held_idx):
+            return [(fit_idx, held_idx)]
+    return list(folds[:1])
+
+
+def mark_held_out(result: dict, folds, task: str) -> dict:
+    """On one split, give ``result`` (of :func:`~.heads.cv_grid` or ``cv_average``) the held-out
+    part's size (``n_holdout``) and its score's interval: Wilson's for accuracy, None for R² (the
+    t-interval over folds needs two of them). On several folds it is left as it is."""
+    from sigxfer.evaluation.metrics import wilson_interval
+
+    if len(folds) == 1:
+        n_held = len(folds[0][1])
+        result["n_holdout"] = n_held
+        result["ci"] = ([float(v) for v in wilson_interval(int(round(result["mean"] * n_held)), n_held)]
+                        if task == "classification" else None)
+    return result
 
 
 def score(candidate: Candidate, embedded: dict, y: np.ndarray, folds, *, task: str, values, n_outputs: int,
@@ -320,6 +362,7 @@ def score(candidate: Candidate, embedded: dict, y: np.ndarray, folds, *, task: s
         emb, y = emb[rows], y[rows]
     result = cv_grid(emb, y, folds, block_dims=dims, task=task, values=values, n_outputs=n_outputs,
                      max_iter=max_iter)
+    mark_held_out(result, folds, task)
     result["seconds"] = time.perf_counter() - start
     result["width"] = int(emb.shape[1])
     return result
@@ -333,7 +376,8 @@ def table_row(candidate, names, result, estimate) -> dict:
            "features": candidate.features, "pooling": candidate.pooling, "width": result["width"], "status": "scored",
            "cv_score": result["mean"], "cv_std": result["std"], "cv_ci": result["ci"], "C": result["value"],
            "fold_scores": result["scores"], "seconds": round(result["seconds"], 3),
-           "est_seconds": None if estimate is None else round(estimate, 3)}
+           "est_seconds": None if estimate is None else round(estimate, 3),
+           "n_holdout": result.get("n_holdout")}
     if "log_loss" in result:
         row["cv_log_loss"] = result["log_loss"]
     return row
@@ -356,12 +400,27 @@ def rank(row: dict) -> tuple:
     return (row["cv_score"], -row.get("cv_log_loss", 0.0), -row["width"])
 
 
+def describe(row: dict) -> str:
+    """A scored row's estimate in words: its k-fold CV score, or its score on the held-out part.
+
+    Examples
+    --------
+    >>> describe({"cv_score": 0.9, "cv_ci": [0.8, 0.95], "fold_scores": [0.9] * 5, "n_holdout": None})
+    '5-fold CV score 0.900 (95% CI 0.800-0.950)'
+    >>> describe({"cv_score": 0.99, "cv_ci": [0.98, 0.995], "fold_scores": [0.99], "n_holdout": 600})
+    'score 0.990 on 600 held-out training cases (95% CI 0.980-0.995)'
+    """
+    interval = "" if row["cv_ci"] is None else f" (95% CI {row['cv_ci'][0]:.3f}-{row['cv_ci'][1]:.3f})"
+    if row.get("n_holdout"):
+        return f"score {row['cv_score']:.3f} on {row['n_holdout']} held-out training cases{interval}"
+    return f"{len(row['fold_scores'])}-fold CV score {row['cv_score']:.3f}{interval}"
+
+
 def reason(best: dict, scored: list, table: list, fold_note) -> str:
     """Why ``best`` was chosen, in one line: its score and interval, the plain baseline, what was skipped."""
     singles = [r for r in scored if len(r["views"]) == 1 and r["features"] == "last"]
     base = max(singles, key=rank) if singles else None
-    text = (f"highest {len(best['fold_scores'])}-fold CV score {best['cv_score']:.3f} "
-            f"(95% CI {best['cv_ci'][0]:.3f}-{best['cv_ci'][1]:.3f}) of {len(scored)} candidates scored")
+    text = f"highest {describe(best)} of {len(scored)} candidates scored"
     if base is not None and base is not best:
         text += f"; the best single view on its last layer, {base['candidate']}, scored {base['cv_score']:.3f}"
     skipped = sum(r["status"].startswith("skipped") for r in table)
@@ -385,7 +444,6 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
     values = grid(task, Cs)
     rows, unit_cost = [], None
     first_rows, first_folds = subset if subset is not None else (None, folds)
-    n_first = len(y) if first_rows is None else len(first_rows)
     with tqdm(desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
         def record(row, c, n_scored):
             row["n_scored"], row["_candidate"] = n_scored, c
@@ -422,7 +480,7 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
             measured = []  # measured / modelled cost of each finalist rescored
             for r in finalists[:FINALISTS]:
                 c = r["_candidate"]
-                model = head_scale(n_first, len(y), r["width"], len(first_folds), len(folds))
+                model = head_scale(first_folds, folds, r["width"])
                 missing = 0 if views is None else views.missing(c.views)
                 head = r["seconds"] * model * (max(measured) if measured else 1.0)
                 cost = head + (missing / max(views.rate or 1.0, 1e-6) if missing else 0.0)
