@@ -21,6 +21,7 @@ the head a selection scored is the head the final model gets.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -290,6 +291,31 @@ def cv_average(parts, y: np.ndarray, folds, *, task: str, n_outputs: int, max_it
     if task == "classification":
         result["log_loss"] = float(np.mean(losses))
     return result
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion (accuracy) of ``successes`` out of ``n``.
+
+    Preferred to the normal approximation on small test sets: it never leaves [0, 1] and stays
+    sensible at 0 and 100% (30/30 correct gives about 0.89–1.0, not 1.0 ± 0).
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(30, 30)
+    >>> round(low, 3), high
+    (0.886, 1.0)
+    """
+    if n == 0:
+        return (float("nan"), float("nan"))
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # At 0 or n successes the bound is exactly 0 or 1; rounding would leave 0.9999999999999999.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return (low, high)
 
 
 def t_interval(scores, *, confidence: float = 0.95, bounded: bool = True) -> list[float]:

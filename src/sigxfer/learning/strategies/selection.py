@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from sigxfer.errors import ParameterError
 from sigxfer.learning.network import SignalNet, pool_map
-from sigxfer.learning.strategies.heads import cv_grid, grid
+from sigxfer.learning.strategies.heads import cv_grid, grid, wilson_interval
 
 #: Views whose combinations are all tried; with more candidate views, combinations are drawn
 #: from the best-scoring ones.
@@ -340,8 +340,6 @@ def mark_held_out(result: dict, folds, task: str) -> dict:
     """On one split, give ``result`` (of :func:`~.heads.cv_grid` or ``cv_average``) the held-out
     part's size (``n_holdout``) and its score's interval: Wilson's for accuracy, None for R² (the
     t-interval over folds needs two of them). On several folds it is left as it is."""
-    from sigxfer.evaluation.metrics import wilson_interval
-
     if len(folds) == 1:
         n_held = len(folds[0][1])
         result["n_holdout"] = n_held
