@@ -118,6 +118,32 @@ def test_regressor_checks_its_parameters_too():
         TransferRegressor(**{**FAST, "batch_size": 0}).fit(_data().X, np.arange(12.0))
 
 
+def test_lp_ft_is_checked_for_the_stages_it_trains_from_the_kept_maps(monkeypatch):
+    import sigxfer.learning.memory as memory
+    from sigxfer.backbones import create_backbone
+    from sigxfer.learning import Auto
+
+    # tinynet has 3 stages; LP-FT trains the last from the maps of the two in front, kept once.
+    body = create_backbone("tinynet", pretrained=False)
+    whole = memory.estimate_batch_bytes(body, 32, 16, training=True)
+    tail = memory.estimate_batch_bytes(body, 32, 32, training=True, from_stage=2)
+    assert 0 < tail < whole  # 32 images through the last stage cost less than 16 through all
+    monkeypatch.setattr(memory, "available_bytes", lambda: int((tail + whole) / 2 / memory.MAX_SHARE))
+    data = _data(n=24)
+
+    def lp_ft_row(**params):
+        strategy = Auto(large_n=10, Cs=2, features=["last"], epochs=1, **params)
+        model = TransferClassifier(**{**FAST, "strategy": strategy}).fit(data)
+        return next(r for r in model.history_["selection"]["table"] if r["kind"] == "finetune")
+
+    row = lp_ft_row()
+    assert row["status"] == "scored" and row["kept_front"] == 2
+    # With augmentation the images change every epoch: nothing is kept, every stage runs in each
+    # step, and the same memory holds no batch of it.
+    row = lp_ft_row(augment={"time_shift": 0.1})
+    assert row["status"].startswith("skipped: image_size=32x32 would need about")
+
+
 def test_auto_is_checked_for_its_frozen_passes_not_for_training_every_view(monkeypatch):
     import sigxfer.learning.memory as memory
     from sigxfer.backbones import create_backbone

@@ -49,11 +49,17 @@ def available_bytes() -> int | None:
 _COUNTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _activation_counts(backbone: nn.Module) -> tuple[int, int]:
-    """(largest single activation, sum of all activations) in elements per probe image."""
-    if backbone in _COUNTS:
-        return _COUNTS[backbone]
+def _activation_counts(backbone: nn.Module, from_stage: int = 0) -> tuple[int, int]:
+    """(largest single activation, sum of all activations) in elements per probe image, of the
+    layers in ``backbone.stages()[from_stage:]`` (every layer when ``from_stage`` is 0 or the
+    backbone has no chain of stages)."""
+    if not getattr(backbone, "sequential_stages", False):
+        from_stage = 0
+    counts = _COUNTS.setdefault(backbone, {})
+    if from_stage in counts:
+        return counts[from_stage]
     largest, total = 0, 0
+    watched = backbone if not from_stage else nn.ModuleList(list(backbone.stages())[from_stage:])
 
     def hook(_module, _inputs, output):
         nonlocal largest, total
@@ -62,7 +68,7 @@ def _activation_counts(backbone: nn.Module) -> tuple[int, int]:
             total += output.numel()
 
     handles = []
-    for m in backbone.modules():
+    for m in watched.modules():
         if not list(m.children()) and not isinstance(m, torch.jit.ScriptModule):
             handles.append(m.register_forward_hook(hook))
     was_training = backbone.training
@@ -77,13 +83,17 @@ def _activation_counts(backbone: nn.Module) -> tuple[int, int]:
         backbone.train(was_training)
     if largest == 0:  # a body whose layers cannot be watched (TorchScript, ONNX): a CNN's usual share
         largest, total = _FALLBACK_LARGEST * PROBE_SIZE ** 2, _FALLBACK_TOTAL * PROBE_SIZE ** 2
-    _COUNTS[backbone] = (largest, total)
+    counts[from_stage] = (largest, total)
     return largest, total
 
 
 def estimate_batch_bytes(backbone: nn.Module, image_size, batch_size: int, *, training: bool = False,
-                         n_views: int = 1) -> int:
+                         n_views: int = 1, from_stage: int = 0) -> int:
     """Bytes one batch of ``batch_size`` images of ``image_size`` pixels will need in ``backbone``.
+
+    ``from_stage``: training runs from that stage's input, the maps in front kept from one frozen
+    pass (:class:`~sigxfer.learning.prefix.FrozenPrefix`, which checks its own room), so only the
+    activations of the stages from there are kept for the backward pass.
 
     Examples
     --------
@@ -91,17 +101,22 @@ def estimate_batch_bytes(backbone: nn.Module, image_size, batch_size: int, *, tr
     >>> net = create_backbone("tinynet", pretrained=False)
     >>> estimate_batch_bytes(net, 64, 8) < estimate_batch_bytes(net, 128, 8)
     True
+    >>> tail = estimate_batch_bytes(net, 64, 8, training=True, from_stage=2)
+    >>> 0 < tail < estimate_batch_bytes(net, 64, 8, training=True)
+    True
     """
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
-    largest, total = _activation_counts(backbone)
+    largest, total = _activation_counts(backbone, from_stage if training else 0)
     per_pixel = (total * _TRAINING_FACTOR if training else largest * _LIVE_ACTIVATIONS) / PROBE_SIZE ** 2
     images = 3 * height * width  # the image tensor itself
     return int(4 * batch_size * n_views * (per_pixel * height * width + images))
 
 
 def check_batch_memory(backbone: nn.Module, image_size, batch_size: int, *, training: bool = False,
-                       n_views: int = 1, size_name: str = "image_size", batch_name: str = "batch_size") -> None:
-    """Raise before allocating when a batch would not fit in the memory available now.
+                       n_views: int = 1, from_stage: int = 0, size_name: str = "image_size",
+                       batch_name: str = "batch_size") -> None:
+    """Raise before allocating when a batch would not fit in the memory available now
+    (``from_stage``: see :func:`estimate_batch_bytes`).
 
     Raises
     ------
@@ -117,7 +132,8 @@ def check_batch_memory(backbone: nn.Module, image_size, batch_size: int, *, trai
     available = available_bytes()
     if available is None:
         return
-    need = estimate_batch_bytes(backbone, image_size, batch_size, training=training, n_views=n_views)
+    need = estimate_batch_bytes(backbone, image_size, batch_size, training=training, n_views=n_views,
+                                from_stage=from_stage)
     if need > MAX_SHARE * available:
         side = image_size if isinstance(image_size, int) else "x".join(map(str, image_size))
         raise ParameterError(

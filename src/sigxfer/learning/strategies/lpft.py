@@ -81,13 +81,15 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     from sigxfer.errors import ParameterError
     from sigxfer.learning.memory import check_batch_memory
 
-    try:  # training keeps every activation: a batch that would not fit skips LP-FT, it does not end the fit
+    cut = n_stages - unfreeze
+    try:  # training keeps its activations: a batch that would not fit skips LP-FT, it does not end the fit
         check_batch_memory(net.backbone, net.imager.size, min(batch_size or 32, len(train_idx)), training=True,
-                           n_views=net.n_views)
+                           n_views=net.n_views,
+                           from_stage=cut if _keeps_front(net, cut, finetune, len(train_idx) + len(val_idx)) else 0)
     except ParameterError as err:
         table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {err}"})
         return None
-    first, per_epoch = _costs(net, n_stages - unfreeze, finetune, len(train_idx), len(val_idx), batch_size or 32)
+    first, per_epoch = _costs(net, cut, finetune, len(train_idx), len(val_idx), batch_size or 32)
     if first + per_epoch > left():  # not even one epoch fits
         table.append(sel.skipped_row(label, "finetune", first + per_epoch, left()))
         return None
@@ -230,6 +232,13 @@ def _stages(net, unfreeze: int | None) -> tuple[int, int]:
     return n_stages, min(n_stages, unfreeze or max(1, math.ceil(n_stages / 3)))
 
 
+def _keeps_front(net, cut: int, finetune: FineTune, n_cases: int) -> bool:
+    """Whether the fine-tune will train from the kept maps of the stages in front of ``cut``: the
+    same images every epoch (no augmentation, no mixup) and room for them (:func:`~.prefix.keeps`)."""
+    same_images = Augmenter.from_config(finetune.augment).identity and not finetune.mixup > 0
+    return keeps(net, cut, n_cases, same_images=same_images)
+
+
 def _costs(net, cut: int, finetune: FineTune, n_train: int, n_val: int, batch_size: int) -> tuple[float, float]:
     """Measured seconds ``(before the first epoch, per epoch)`` of fine-tuning the stages from ``cut``.
 
@@ -240,8 +249,7 @@ def _costs(net, cut: int, finetune: FineTune, n_train: int, n_val: int, batch_si
     steps start from their maps, and that one pass over every case, timed as the prefix runs it,
     comes first.
     """
-    same_images = Augmenter.from_config(finetune.augment).identity and not finetune.mixup > 0
-    kept = keeps(net, cut, n_train + n_val, same_images=same_images)
+    kept = _keeps_front(net, cut, finetune, n_train + n_val)
     rate = tail_train_rate(net, cut, start=cut if kept else 0, batch_size=max(1, min(batch_size, n_train)),
                            batchnorm=finetune.batchnorm)
     per_epoch = (n_train + n_val / 3) / rate
