@@ -138,9 +138,8 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
         return None
     history["_chosen"] = label
     reason = (f"LP-FT scored {tuned_score:.3f} (loss {tuned_loss:.4f}) on {len(val_idx)} held-out training cases "
-              f"against {frozen_score:.3f} (loss {frozen_loss:.4f}) for the frozen {baseline['candidate']} "
-              f"(CV {baseline['cv_score']:.3f}); "
-              + (f"it started from {best['candidate']} (CV {best['cv_score']:.3f}), whose fine-tune fits more "
+              f"against {frozen_score:.3f} (loss {frozen_loss:.4f}) for the frozen {baseline['candidate']}; "
+              + (f"it started from {best['candidate']} ({sel.describe(best)}), whose fine-tune fits more "
                  "epochs; " if baseline is not best else "")
               + f"the model is the fine-tuned one, fitted on the other {len(train_idx)} cases"
               + (f", its weights the mean of epochs {averaged['epochs'][0]}-{averaged['epochs'][-1]}"
