@@ -426,7 +426,7 @@ def reason(best: dict, scored: list, table: list, fold_note) -> str:
         text += f"; {skipped} skipped to stay within the time budget (see the table)"
     if fold_note:
         text += f"; {fold_note}"
-    return text + "; being the highest of several, the winner's CV score is optimistic"
+    return text + "; being the highest of several, the winner's score is optimistic"
 
 
 def score_candidates(embedded, names, features, poolings, y, folds, subset, *, Cs: int, max_views: int, task,
