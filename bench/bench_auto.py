@@ -49,6 +49,7 @@ from sigxfer.imaging.resolve import build_imager
 from sigxfer.learning.network import SignalNet
 from sigxfer.learning.strategies import Auto
 from sigxfer.learning.strategies import selection as sel
+from sigxfer.learning.strategies.views import embed_view
 from sigxfer.learning.strategies.heads import fit_head, grid
 from timing import machine
 
@@ -108,9 +109,9 @@ def run_ablations(train, test, *, backbone: str, image_size: int | None, log) ->
     net = SignalNet(imagers, create_backbone(backbone), view_names=[s.label for s in views])
     taps = net.backbone.feature_taps() if getattr(net.backbone, "sequential_stages", False) else None
     poolings = ["mean", "bands"] if taps is not None else ["mean"]
-    emb_train = {v: sel.embed_view(net, v, train.X, taps=taps, batch_size=32, poolings=poolings)
+    emb_train = {v: embed_view(net, v, train.X, taps=taps, batch_size=32, poolings=poolings)
                  for v in range(net.n_views)}
-    emb_test = {v: sel.embed_view(net, v, test.X, taps=taps, batch_size=32, poolings=poolings)
+    emb_test = {v: embed_view(net, v, test.X, taps=taps, batch_size=32, poolings=poolings)
                 for v in range(net.n_views)}
     folds, _ = sel.make_folds(y_train, task="classification", cv=auto.cv, seed=SEED)
     features = ["last", "multi"] if taps is not None else ["last"]

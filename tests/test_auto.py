@@ -8,7 +8,7 @@ import sigxfer
 from sigxfer import ParameterError, TransferClassifier, TransferRegressor, make_devices
 from sigxfer.data import train_test_split_signals
 from sigxfer.learning import Auto, FineTune
-from sigxfer.learning.strategies import selection, space
+from sigxfer.learning.strategies import selection, space, views
 
 FAST = dict(backbone="tinynet", image_size=32, random_state=0, progress=False)
 
@@ -456,7 +456,7 @@ def test_logistic_heads_fit_with_blas_on_one_thread(monkeypatch):
 
 def test_with_many_cases_views_are_embedded_on_the_subsample_first_and_on_every_case_for_finalists(
         devices, monkeypatch):
-    from sigxfer.learning.strategies import auto as auto_module, views as views_module
+    from sigxfer.learning.strategies import search as search_module, views as views_module
 
     passes = []  # (view, cases) of every backbone pass
     embed = views_module.embed_view
@@ -476,7 +476,7 @@ def test_with_many_cases_views_are_embedded_on_the_subsample_first_and_on_every_
     assert sorted(passes[4:]) == sorted((names.index(f), n - 20) for f in finalists)  # the rest: finalists only
     assert len(finalists) == 3  # one view is never embedded on every case
     # The same choice and the same scores as embedding every view on every case at once.
-    monkeypatch.setattr(auto_module, "ViewEmbeddings",
+    monkeypatch.setattr(search_module, "ViewEmbeddings",
                         lambda *a, rows=None, **kw: views_module.ViewEmbeddings(*a, rows=None, **kw))
     whole = classifier(**params).fit(devices).history_["selection"]
     assert whole["chosen"] == selection_["chosen"]
@@ -502,12 +502,12 @@ def test_a_views_blocks_come_from_the_chosen_engine_and_equal_eager(monkeypatch)
     model = classifier(imaging=["waveform", "gaf"], strategy="linear").fit(X[:8], [0, 1] * 4)
     net = model.net_
     taps = net.backbone.feature_taps()
-    want = selection._view_blocks(net, 1, torch.as_tensor(X), taps, ("mean", "bands"))
+    want = views._view_blocks(net, 1, torch.as_tensor(X), taps, ("mean", "bands"))
     chosen = []
     real = engines.choose_engine
     monkeypatch.setattr(engines, "choose_engine", lambda *a, **k: chosen.append(k) or real(*a, **k))
     done = []
-    got = selection.embed_view(net, 1, X, taps=taps, poolings=("mean", "bands"), on_batch=done.append)
+    got = views.embed_view(net, 1, X, taps=taps, poolings=("mean", "bands"), on_batch=done.append)
     assert chosen and chosen[0]["n_cases"] == len(X)  # through the engine choice, sized for the whole pass
     assert sum(done) == len(X)  # the progress bar counts every case once
     assert list(got) == ["mean", "bands"]
@@ -515,7 +515,7 @@ def test_a_views_blocks_come_from_the_chosen_engine_and_equal_eager(monkeypatch)
         assert [b.shape for b in got[pooling]] == [tuple(b.shape) for b in blocks]
         for a, b in zip(got[pooling], blocks):
             np.testing.assert_allclose(a, b.numpy(), rtol=1e-4, atol=1e-5)
-    assert selection.measure_rate(net, X, taps=taps) > 0
+    assert views.measure_rate(net, X, taps=taps) > 0
 
 
 def test_a_logistic_path_stops_once_the_held_out_loss_keeps_rising(monkeypatch):
@@ -549,7 +549,7 @@ def test_without_a_named_backbone_auto_takes_the_largest_its_budget_allows(devic
 
     # Lite0 at 32 px stands in for the larger backbone, tinynet for the smaller.
     monkeypatch.setattr(space, "BACKBONES", ("efficientnet_lite0", "tinynet"))
-    monkeypatch.setattr(selection, "measure_rate", fake_rate)
+    monkeypatch.setattr(views, "measure_rate", fake_rate)
     params = {**FAST, "backbone": None}
     model = TransferClassifier(imaging=["gaf", "waveform"], strategy=Auto(Cs=2, time_budget=60), **params).fit(devices)
     assert model.backbone is None and model.backbone_ == want
@@ -592,7 +592,7 @@ def test_cli_train_auto_with_a_time_budget_reports_the_backbone_it_chose(tmp_pat
     from sigxfer.cli import main
 
     monkeypatch.setattr(space, "BACKBONES", ("efficientnet_lite0", "tinynet"))
-    monkeypatch.setattr(selection, "measure_rate", lambda net, X, **kwargs: 1e6)
+    monkeypatch.setattr(views, "measure_rate", lambda net, X, **kwargs: 1e6)
     assert main(["synth", "devices", str(tmp_path / "data"), "--n-per-class", "10", "--n-timepoints", "128",
                  "--seed", "1"]) == 0
     out = tmp_path / "m.sigx"

@@ -23,6 +23,9 @@ subsample and the best few again on every case (successive halving); the views a
 the subsample first too, and on the other cases only for the views those finalists read
 (:class:`~.views.ViewEmbeddings`). From ``large_n`` cases the finalists are scored on one
 held-out part instead of k folds, the part LP-FT is then judged on.
+
+The frozen search (steps 1 and 2) is :func:`~.search.frozen_search`; this module holds the
+strategy's parameters and what follows the search.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import warnings
 from typing import ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from sigxfer._checks import Interval
 from sigxfer.errors import ParameterError
@@ -45,10 +47,9 @@ from sigxfer.learning.strategies.finetune import FineTune
 from sigxfer.learning.strategies.heads import fit_head
 from sigxfer.learning.strategies.linear import FEATURES, set_net_features
 from sigxfer.learning.strategies import ensemble as ens
-from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies import space
 from sigxfer.learning.strategies.lpft import epochs_that_fit, lp_ft, start_for_lp_ft
-from sigxfer.learning.strategies.views import ViewEmbeddings
+from sigxfer.learning.strategies.search import frozen_search
 
 #: Training cases from which fine-tuning candidates are considered.
 LARGE_N = 1000
@@ -57,8 +58,6 @@ LARGE_N = 1000
 #: (BENCHMARKS.md), so about 20 s per view: every candidate view is embedded and most of the
 #: budget scores heads on them.
 DEFAULT_BUDGET = 600.0
-#: Share of the budget kept for scoring heads when deciding how many views to embed.
-SCORING_SHARE = 0.25
 #: Share of the budget kept for LP-FT from ``large_n`` cases; the frozen search plans in the rest.
 FINETUNE_SHARE = 0.4
 # Parameters of the FineTune an Auto holds that its constructor takes directly (unfreeze is
@@ -254,7 +253,7 @@ class Auto(Strategy):
         """
         return space.channel_groups(n_channels, channel_mode)
 
-    def _reads(self, net) -> tuple[list, list | None, list, bool]:
+    def reads(self, net) -> tuple[list, list | None, list, bool]:
         """``(features, taps, poolings, chain)``: what the candidates on ``net``'s backbone read.
 
         Multi-depth features and banded pooling need a backbone with a stage chain; without
@@ -272,7 +271,7 @@ class Auto(Strategy):
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:
         """The first of :data:`.space.BACKBONES` whose pass over every candidate view fits
         :data:`.space.EMBEDDING_SHARE` of the frozen search's budget (:func:`.space.choose_backbone`)."""
-        return space.choose_backbone(build, X, time_budget=self._frozen_budget(len(X)), reads=self._reads)
+        return space.choose_backbone(build, X, time_budget=self._frozen_budget(len(X)), reads=self.reads)
 
     def _frozen_budget(self, n_cases: int) -> float | None:
         """The budget of the frozen search: all of it, or without LP-FT's share from ``large_n`` cases."""
@@ -312,91 +311,18 @@ class Auto(Strategy):
         tunes = groups is None and getattr(getattr(net.backbone, "config", None), "trainable", True)
         kept_for_tuning = budget - self._frozen_budget(len(X)) if tunes and budget != math.inf else 0.0
 
-        def left_frozen() -> float:  # what the frozen search may spend: LP-FT's share stays
-            return left() - kept_for_tuning
-
-        folds, fold_note = sel.make_folds(y, task=task, cv=self.cv, seed=seed, groups=groups)
-        n = len(X)
-        if n >= self.large_n:
-            # A large set: what is scored on every case is scored on one held-out part, the one
-            # LP-FT is judged on (a fifth of every case says more than k folds of the subsample,
-            # at a k-th of the cost of k folds of every case).
-            folds = sel.held_out_fold(y, folds, task=task, val_size=self.finetune.val_size, seed=seed,
-                                      grouped=groups is not None)
-            fold_note = None
-        names = list(net.view_names)
-        features, taps, poolings, chain = self._reads(net)
-        rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
-        subset = None
-        if groups is None and self.subsample is not None and n > self.subsample:
-            # Successive halving: every candidate on a subsample, the best few on every case; the
-            # views too are embedded on the subsample first, and on every case for the finalists
-            # (on a joint backbone the members' own searches need every view's every case).
-            pick = sel.stratified_subsample(y, self.subsample, task=task, seed=seed)
-            subset = (pick, sel.make_folds(y[pick], task=task, cv=self.cv, seed=seed)[0])
-        halves = subset is not None and not (self.ensemble and getattr(net.backbone, "member_names", None))
-        body = getattr(getattr(net.backbone, "config", None), "name", type(net.backbone).__name__)
-        if len(folds) > 1:
-            scoring = f"{len(folds)}-fold CV of {self.Cs} regularisation values per head"
-        else:
-            scoring = (f"{len(subset[1])}-fold CV of {self.Cs} regularisation values per head on the subsample, "
-                       if subset is not None else f"{self.Cs} regularisation values per head, ")
-            scoring += f"on every case scored on a held-out part of {len(folds[0][1])}"
-        say(f"auto: {n} training cases, backbone {body}, {len(names)} candidate views ({', '.join(names)}), "
-            f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, "
-            f"so about {n / rate:.0f} s per view"
-            + (f" (each first on a subsample of {len(subset[0])}, then the finalists' on every case)"
-               if halves else "") + f"; {scoring}; "
-            f"budget {'none' if budget == math.inf else f'{budget:.0f} s'}"
-            + (f"; no fine-tuning ({n} < {self.large_n} cases)" if n < self.large_n else
-               f"; {kept_for_tuning:.0f} s of it kept for fine-tuning (LP-FT)" if kept_for_tuning else ""))
-
-        views = ViewEmbeddings(net, X, taps=taps, poolings=poolings, rows=subset[0] if halves else None,
-                               batch_size=batch_size)
-        table, embedded = [], views.embedded
-        first = views.first_cases
-        reserve = 0.0 if budget == math.inf else SCORING_SHARE * (budget - kept_for_tuning)
-        with tqdm(total=len(names) * first, desc="auto: embedding", unit="image", disable=not show,
-                  leave=False) as bar:
-            for v, view in enumerate(names):
-                estimate = first / rate
-                if embedded and estimate > left_frozen() - reserve:
-                    table.append(sel.skipped_row(view + " (embedding)", "view", estimate, left_frozen() - reserve,
-                                                 room="left for views, a quarter of the budget kept for heads"))
-                    bar.update(first)
-                    continue
-                views.embed(v, on_batch=bar.update)
-                rate = views.rate  # the rate of real batches, for what follows
-        rows = sel.score_candidates(embedded, names, features, poolings, y, folds, subset, Cs=self.Cs,
-                                    max_views=self.max_views, task=task, n_outputs=n_outputs, left=left_frozen,
-                                    show=show, table=table, views=views if halves else None)
-        if self.ensemble and getattr(net.backbone, "member_names", None):
-            def search(member_embedded, own):  # the joint's own search, on one member's columns
-                return sel.score_candidates(member_embedded, names, features, poolings, y, folds, subset, Cs=self.Cs,
-                                            max_views=self.max_views, task=task,
-                                       n_outputs=n_outputs, left=left_frozen, show=show, table=own)
-
-            rows += ens.score_ensembles(net.backbone, embedded, names, search, poolings, taps, y, folds, task=task,
-                                        n_outputs=n_outputs, left=left_frozen, table=table)
-        scored = [r for r in rows if r["status"] == "scored"]
-        widest = max(r["n_scored"] for r in scored)
-        scored = [r for r in scored if r["n_scored"] == widest]  # the last round decides
-        singles = [r for r in scored if r["kind"] != "ensemble"]
-        best = max(singles, key=sel.rank)
-        reason = sel.reason(best, singles, table, fold_note)
-        averaged = ens.prefer_ensemble(best, [r for r in scored if r["kind"] == "ensemble"], task=task)
-        if averaged is not None:
-            reason = ens.ensemble_reason(averaged, best, task=task) + "; " + reason
-            best = averaged
-        candidate = best["_candidate"]
-        views.complete(getattr(candidate, "views", ()))  # the model's head is fitted on every case
+        found = frozen_search(self, net, X, y, task=task, n_outputs=n_outputs, seed=seed, groups=groups,
+                              batch_size=batch_size, budget=budget, kept_for_tuning=kept_for_tuning, left=left,
+                              show=show, say=say)
+        best, reason, rows, table, views = found.best, found.reason, found.rows, found.table, found.views
+        embedded, n = views.embedded, len(X)
         searched = time.perf_counter() - started
         every_view = (net.imagers, list(net.view_names))  # before the chosen model keeps its own
 
         def become(row, head=True):  # net as ``row``'s frozen model (its head fitted on every case)
             net.set_views(*every_view)
             return self._finish_frozen(net, row["_candidate"], embedded, y, row, task=task, n_outputs=n_outputs,
-                                       chain=chain, head=head)
+                                       chain=found.chain, head=head)
 
         start, why = best, None
         if n >= self.large_n and groups is None:
@@ -407,8 +333,7 @@ class Auto(Strategy):
 
             # Every round's rows: the finalists may all read several views, the singles then
             # scored on the subsample only.
-            every_round = [r for r in rows if r["status"] == "scored" and r["kind"] != "ensemble"]
-            start, why = start_for_lp_ft(best, every_round, finetune=self.finetune, plan=plan)
+            start, why = start_for_lp_ft(best, rows, finetune=self.finetune, plan=plan)
             views.complete(getattr(start["_candidate"], "views", ()))  # its head is fitted on every case
         history = become(start)
         if n >= self.large_n:
@@ -426,9 +351,9 @@ class Auto(Strategy):
         chosen = history.pop("_chosen", best["candidate"])
         history["selection"] = {
             "chosen": chosen, "cv_score": best["cv_score"], "cv_ci": best["cv_ci"],
-            "metric": "accuracy" if task == "classification" else "r2", "folds": len(folds), "seed": seed,
+            "metric": "accuracy" if task == "classification" else "r2", "folds": len(found.folds), "seed": seed,
             "n_holdout": best.get("n_holdout"),
-            "images_per_second": round(rate, 2), "time_budget": self.time_budget,
+            "images_per_second": round(found.rate, 2), "time_budget": self.time_budget,
             "seconds": round(time.perf_counter() - started, 2), "frozen_search_seconds": round(searched, 2),
             "images_embedded": views.images, "table": table, "reason": reason,
         }

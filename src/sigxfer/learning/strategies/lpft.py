@@ -42,7 +42,7 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     best : dict
         The chosen frozen candidate's table row (``C``, ``candidate``, ``cv_score``, ``_candidate``).
     embedded : dict
-        The views' embeddings of ``X`` (:func:`~sigxfer.learning.strategies.selection.embed_view`).
+        The views' embeddings of ``X`` (:func:`~sigxfer.learning.strategies.views.embed_view`).
     finetune : FineTune
         The recipe's settings; its head, head phase and unfreeze are set here.
     unfreeze : int, optional

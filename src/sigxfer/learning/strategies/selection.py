@@ -1,10 +1,10 @@
-"""Auto's model selection on the training data: embed each view once, then score heads by CV.
+"""Auto's model selection on the training data: candidates over the embedded views, scored by CV.
 
 The expensive part of a frozen-feature model is the backbone pass; every candidate that differs
 only in which views or depths its head reads, or in its regularisation, reuses the same pass. So
-each view is embedded once, keeping the pooled map of every depth the multi-depth features tap
-(the last of them is the last-layer embedding), and candidates are column subsets of those
-blocks, each scored by the same cross-validation folds.
+each view is embedded once (:mod:`.views`), keeping the pooled map of every depth the
+multi-depth features tap (the last of them is the last-layer embedding), and candidates are
+column subsets of those blocks, each scored by the same cross-validation folds.
 
 Nothing here sees test data: the caller passes the training signals only, and every index this
 module makes points into them.
@@ -18,13 +18,10 @@ import math
 import time
 
 import numpy as np
-import torch
-from torch import nn
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from tqdm.auto import tqdm
 
 from sigxfer.errors import ParameterError
-from sigxfer.learning.network import SignalNet, pool_map
 from sigxfer.learning.strategies.heads import cv_grid, grid, wilson_interval
 
 #: Views whose combinations are all tried; with more candidate views, combinations are drawn
@@ -110,130 +107,6 @@ def stratified_subsample(y: np.ndarray, size: int, *, task: str, seed: int) -> n
         share = max(min(2, len(members)), int(round(size * len(members) / len(y))))
         picks.append(rng.choice(members, size=min(share, len(members)), replace=False))
     return np.sort(np.concatenate(picks))
-
-
-@torch.no_grad()
-def _view_blocks(net: SignalNet, index: int, x: torch.Tensor, taps, poolings=("mean",)) -> dict:
-    images = net.imagers[index](x)
-    if taps is None:
-        return {"mean": [net.backbone.forward_features(images)]}
-    maps = net.backbone.stage_features(images, taps)
-    return {p: [pool_map(m, p) for m in maps] for p in poolings}
-
-
-class _TapImages(nn.Module):
-    """One view's imaging stage; its configuration names what the graph after it reads."""
-
-    def __init__(self, imager: nn.Module, taps, poolings):
-        super().__init__()
-        self.imager, self.taps, self.poolings = imager, None if taps is None else list(taps), list(poolings)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.imager(x)
-
-    def get_config(self) -> dict:
-        return {"imager": self.imager.get_config(), "taps": self.taps, "poolings": self.poolings}
-
-
-class _TapFeatures(nn.Module):
-    """Images -> every pooled tap block side by side (pooling by pooling, taps deepest last)."""
-
-    def __init__(self, backbone: nn.Module, taps, poolings):
-        super().__init__()
-        self.body, self.taps, self.poolings = backbone, None if taps is None else list(taps), list(poolings)
-        self.config = getattr(backbone, "config", None)
-        self.embedding_dim = 0  # set by view_engine once the block widths are known
-
-    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        if self.taps is None:
-            return self.body.forward_features(images)
-        maps = self.body.stage_features(images, self.taps)
-        return torch.cat([pool_map(m, p) for p in self.poolings for m in maps], dim=1)
-
-    def state_dict(self, *args, **kwargs):
-        return self.body.state_dict(*args, **kwargs)  # the weights the features depend on, keyed as the body's
-
-
-class _TapNet(nn.Module):
-    """An imager + body pair as the engines take it (``split_model`` reads ``imager`` and ``backbone``)."""
-
-    plain = True
-
-    def __init__(self, imager: nn.Module, backbone: nn.Module):
-        super().__init__()
-        self.imager, self.backbone = imager, backbone
-
-
-@torch.no_grad()
-def view_engine(net: SignalNet, index: int, X: np.ndarray, *, taps, poolings=("mean",), n_cases=None):
-    """``(engine, widths)``: the fastest frozen engine of one view's pooled taps, and each block's width.
-
-    The engine is chosen by :func:`~sigxfer.learning.engines.choose_engine` (calibrated once per
-    view and machine, then kept), so the blocks are those of fp32 eager within its tolerance.
-    """
-    from sigxfer.learning.engines import choose_engine
-
-    net.eval()
-    poolings = ("mean",) if taps is None else tuple(poolings)
-    device = next(net.parameters()).device
-    blocks = _view_blocks(net, index, torch.as_tensor(X[:1], device=device), taps, poolings)
-    widths = {p: [int(b.shape[1]) for b in arrays] for p, arrays in blocks.items()}
-    body = _TapFeatures(net.backbone, taps, poolings)
-    body.embedding_dim = sum(sum(w) for w in widths.values())
-    model = _TapNet(_TapImages(net.imagers[index], taps, poolings), body)
-    engine = choose_engine(model, X, n_cases=len(X) if n_cases is None else n_cases)
-    return engine, widths
-
-
-def measure_rate(net: SignalNet, X: np.ndarray, *, taps, poolings=("mean",)) -> float:
-    """Images per second of one view (imaging + backbone) on this machine's chosen engine.
-
-    The calibrated rate where the engine was calibrated (the choice is kept, so embedding the
-    first view reuses it); else timed on a few training signals after one untimed batch.
-
-    Examples
-    --------
-    >>> measure_rate(net, X, taps=None) > 0  # doctest: +SKIP
-    True
-    """
-    engine, _ = view_engine(net, 0, X, taps=taps, poolings=poolings)
-    rate = engine.record.get("images_per_s")
-    if rate:
-        return float(rate)
-    pick = torch.as_tensor(X[:max(1, min(len(X), engine.spec.batch_size))])
-    engine.run(pick)
-    start = time.perf_counter()
-    engine.run(pick)
-    return len(pick) / max(time.perf_counter() - start, 1e-6)
-
-
-@torch.no_grad()
-def embed_view(net: SignalNet, index: int, X: np.ndarray, *, taps, batch_size: int | None = None,
-               poolings=("mean",), on_batch=None, n_cases: int | None = None) -> dict[str, list[np.ndarray]]:
-    """Pooled blocks of one view: per pooling, one array (n_cases, width) per tap, deepest last.
-
-    With ``taps=None`` the one block is the backbone's ``forward_features`` (mean pooling only).
-    For a backbone with a stage chain the mean-pooled deepest tap equals it, so "last" and
-    "multi" candidates share one pass, and so do both poolings. The pass runs on the engine
-    :func:`view_engine` chooses (``batch_size`` is that engine's to choose and is not used) for a
-    job of ``n_cases`` (default: ``len(X)``; more when ``X`` is the first part of a larger job).
-    """
-    engine, widths = view_engine(net, index, X, taps=taps, poolings=poolings, n_cases=n_cases)
-    done = [0]
-
-    def counted(stop: int) -> None:
-        if on_batch is not None:
-            on_batch(stop - done[0])
-        done[0] = stop
-
-    flat = engine.embed(X, on_batch=counted).astype(np.float64)
-    out, at = {}, 0
-    for p, ws in widths.items():
-        out[p] = []
-        for w in ws:
-            out[p].append(flat[:, at:at + w])
-            at += w
-    return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from sigxfer.learning.strategies import selection as sel
+from sigxfer.learning.strategies import views
 
 #: Both larger EfficientNet-Lites as one backbone: auto then also scores the average of each
 #: network's own best head (:class:`~.ensemble.Ensemble`).
@@ -98,7 +98,7 @@ def choose_backbone(build, X: np.ndarray, *, time_budget: float | None, reads) -
         if budget == math.inf:
             return name, net, f"the first of {', '.join(names)}: no time budget"
         _, taps, poolings, _ = reads(net)
-        rate = sel.measure_rate(net, X, taps=taps, poolings=poolings)
+        rate = views.measure_rate(net, X, taps=taps, poolings=poolings)
         seconds = len(X) * net.n_views / rate
         if seconds <= allowed:
             return name, net, (f"the first of {', '.join(names)} whose pass over {net.n_views} view(s) of "
