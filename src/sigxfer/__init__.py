@@ -9,7 +9,10 @@ and a new head learns the task::
     sigxfer.save(model, "model.sigx")
 """
 
+from sigxfer._allocator import keep_freed_memory as _keep_freed_memory
 from sigxfer._version import __version__  # noqa: E402,F401
+
+_keep_freed_memory()  # before any large allocation: see sigxfer._allocator
 
 from sigxfer.data import SignalSet, load_files, load_signals, make_devices, write_signals  # noqa: E402
 from sigxfer.deploy import load, save  # noqa: E402

@@ -67,7 +67,8 @@ def cmd_evaluate(args, echo=print) -> int:
 
     evaluate_model(args.model, args.data, targets=args.targets, target=args.target, sr=args.sr, cv=args.cv,
                    repeats=args.repeats, groups=args.groups, group_pattern=args.group_pattern,
-                   random_state=args.random_state, json=args.json, overwrite=args.overwrite, echo=echo)
+                   random_state=args.random_state, json=args.json, overwrite=args.overwrite, echo=echo,
+                   progress=args.progress)
     return 0
 
 
@@ -93,7 +94,7 @@ def cmd_report(args, echo=print) -> int:
     command = "sigxfer " + " ".join(sys.argv[1:]) if sys.argv and Path(sys.argv[0]).name == "sigxfer" else None
     report_model(args.model, args.data, args.output, comparison=args.comparison, targets=args.targets,
                  target=args.target, sr=args.sr, per_class=args.per_class, max_gallery=args.max_gallery,
-                 command=command, overwrite=args.overwrite, echo=echo)
+                 command=command, overwrite=args.overwrite, echo=echo, progress=args.progress)
     return 0
 
 

@@ -186,8 +186,7 @@ def add_output_options(p: argparse.ArgumentParser, *, help: str, required: bool 
     p.add_argument("--overwrite", action="store_true", help=overwrite_help)
 
 
-def add_run_options(p: argparse.ArgumentParser, *, seed: int | None = 0, quiet: bool = True) -> None:
+def add_run_options(p: argparse.ArgumentParser, *, seed: int | None = 0) -> None:
     """``--seed`` (``random_state``) and ``-q`` (``progress=False``)."""
     p.add_argument("--seed", dest="random_state", type=int, default=seed, help=f"random seed (default: {seed})")
-    if quiet:
-        p.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bars")

@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1, help="repeats of --cv, each reshuffled (default: 1)")
     add_group_options(p)
     add_targets_options(p, task=False)
-    add_run_options(p, quiet=False)
+    add_run_options(p)
     p.set_defaults(func=commands.cmd_evaluate)
 
     p = sub.add_parser("compare", help="transfer against scratch, raw pixels, frozen features and MiniRocket")
@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=4, help="example images per class")
     p.add_argument("--max-gallery", type=int, default=60, help="most misclassified cases shown with images")
     add_targets_options(p, task=False)
+    p.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=commands.cmd_report)
 
     add_deploy_commands(sub)

@@ -10,7 +10,7 @@ def cmd_predict(args, echo=print) -> int:
     from sigxfer.deploy.predict import predict_files, write_predictions
 
     rows = predict_files(args.model, args.files, window=args.window, hop=args.hop, proba=args.proba, sr=args.sr,
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, progress=args.progress)
     errors = write_predictions(rows, args.output, format=args.format, overwrite=args.overwrite,
                                on_error=lambda row: print(f"sigxfer: error: {row['error']}", file=sys.stderr))
     if args.output:
@@ -60,6 +60,7 @@ def add_deploy_commands(sub) -> None:
     p.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv")
     p.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="write a saved model as ONNX that takes the raw signal")

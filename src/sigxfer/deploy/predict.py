@@ -29,7 +29,8 @@ FORMATS = ("csv", "jsonl", "json")
 
 
 def predict_files(model, paths, *, window: float | None = None, hop: float | None = None, proba: bool = False,
-                  sr: float | None = None, batch_size: int | None = None) -> Iterator[dict]:
+                  sr: float | None = None, batch_size: int | None = None,
+                  progress: bool | None = None) -> Iterator[dict]:
     """Predict every window of every recording in ``paths``.
 
     Parameters
@@ -50,6 +51,8 @@ def predict_files(model, paths, *, window: float | None = None, hop: float | Non
         or a ``sigxfer.json`` beside a file, must equal the model's rate: sigxfer does not resample.
     batch_size : int, optional
         Windows per forward pass; default ``model.batch_size``.
+    progress : bool, optional
+        Progress bars; None: the model's own setting (``progress``).
 
     Yields
     ------
@@ -75,6 +78,8 @@ def predict_files(model, paths, *, window: float | None = None, hop: float | Non
     from sigxfer.imaging.picture import picture_shape
 
     model = _fitted(model)
+    if progress is not None:
+        model.set_params(progress=bool(progress))
     if picture_shape(model.imager_) is not None:  # pictures: one row per picture, no windows in time
         if window is not None or hop is not None:
             raise ParameterError("window= and hop= (--window, --hop) cut recordings in time; this model reads pictures")

@@ -69,6 +69,7 @@ def choice_key(pre: nn.Module | None, body: nn.Module, case_shape: tuple[int, ..
     >>> choice_key(None, net, (3, 32, 32), {}) == choice_key(None, net, (3, 64, 64), {})
     False
     """
+    from sigxfer._allocator import state as allocator
     from sigxfer._version import __version__
     from sigxfer.learning.runners import device_of
 
@@ -77,7 +78,7 @@ def choice_key(pre: nn.Module | None, body: nn.Module, case_shape: tuple[int, ..
     payload = {
         "version": VERSION, "sigxfer": __version__, "machine": machine(), "threads": torch.get_num_threads(),
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
-        "case_shape": list(case_shape), "options": options,
+        "case_shape": list(case_shape), "options": options, "freed_memory_kept": allocator()["kept"],
         "imager": None if pre is None or not hasattr(pre, "get_config") else pre.get_config(),
         "backbone": getattr(config, "name", type(body).__name__),
         "weights": tensor_digest(body.state_dict(), skip_prefix="classifier."),

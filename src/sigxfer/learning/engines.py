@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sigxfer._allocator import state as allocator_state
 from sigxfer.errors import ParameterError
 from sigxfer.learning import calibration_cache, distributed
 from sigxfer.learning.batches import is_array, n_cases_of
@@ -258,7 +259,7 @@ def choose_engine(model: nn.Module, sample_X, *, n_cases: int | None = None, eng
     if not specs:
         raise ParameterError(f"engine={engine!r} cannot run this backbone on {device}; use engine='auto'")
     record = {"calibrated": False, "bf16_speedup": None if speedup is None else round(speedup, 3),
-              "n_cases": n, "candidates": []}
+              "n_cases": n, "candidates": [], "allocator": allocator_state()["why"]}
     explicit = engine != "auto" and precision != "auto" and (memory_format != "auto" or engine == "onnxruntime")
     small = n is not None and n < CALIBRATION_MIN_CASES
     if calibrate is False or (calibrate is None and (small or explicit or frozen_file)):

@@ -78,9 +78,14 @@ def model_name(model) -> str:
     return str(model) if isinstance(model, (str, os.PathLike)) else f"the {type(model).__name__}"
 
 
-def model_and_data(model, data, *, targets=None, target=None, sr=None, verb: str):
-    """The model, then its data in the layout it was trained on: (model, train, official test or None)."""
+def model_and_data(model, data, *, targets=None, target=None, sr=None, verb: str, progress=None):
+    """The model, then its data in the layout it was trained on: (model, train, official test or None).
+
+    ``progress`` (a bool) replaces the model's own setting for its progress bars; None keeps it.
+    """
     fitted = load_model(model)
+    if progress is not None:
+        fitted.set_params(progress=bool(progress))
     if hasattr(fitted, "classes_") == (targets is not None):
         where = str(model) if isinstance(model, (str, os.PathLike)) else "this model"
         raise ParameterError(f"{where} is a {type(fitted).__name__}: " + (

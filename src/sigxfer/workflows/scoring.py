@@ -26,7 +26,7 @@ __all__ = ["evaluate_model", "report_model"]
 def evaluate_model(model, data, *, targets=None, target: str | None = None, sr: float | None = None,
                    cv: int | None = None, repeats: int = 1, groups=None, group_pattern: str | None = None,
                    random_state: int | None = 0, json=None, overwrite: bool = False,
-                   echo: Callable[[str], None] | None = None) -> dict:
+                   echo: Callable[[str], None] | None = None, progress: bool | None = None) -> dict:
     """Score a fitted model on labelled data, or refit its settings in cross-validation.
 
     Parameters
@@ -54,6 +54,8 @@ def evaluate_model(model, data, *, targets=None, target: str | None = None, sr: 
         Replace an existing ``json`` file.
     echo : callable, optional
         Receives the summary as text and progress lines.
+    progress : bool, optional
+        Progress bars while predicting (and refitting); None: the model's own setting.
 
     Returns
     -------
@@ -85,7 +87,8 @@ def evaluate_model(model, data, *, targets=None, target: str | None = None, sr: 
         check_output(json, overwrite=overwrite, inputs=input_paths(model, data, targets, groups))
     if cv is None and (groups is not None or group_pattern is not None):
         raise ParameterError("groups= and group_pattern= shape the folds of cv=; give cv=K or drop them")
-    fitted, train, test = model_and_data(model, data, targets=targets, target=target, sr=sr, verb="evaluated")
+    fitted, train, test = model_and_data(model, data, targets=targets, target=target, sr=sr, verb="evaluated",
+                                         progress=progress)
     if cv is not None:
         from sklearn.base import clone
 
@@ -111,7 +114,8 @@ def evaluate_model(model, data, *, targets=None, target: str | None = None, sr: 
 
 def report_model(model, data, output, *, comparison=None, targets=None, target: str | None = None,
                  sr: float | None = None, per_class: int = 4, max_gallery: int = 60, command: str | None = None,
-                 overwrite: bool = False, echo: Callable[[str], None] | None = None) -> Path:
+                 overwrite: bool = False, echo: Callable[[str], None] | None = None,
+                 progress: bool | None = None) -> Path:
     """Write one self-contained HTML report of a fitted model on labelled data.
 
     Parameters
@@ -133,6 +137,8 @@ def report_model(model, data, output, *, comparison=None, targets=None, target: 
         Replace an existing ``output``.
     echo : callable, optional
         Receives one line naming what was written.
+    progress : bool, optional
+        Progress bars while predicting; None: the model's own setting.
 
     Returns
     -------
@@ -159,7 +165,8 @@ def report_model(model, data, output, *, comparison=None, targets=None, target: 
 
     say = echo or quiet
     replaced = check_output(output, overwrite=overwrite, inputs=input_paths(model, data, targets, comparison))
-    fitted, train, test = model_and_data(model, data, targets=targets, target=target, sr=sr, verb="reported")
+    fitted, train, test = model_and_data(model, data, targets=targets, target=target, sr=sr, verb="reported",
+                                         progress=progress)
     config = None
     if isinstance(model, (str, os.PathLike)):
         from sigxfer.deploy import read_config

@@ -189,8 +189,8 @@ def prefer_ensemble(single: dict, ensembles: list, *, task: str) -> dict | None:
 def ensemble_reason(ensemble: dict, single: dict, *, task: str) -> str:
     """Why the ensemble won over the best single head, in words."""
     if task == "classification":
-        return (f"the average of the members' best heads has the lower CV log-loss ({ensemble['cv_log_loss']:.3f} "
-                f"against {single['cv_log_loss']:.3f}; accuracy {ensemble['cv_score']:.3f} against "
+        return (f"the average of the members' best heads has the lower CV log-loss ({ensemble['cv_log_loss']:.3g} "
+                f"against {single['cv_log_loss']:.3g}; accuracy {ensemble['cv_score']:.3f} against "
                 f"{single['cv_score']:.3f}) than the best single head, {single['candidate']}")
     return (f"the average of the members' best heads has the higher CV R² ({ensemble['cv_score']:.3f} against "
             f"{single['cv_score']:.3f}) than the best single head, {single['candidate']}")

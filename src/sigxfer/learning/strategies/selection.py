@@ -315,7 +315,10 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
     values = grid(task, Cs)
     rows, unit_cost = [], None
     first_rows, first_folds = subset if subset is not None else (None, folds)
-    with tqdm(desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
+    singles = single_candidates(sorted(embedded), features, poolings)
+    total = len(singles) + len(combined_candidates(sorted(embedded), features, max_views=max_views, poolings=poolings))
+    total += 0 if subset is None else FINALISTS
+    with tqdm(total=total, desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
         def record(row, c, n_scored):
             row["n_scored"], row["_candidate"] = n_scored, c
             rows.append(row)
@@ -337,17 +340,19 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
                 record(row, c, len(y) if pick is None else len(pick))
                 bar.update(1)
 
-        run(single_candidates(sorted(embedded), features, poolings), first_rows, first_folds)
+        run(singles, first_rows, first_folds)
         by_view = {}
         for r in rows:
             if r["status"] == "scored":
                 v = r["_candidate"].views[0]
                 by_view[v] = max(by_view.get(v, -math.inf), r["cv_score"])
         ranked = sorted(by_view, key=lambda v: -by_view[v])
-        run(combined_candidates(ranked, features, max_views=max_views, poolings=poolings),
-            first_rows, first_folds)
+        combined = combined_candidates(ranked, features, max_views=max_views, poolings=poolings)
+        bar.total = bar.n + len(combined) + (0 if subset is None else FINALISTS)  # the views actually scored
+        run(combined, first_rows, first_folds)
         if subset is not None:
             finalists = sorted((r for r in rows if r["status"] == "scored"), key=rank, reverse=True)
+            bar.total = bar.n + len(finalists[:FINALISTS])
             measured = []  # measured / modelled cost of each finalist rescored
             for r in finalists[:FINALISTS]:
                 c = r["_candidate"]

@@ -1,0 +1,73 @@
+"""Freed memory stays in the process: a network's large temporaries are not faulted in again every batch.
+
+glibc's malloc hands blocks above its mmap threshold (dynamic, at most 32 MiB) to fresh ``mmap``
+calls and gives them back at ``free``; it also trims the top of its heap beyond twice that. A
+convolution's activations at 224-260 px are tens to hundreds of MiB a batch, so eager PyTorch
+on the CPU mapped, faulted in page by page and unmapped them on every batch. On a 2-core VM that
+was more kernel time than computing: 32 signals through three views of EfficientNet-Lite1+Lite2
+took 17-19 s, 20-24 s of it system time and 9-10 million page faults; with the thresholds below,
+5-6 s and 2-3 s (BENCHMARKS.md, section "Speed"). onnxruntime keeps an arena of its own and did
+not pay this.
+
+:func:`keep_freed_memory` runs once at ``import sigxfer``: blocks up to :data:`MMAP_THRESHOLD`
+come from the heap, and up to :data:`TRIM_THRESHOLD` of free heap stays mapped. The process then
+keeps the memory of its peak, as PyTorch's CUDA allocator does on a GPU. ``SIGXFER_MALLOC=system``
+in the environment leaves malloc as the system set it; other C libraries than glibc are left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+#: Blocks up to this size come from the heap (glibc's M_MMAP_THRESHOLD).
+MMAP_THRESHOLD = 1 << 30
+#: Free memory at the top of the heap kept mapped (glibc's M_TRIM_THRESHOLD).
+TRIM_THRESHOLD = 1 << 30
+#: The environment variable; ``system`` leaves malloc alone.
+ENV = "SIGXFER_MALLOC"
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers in glibc's malloc.h
+
+_state: dict = {"kept": False, "why": "not set yet"}
+
+
+def keep_freed_memory() -> dict:
+    """Raise glibc's mmap and trim thresholds (once); returns :func:`state`.
+
+    Examples
+    --------
+    >>> keep_freed_memory() is state()
+    True
+    """
+    if _state["why"] != "not set yet":
+        return _state
+    value = os.environ.get(ENV, "").strip().lower()
+    if value == "system":
+        why = f"left to the system ({ENV}=system)"
+    elif value not in ("", "keep"):
+        why = f"left to the system ({ENV}={value!r} is neither 'keep' nor 'system')"
+    elif not sys.platform.startswith("linux"):
+        why = f"left to the system (not glibc: {sys.platform})"
+    else:
+        try:
+            libc = ctypes.CDLL(None)
+            libc.gnu_get_libc_version.restype = ctypes.c_char_p  # absent outside glibc
+            version = libc.gnu_get_libc_version().decode()
+            mallopt = libc.mallopt
+        except (OSError, AttributeError):
+            why = "left to the system (not glibc)"
+        else:
+            mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+            done = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+            _state["kept"] = bool(done)
+            why = (f"glibc {version}: blocks up to {MMAP_THRESHOLD >> 20} MiB from the heap, "
+                   f"{TRIM_THRESHOLD >> 20} MiB of free heap kept" if done
+                   else f"left to the system (glibc {version} refused the thresholds)")
+    _state["why"] = why
+    return _state
+
+
+def state() -> dict:
+    """``{"kept": bool, "why": str}``: whether freed memory stays in the process, and why."""
+    return _state

@@ -1,0 +1,71 @@
+"""Freed memory stays in the process (sigxfer._allocator): a batch's large temporaries are not faulted in again."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sigxfer import _allocator
+
+glibc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the thresholds are glibc's")
+
+# Allocates and frees a 64 MiB tensor three times, then prints the page faults of a fourth and
+# what sigxfer says of the allocator. Each fresh mapping of 64 MiB costs 16,384 faults of 4 KiB.
+CHILD = textwrap.dedent("""
+    import json, resource
+    import sigxfer, torch
+    from sigxfer import _allocator
+    for _ in range(3):
+        torch.empty(1 << 24).fill_(1.0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.empty(1 << 24).fill_(1.0)
+    print(json.dumps({"faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before,
+                      **_allocator.state()}))
+""")
+
+
+def run_child(value):
+    env = {k: v for k, v in os.environ.items() if k != _allocator.ENV}
+    if value is not None:
+        env[_allocator.ENV] = value
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, check=True,
+                         timeout=120)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@glibc
+def test_importing_sigxfer_keeps_a_freed_64_mib_block_mapped_and_the_system_setting_does_not():
+    kept, system = run_child(None), run_child("system")
+    assert kept["kept"] is True and "glibc" in kept["why"]
+    assert kept["faults"] < 1_000  # the block came back from the heap, already mapped
+    assert system["kept"] is False and system["why"] == "left to the system (SIGXFER_MALLOC=system)"
+    assert system["faults"] > 15_000  # mapped afresh, a fault per page
+
+
+@glibc
+def test_an_unknown_setting_leaves_malloc_alone_and_says_so():
+    state = run_child("fast")
+    assert state["kept"] is False and "'fast' is neither 'keep' nor 'system'" in state["why"]
+
+
+def test_the_engine_record_and_the_calibration_key_name_the_allocator():
+    import torch
+
+    from sigxfer.backbones import create_backbone
+    from sigxfer.learning import calibration_cache
+    from sigxfer.learning.engines import choose_engine
+
+    net = create_backbone("tinynet")
+    engine = choose_engine(net, torch.zeros(4, 3, 32, 32), n_cases=4)
+    assert engine.record["allocator"] == _allocator.state()["why"]
+    key = calibration_cache.choice_key(None, net, (3, 32, 32), {})
+    flipped = dict(_allocator.state(), kept=not _allocator.state()["kept"])
+    original = dict(_allocator._state)
+    try:
+        _allocator._state.update(flipped)
+        assert calibration_cache.choice_key(None, net, (3, 32, 32), {}) != key  # speeds differ: choose anew
+    finally:
+        _allocator._state.update(original)
