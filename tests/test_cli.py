@@ -131,3 +131,21 @@ def test_console_script_exit_status(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("sigxfer: error:") and "missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_predict_evaluate_and_report_take_quiet_over_the_models_own_progress(dataset, model_path, tmp_path, capsys):
+    import sigxfer
+
+    loud = tmp_path / "loud.sigx"  # a model that shows its bars, as one trained without -q does
+    sigxfer.save(sigxfer.load(model_path).set_params(progress=True), loud)
+    files = sorted(str(p) for p in (dataset / "data").rglob("*.npy"))[:3]
+    assert main(["predict", str(loud), *files]) == 0
+    assert "predicting" in capsys.readouterr().err
+    assert main(["predict", str(loud), *files, "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["evaluate", str(loud), str(dataset / "data"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "accuracy" in captured.out and "predicting" not in captured.err
+    assert main(["report", str(loud), str(dataset / "data"), "-o", str(tmp_path / "r.html"), "-q"]) == 0
+    assert "predicting" not in capsys.readouterr().err
+    assert sigxfer.load(loud).progress is True  # the file is not changed by -q
