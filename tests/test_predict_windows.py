@@ -149,6 +149,29 @@ def test_windows_are_predicted_in_batches_across_files(model, recording, tmp_pat
     assert len(rows) == 8 and sizes == [3, 3, 2]
 
 
+def test_the_batches_of_a_job_share_one_engine_chosen_for_all_its_windows(model, recording, tmp_path,
+                                                                           monkeypatch):
+    from sigxfer.learning import embeddings
+
+    for k in range(20):
+        np.save(tmp_path / f"r{k:02d}.npy", recording)  # 4 windows each, 80 in all
+    asked = []
+    real = embeddings.resolve_engine
+
+    def spy(net, X, **kwargs):
+        asked.append(kwargs.get("n_cases"))
+        return real(net, X, **kwargs)
+
+    monkeypatch.setattr(embeddings, "resolve_engine", spy)
+    rows = list(predict_files(model, tmp_path, batch_size=8))
+    assert len(rows) == 80 and asked == [80]  # one choice, for the whole job, not one per batch of 8
+    alone = model.predict(_windows(recording, [0, 128, 256, 384]))
+    assert [r["prediction"] for r in rows[:4]] == list(alone)
+    asked.clear()
+    model.predict(_windows(recording, [0, 128]))  # outside the job: its own choice, as before
+    assert asked == [2]
+
+
 def test_writers_csv_jsonl_and_json(model, recording, tmp_path):
     np.save(tmp_path / "rec.npy", recording)
     out = io.StringIO()

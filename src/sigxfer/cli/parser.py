@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_group_options(p)
     add_targets_options(p, task=False)
     add_run_options(p)
-    p.set_defaults(func=commands.cmd_evaluate)
+    p.set_defaults(func=commands.cmd_evaluate, progress=None)  # without -q: the model's setting
 
     p = sub.add_parser("compare", help="transfer against scratch, raw pixels, frozen features and MiniRocket")
     p.add_argument("data", help="folder of class folders, or ucr:NAME (official train/test split)")
@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=4, help="example images per class")
     p.add_argument("--max-gallery", type=int, default=60, help="most misclassified cases shown with images")
     add_targets_options(p, task=False)
-    p.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None,
+                   help="no progress bars (default: the model's setting)")
     p.set_defaults(func=commands.cmd_report)
 
     add_deploy_commands(sub)

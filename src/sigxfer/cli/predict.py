@@ -60,7 +60,8 @@ def add_deploy_commands(sub) -> None:
     p.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv")
     p.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None,
+                   help="no progress bars (default: the model's setting)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="write a saved model as ONNX that takes the raw signal")

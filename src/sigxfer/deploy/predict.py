@@ -2,6 +2,8 @@
 
 A recording longer than the model's input is read as consecutive windows of ``window`` seconds,
 ``hop`` seconds apart; windows of all files are gathered into batches of the model's batch size (32 on CPU when it has none).
+The batches share one frozen engine, calibrated at the first batch for the whole job
+(:class:`~sigxfer.learning.embeddings.SharedEngine`), and one progress bar counts the files.
 Each window becomes one row ``{file, start_s, end_s, prediction, padded}`` (with ``probabilities``
 per class on request). The padding rule is training's (zeros at the end, as
 :func:`sigxfer.load_signals`): a recording shorter than one window, a tail the windows leave
@@ -123,44 +125,64 @@ def window_starts(n_samples: int, width: int, step: int) -> list[int]:
 
 
 def _rows(model, paths, *, rate, width, step, proba, batch) -> Iterator[dict]:
+    """The job: one progress bar over the files, and one frozen engine for all of its batches,
+    chosen at the first batch as for the windows the files are expected to hold (those read so
+    far, per file, times the files)."""
+    from tqdm.auto import tqdm
+
+    from sigxfer.learning.embeddings import SharedEngine
+
     length = int(model.n_timepoints_)
     pending: list[dict] = []
     windows = np.zeros((batch, model.n_channels_, length), dtype=np.float32)
-    for file in _expand(paths):
-        try:
-            signal = _read(file, model, rate)
-        except SigxferError as err:
-            yield from _flush(model, pending, windows, proba)
-            yield {"file": str(file), "error": str(err)}
-            continue
-        n = signal.shape[1]
-        for start in window_starts(n, width, step):
-            stop = min(start + width, n)
-            slot = windows[len(pending)]
-            slot[:, : stop - start] = signal[:, start:stop]
-            slot[:, stop - start:] = 0.0
-            # Rounded so that 0.1 s steps read 0.3, not 0.30000000000000004.
-            pending.append({"file": str(file), "start_s": round(start / rate, 9), "end_s": round(stop / rate, 9),
-                            "padded": stop - start < length})
-            if len(pending) == batch:
-                yield from _flush(model, pending, windows, proba)
-    yield from _flush(model, pending, windows, proba)
+    files = list(_expand(paths))
+    seen = {"files": 0, "windows": 0}
+    shared = SharedEngine(model.net_, n_cases=lambda: math.ceil(seen["windows"] / max(seen["files"], 1) * len(files)))
+    show = getattr(model, "progress", None)
+    with tqdm(total=len(files), desc="predicting", unit="file", disable=None if show is None else not show,
+              leave=False) as bar:
+        for file in files:
+            try:
+                signal = _read(file, model, rate)
+            except SigxferError as err:
+                yield from _flush(model, pending, windows, proba, shared)
+                yield {"file": str(file), "error": str(err)}
+                bar.update(1)
+                continue
+            n = signal.shape[1]
+            starts = window_starts(n, width, step)
+            seen["files"] += 1
+            seen["windows"] += len(starts)
+            for start in starts:
+                stop = min(start + width, n)
+                slot = windows[len(pending)]
+                slot[:, : stop - start] = signal[:, start:stop]
+                slot[:, stop - start:] = 0.0
+                # Rounded so that 0.1 s steps read 0.3, not 0.30000000000000004.
+                pending.append({"file": str(file), "start_s": round(start / rate, 9),
+                                "end_s": round(stop / rate, 9), "padded": stop - start < length})
+                if len(pending) == batch:
+                    yield from _flush(model, pending, windows, proba, shared)
+            bar.update(1)
+        yield from _flush(model, pending, windows, proba, shared)
 
 
-def _flush(model, pending: list[dict], windows: np.ndarray, proba: bool) -> Iterator[dict]:
+def _flush(model, pending: list[dict], windows: np.ndarray, proba: bool, shared) -> Iterator[dict]:
     """Predict the ``len(pending)`` windows gathered so far in one batch, then empty ``pending``."""
     if not pending:
         return
     x = windows[: len(pending)]
     if hasattr(model, "classes_"):
-        p = model.predict_proba(x)
+        with shared.active():  # entered and left here, never across a yield
+            p = model.predict_proba(x)
         labels = [_plain(c) for c in model.classes_]
         for row, values in zip(pending, p):
             row["prediction"] = labels[int(np.argmax(values))]
             if proba:
                 row["probabilities"] = {str(c): float(v) for c, v in zip(labels, values)}
     else:
-        values = np.asarray(model.predict(x), dtype=np.float64)
+        with shared.active():
+            values = np.asarray(model.predict(x), dtype=np.float64)
         for row, value in zip(pending, values):
             row["prediction"] = value.tolist() if value.ndim else float(value)
     out = list(pending)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 from collections.abc import Callable
 
@@ -16,6 +18,46 @@ from sigxfer.learning.network import SignalNet
 
 #: Cases read ahead from a chunk iterable to calibrate the engine on (they are not lost).
 SAMPLE_CASES = 32
+
+_SHARED: contextvars.ContextVar = contextvars.ContextVar("sigxfer_shared_engine", default=None)
+
+
+class SharedEngine:
+    """One engine for a job that reaches the network in pieces (``predict_files``' batches).
+
+    Each piece alone may be too small to calibrate an engine for (fewer than
+    :data:`~sigxfer.learning.engines.CALIBRATION_MIN_CASES` cases), yet the job is not: inside
+    :meth:`active`, a frozen pass of ``net`` asked for ``engine="auto"`` uses the engine the first
+    piece chose as for ``n_cases()`` cases in all, and shows no progress bar of its own (the job
+    shows one). Enter :meth:`active` around each piece, not across a ``yield``.
+
+    Examples
+    --------
+    >>> from sigxfer.backbones import create_backbone
+    >>> from sigxfer.imaging import Imager
+    >>> X = np.random.default_rng(0).standard_normal((4, 1, 256)).astype(np.float32)
+    >>> net = SignalNet(Imager("spectrum", sr=256.0, size=32).fit(X), create_backbone("tinynet"))
+    >>> shared = SharedEngine(net, n_cases=lambda: 4)
+    >>> with shared.active():
+    ...     first = extract_embeddings(net, X[:2])
+    >>> with shared.active():
+    ...     second = extract_embeddings(net, X[2:])
+    >>> shared.engine is not None and shared.pieces
+    2
+    """
+
+    def __init__(self, net: SignalNet, *, n_cases: Callable[[], int]):
+        self.net, self.n_cases = net, n_cases
+        self.engine: Engine | None = None
+        self.pieces = 0
+
+    @contextlib.contextmanager
+    def active(self):
+        token = _SHARED.set(self)
+        try:
+            yield self
+        finally:
+            _SHARED.reset(token)
 
 
 def _peek(X, k: int):
@@ -115,8 +157,16 @@ def extract_embeddings(net: SignalNet, X, *, batch_size: int | None = None, engi
     if n == 0:
         return out if out is not None else np.zeros((0, dim), dtype=np.float32)
     ctx = distributed.distributed_context()  # joined first: ranks then agree on the engine
-    X, chosen = resolve_engine(net, X, engine=engine, precision=precision, batch_size=batch_size, n_cases=n,
-                               cache_dir=cache_dir)
+    shared = _SHARED.get()
+    if shared is not None and shared.net is net and isinstance(engine, str) and engine == "auto":
+        if shared.engine is None:
+            X, shared.engine = resolve_engine(net, X, precision=precision, batch_size=batch_size,
+                                              n_cases=max(n, int(shared.n_cases())), cache_dir=cache_dir)
+        chosen, progress = shared.engine, False
+        shared.pieces += 1
+    else:
+        X, chosen = resolve_engine(net, X, engine=engine, precision=precision, batch_size=batch_size, n_cases=n,
+                                   cache_dir=cache_dir)
     if record is not None:
         record.update(chosen.record)
     if ctx.enabled and is_array(X) and out is None and start == 0 and on_batch is None:
