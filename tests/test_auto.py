@@ -1,5 +1,8 @@
 """strategy="auto": selection by cross-validation on the training data, within a time budget."""
 
+import functools
+import re
+
 import numpy as np
 import torch
 import pytest
@@ -360,6 +363,23 @@ def _finalist_rows(monkeypatch, seconds_left, *, full_seconds):
                                task="classification", n_outputs=2, left=lambda: seconds_left, show=False,
                                table=table)
     return [r for r in table if r.get("n_scored") == 60]
+
+
+def test_the_scoring_bar_counts_to_its_total(monkeypatch, capsys):
+    # 2 singles and 1 pair on the subsample, then the 3 finalists on every case: 6 of 6.
+    monkeypatch.setattr(selection, "tqdm", functools.partial(selection.tqdm, mininterval=0))
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 2
+    embedded = {v: {"mean": [rng.normal(size=(60, 4))]} for v in range(2)}
+    folds = selection.make_folds(y, task="classification", cv=5, seed=0)[0]
+    pick = selection.stratified_subsample(y, 20, task="classification", seed=0)
+    subset = (pick, selection.make_folds(y[pick], task="classification", cv=5, seed=0)[0])
+    selection.score_candidates(embedded, ["a", "b"], ["last"], ["mean"], y, folds, subset, Cs=2, max_views=2,
+                               task="classification", n_outputs=2, left=lambda: 1e9, show=True, table=[],
+                               desc="auto: scoring lite1 alone")
+    err = capsys.readouterr().err
+    assert "auto: scoring lite1 alone" in err and "| 6/6 [" in err
+    assert not re.search(r"\d+candidate \[", err)  # a bare count, as a bar without a total shows
 
 
 def test_finalists_are_rescored_on_every_case_at_the_cost_the_first_one_measured(monkeypatch):

@@ -200,7 +200,7 @@ def score_ensembles(backbone, embedded: dict, names, search, poolings, taps, y: 
                     n_outputs: int, left, table: list) -> list:
     """A joint backbone's members searched one by one, then the average of their best heads.
 
-    ``search(member_embedded, table)`` runs auto's search on one member's columns and returns its
+    ``search(member_embedded, table, desc=)`` runs auto's search on one member's columns and returns its
     rows. Those rows go to ``table`` as ``kind="member"``; they cannot be chosen themselves, since
     the network computes every member. Per pooling, the members' best candidates make one
     :class:`Ensemble`, scored on the same ``folds``; its rows are returned, to compete with the
@@ -210,7 +210,8 @@ def score_ensembles(backbone, embedded: dict, names, search, poolings, taps, y: 
     best_of = []
     for member, member_embedded in zip(member_labels(backbone.member_names), member_embeddings(embedded, widths)):
         own: list = []
-        rows = [r for r in search(member_embedded, own) if r["status"] == "scored"]
+        rows = search(member_embedded, own, desc=f"auto: scoring {member} alone")
+        rows = [r for r in rows if r["status"] == "scored"]
         for row in own:
             row["candidate"], row["kind"] = f"{member}: {row['candidate']}", "member"
         table.extend(own)

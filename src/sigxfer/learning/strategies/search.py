@@ -93,10 +93,10 @@ def frozen_search(auto, net, X: np.ndarray, y: np.ndarray, *, task: str, n_outpu
             views.embed(v, on_batch=bar.update)
             rate = views.rate  # the rate of real batches, for what follows
 
-    def search(columns, own, views=None):  # auto's search on ``columns`` (all, or one member's)
+    def search(columns, own, views=None, desc="auto: scoring"):  # on ``columns``: all, or one member's
         return sel.score_candidates(columns, names, features, poolings, y, folds, subset, Cs=auto.Cs,
                                     max_views=auto.max_views, task=task, n_outputs=n_outputs, left=left_frozen,
-                                    show=show, table=own, views=views)
+                                    show=show, table=own, views=views, desc=desc)
 
     rows = search(embedded, table, views if halves else None)
     if joint:

@@ -303,7 +303,7 @@ def reason(best: dict, scored: list, table: list, fold_note) -> str:
 
 
 def score_candidates(embedded, names, features, poolings, y, folds, subset, *, Cs: int, max_views: int, task,
-                     n_outputs, left, show, table, views=None) -> list:
+                     n_outputs, left, show, table, views=None, desc: str = "auto: scoring") -> list:
     """Score singles, then combinations of the best views (on ``subset`` = (rows, folds) when
     given, then the finalists on every case); rows of skipped steps say why.
 
@@ -318,7 +318,7 @@ def score_candidates(embedded, names, features, poolings, y, folds, subset, *, C
     singles = single_candidates(sorted(embedded), features, poolings)
     total = len(singles) + len(combined_candidates(sorted(embedded), features, max_views=max_views, poolings=poolings))
     total += 0 if subset is None else FINALISTS
-    with tqdm(total=total, desc="auto: scoring", unit="candidate", disable=not show, leave=False) as bar:
+    with tqdm(total=total, desc=desc, unit="candidate", disable=not show, leave=False) as bar:
         def record(row, c, n_scored):
             row["n_scored"], row["_candidate"] = n_scored, c
             rows.append(row)
