@@ -149,3 +149,10 @@ def test_predict_evaluate_and_report_take_quiet_over_the_models_own_progress(dat
     assert main(["report", str(loud), str(dataset / "data"), "-o", str(tmp_path / "r.html"), "-q"]) == 0
     assert "predicting" not in capsys.readouterr().err
     assert sigxfer.load(loud).progress is True  # the file is not changed by -q
+    from sigxfer.deploy.predict import predict_files
+    from sigxfer.workflows import evaluate_model
+
+    estimator = sigxfer.load(loud)
+    evaluate_model(estimator, dataset / "data", progress=False)
+    assert len(list(predict_files(estimator, files, progress=False))) == 3
+    assert "predicting" not in capsys.readouterr().err and estimator.progress is True  # nor a caller's model

@@ -54,7 +54,8 @@ def predict_files(model, paths, *, window: float | None = None, hop: float | Non
     batch_size : int, optional
         Windows per forward pass; default ``model.batch_size``.
     progress : bool, optional
-        Progress bars; None: the model's own setting (``progress``).
+        A progress bar over the files; None: as the model's own ``progress`` says (the model is
+        not changed).
 
     Yields
     ------
@@ -80,8 +81,6 @@ def predict_files(model, paths, *, window: float | None = None, hop: float | Non
     from sigxfer.imaging.picture import picture_shape
 
     model = _fitted(model)
-    if progress is not None:
-        model.set_params(progress=bool(progress))
     if picture_shape(model.imager_) is not None:  # pictures: one row per picture, no windows in time
         if window is not None or hop is not None:
             raise ParameterError("window= and hop= (--window, --hop) cut recordings in time; this model reads pictures")
@@ -103,7 +102,8 @@ def predict_files(model, paths, *, window: float | None = None, hop: float | Non
         raise ParameterError(f"batch_size={batch!r} must be a positive integer")
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return _rows(model, list(paths), rate=rate, width=width, step=step, proba=proba, batch=batch)
+    show = getattr(model, "progress", None) if progress is None else bool(progress)
+    return _rows(model, list(paths), rate=rate, width=width, step=step, proba=proba, batch=batch, show=show)
 
 
 def window_starts(n_samples: int, width: int, step: int) -> list[int]:
@@ -124,7 +124,7 @@ def window_starts(n_samples: int, width: int, step: int) -> list[int]:
     return starts
 
 
-def _rows(model, paths, *, rate, width, step, proba, batch) -> Iterator[dict]:
+def _rows(model, paths, *, rate, width, step, proba, batch, show) -> Iterator[dict]:
     """The job: one progress bar over the files, and one frozen engine for all of its batches,
     chosen at the first batch as for the windows the files are expected to hold (those read so
     far, per file, times the files)."""
@@ -138,7 +138,6 @@ def _rows(model, paths, *, rate, width, step, proba, batch) -> Iterator[dict]:
     files = list(_expand(paths))
     seen = {"files": 0, "windows": 0}
     shared = SharedEngine(model.net_, n_cases=lambda: math.ceil(seen["windows"] / max(seen["files"], 1) * len(files)))
-    show = getattr(model, "progress", None)
     with tqdm(total=len(files), desc="predicting", unit="file", disable=None if show is None else not show,
               leave=False) as bar:
         for file in files:

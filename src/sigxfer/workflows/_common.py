@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -81,10 +82,12 @@ def model_name(model) -> str:
 def model_and_data(model, data, *, targets=None, target=None, sr=None, verb: str, progress=None):
     """The model, then its data in the layout it was trained on: (model, train, official test or None).
 
-    ``progress`` (a bool) replaces the model's own setting for its progress bars; None keeps it.
+    ``progress`` (a bool) replaces the model's own setting for its progress bars, on a shallow
+    copy (a caller's estimator is not changed); None keeps it.
     """
     fitted = load_model(model)
     if progress is not None:
+        fitted = copy.copy(fitted)
         fitted.set_params(progress=bool(progress))
     if hasattr(fitted, "classes_") == (targets is not None):
         where = str(model) if isinstance(model, (str, os.PathLike)) else "this model"
