@@ -26,11 +26,12 @@ demo: $(VENV)/.core
 test: $(VENV)/.test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Prints the tables of BENCHMARKS.md (fragments also land in bench/results/); about 60 min on 2 cores.
+# Prints the tables of BENCHMARKS.md (fragments also land in bench/results/); about 70 min on 2 cores.
 # Run it on quiet cores: two jobs sharing the machine give no timing figure.
 bench: $(VENV)/.test
 	mkdir -p bench/results
 	$(BIN)/python bench/bench_speed.py > bench/results/speed.md
+	$(BIN)/python bench/bench_allocator.py > bench/results/allocator.md
 	$(BIN)/python bench/bench_auto.py --write bench/results/auto.md --json bench/results/auto.json
 	$(BIN)/python bench/bench_deploy.py > bench/results/deploy.md
 	$(BIN)/python bench/bench_audio.py > bench/results/audio.md
