@@ -45,6 +45,42 @@ def test_importing_sigxfer_keeps_a_freed_64_mib_block_mapped_and_the_system_sett
     assert system["faults"] > 15_000  # mapped afresh, a fault per page
 
 
+GIVE_BACK = textwrap.dedent("""
+    import json
+    import sigxfer, torch
+    from sigxfer import _allocator
+
+    def resident_mib():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+
+    torch.empty(1 << 26).fill_(1.0)  # 256 MiB, freed at once: kept in the heap
+    kept = resident_mib()
+    asked = _allocator.give_back()
+    print(json.dumps({"kept": kept, "after": resident_mib(), "asked": asked}))
+""")
+
+
+@glibc
+def test_give_back_returns_the_kept_memory_to_the_system():
+    out = subprocess.run([sys.executable, "-c", GIVE_BACK], capture_output=True, text=True, check=True, timeout=120)
+    state = json.loads(out.stdout.strip().splitlines()[-1])
+    assert state["asked"] is True
+    assert state["kept"] - state["after"] > 200  # most of the 256 MiB went back
+
+
+def test_fit_gives_the_memory_back_when_it_ends(monkeypatch):
+    from sigxfer import TransferClassifier, make_devices
+    from sigxfer import _transfer
+
+    calls = []
+    monkeypatch.setattr(_transfer, "give_back", lambda: calls.append(1) or True)
+    TransferClassifier(backbone="tinynet", image_size=32, imaging="spectrum", progress=False).fit(
+        make_devices(6, n_timepoints=128, seed=0))
+    assert calls == [1]
+
+
 @glibc
 def test_an_unknown_setting_leaves_malloc_alone_and_says_so():
     state = run_child("fast")

@@ -10,8 +10,10 @@ took 17-19 s, 20-24 s of it system time and 9-10 million page faults; with the t
 not pay this.
 
 :func:`keep_freed_memory` runs once at ``import sigxfer``: blocks up to :data:`MMAP_THRESHOLD`
-come from the heap, and up to :data:`TRIM_THRESHOLD` of free heap stays mapped. The process then
-keeps the memory of its peak, as PyTorch's CUDA allocator does on a GPU. ``SIGXFER_MALLOC=system``
+come from the heap, and up to :data:`TRIM_THRESHOLD` of free heap stays mapped. While it works
+the process keeps the memory of its peak, as PyTorch's CUDA allocator does on a GPU;
+:func:`give_back` returns the free part to the system, which an estimator's ``fit`` does when
+it ends (55 ms; after auto's fit on 60 signals, 1,288 MiB resident became 525). ``SIGXFER_MALLOC=system``
 in the environment leaves malloc as the system set it; other C libraries than glibc are left alone.
 """
 
@@ -30,6 +32,7 @@ ENV = "SIGXFER_MALLOC"
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers in glibc's malloc.h
 
 _state: dict = {"kept": False, "why": "not set yet"}
+_libc = None
 
 
 def keep_freed_memory() -> dict:
@@ -40,6 +43,7 @@ def keep_freed_memory() -> dict:
     >>> keep_freed_memory() is state()
     True
     """
+    global _libc
     if _state["why"] != "not set yet":
         return _state
     value = os.environ.get(ENV, "").strip().lower()
@@ -61,11 +65,24 @@ def keep_freed_memory() -> dict:
             mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
             done = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
             _state["kept"] = bool(done)
+            _libc = libc if done else None
             why = (f"glibc {version}: blocks up to {MMAP_THRESHOLD >> 20} MiB from the heap, "
                    f"{TRIM_THRESHOLD >> 20} MiB of free heap kept" if done
                    else f"left to the system (glibc {version} refused the thresholds)")
     _state["why"] = why
     return _state
+
+
+def give_back() -> bool:
+    """Return the heap's free memory to the system (glibc's ``malloc_trim``), where it was kept.
+
+    Called when a long piece of work ends (an estimator's ``fit``), not between its batches:
+    what is given back is faulted in again by the next allocation. True when something was asked.
+    """
+    if _libc is None:
+        return False
+    _libc.malloc_trim(0)
+    return True
 
 
 def state() -> dict:

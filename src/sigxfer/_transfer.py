@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from sigxfer._allocator import give_back
 from sigxfer._checks import Interval, Options, as_signals, check_params
 from sigxfer.backbones import create_backbone, get_backbone_config, reestimate_batchnorm
 from sigxfer.errors import DataError, NotFittedError, ParameterError
@@ -172,6 +173,7 @@ class _TransferBase(BaseEstimator):
                 # Frozen passes let the engine calibration choose when the user set no batch size.
                 batch_size=self.batch_size if self.strategy_.frozen else self._train_batch_size,
                 progress=self.progress, **extra)
+        give_back()  # the fit's temporaries: kept for speed while it ran (sigxfer._allocator)
         if backbone_note is not None:
             self.history_["backbone"] = {"chosen": self.backbone_, "reason": backbone_note}
         # A strategy may keep some of the views (auto chooses): imaging_ says which the model reads.
