@@ -105,3 +105,35 @@ def test_the_engine_record_and_the_calibration_key_name_the_allocator():
         assert calibration_cache.choice_key(None, net, (3, 32, 32), {}) != key  # speeds differ: choose anew
     finally:
         _allocator._state.update(original)
+
+
+def test_inside_held_fits_wait_and_the_outermost_block_gives_back_once(monkeypatch):
+    trims = []
+
+    class FakeLibc:
+        def malloc_trim(self, pad):
+            trims.append(pad)
+
+    monkeypatch.setattr(_allocator, "_libc", FakeLibc())
+    assert _allocator.give_back() is True and trims == [0]
+    with _allocator.held():
+        with _allocator.held():
+            assert _allocator.give_back() is False  # a fit inside a loop of fits
+        assert trims == [0]  # the inner block's end is not the loop's
+    assert trims == [0, 0]
+
+
+def test_cross_validation_gives_back_once_not_after_every_fold(monkeypatch):
+    from sigxfer import TransferClassifier, make_devices
+    from sigxfer.evaluation import cross_validate
+
+    trims = []
+
+    class FakeLibc:
+        def malloc_trim(self, pad):
+            trims.append(pad)
+
+    monkeypatch.setattr(_allocator, "_libc", FakeLibc())
+    model = TransferClassifier(backbone="tinynet", image_size=32, imaging="spectrum", progress=False)
+    cross_validate(model, make_devices(6, n_timepoints=128, seed=0), cv=3)
+    assert trims == [0]

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from sigxfer._allocator import held
 from sigxfer._json import to_jsonable
 from sigxfer.data.signals import SignalSet
 from sigxfer.data.splits import cv_splits, train_test_split_signals
@@ -172,6 +173,7 @@ def _check_data(train, test, task=None) -> str:
     return task
 
 
+@held()
 def compare(train: SignalSet, test: SignalSet | None = None, *, contenders=None, task: str | None = None,
             imaging="spectrogram",
             sr: float | None = None, backbone: str = "efficientnet_lite0",

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.stats import t as student_t
 from sklearn.base import clone, is_regressor
 
+from sigxfer._allocator import held
 from sigxfer.data.signals import SignalSet
 from sigxfer.data.splits import cv_splits
 from sigxfer.data.tasks import task_of
@@ -176,6 +177,7 @@ def fold_record(task: str, summary: dict, result: dict, *, n_train: int, repeat:
     return record
 
 
+@held()
 def cross_validate(estimator, signals: SignalSet, *, cv: int = 5, repeats: int = 1, groups=None,
                    random_state: int | None = 0, echo=None) -> dict:
     """Repeated (stratified, group-aware) k-fold cross-validation of an estimator on signals.
