@@ -18,7 +18,6 @@ import argparse
 import os
 import re
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,11 +98,8 @@ def main() -> None:
             print(f"| {label} | {rate:.1f} | " + ("– | – |" if kept is None else f"{kept:.1f} | {kept / rate:.2f}x |"))
         print()
     if "commands" in args.parts and not args.quick:
-        work = Path(tempfile.mkdtemp(prefix="sigxfer-bench-alloc-"))
-        try:
-            rows = cli_rows(work)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="sigxfer-bench-alloc-") as work:
+            rows = cli_rows(Path(work))
         print("### Whole commands\n\n| command | system | kept | system / kept |\n|---|---|---|---|")
         print("\n".join(rows) + "\n")
     info = machine()

@@ -27,13 +27,31 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def run_child(value):
+def child_json(code: str, setting=None) -> dict:
+    """What ``code``, run in a fresh process with ``SIGXFER_MALLOC=setting`` (None: unset), prints last."""
     env = {k: v for k, v in os.environ.items() if k != _allocator.ENV}
-    if value is not None:
-        env[_allocator.ENV] = value
-    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, check=True,
+    if setting is not None:
+        env[_allocator.ENV] = setting
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                          timeout=120)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_child(setting):
+    return child_json(CHILD, setting)
+
+
+@pytest.fixture
+def trims(monkeypatch):
+    """The ``malloc_trim`` calls of give_back, through a stand-in for glibc."""
+    calls = []
+
+    class FakeLibc:
+        def malloc_trim(self, pad):
+            calls.append(pad)
+
+    monkeypatch.setattr(_allocator, "_libc", FakeLibc())
+    return calls
 
 
 @glibc
@@ -64,8 +82,7 @@ GIVE_BACK = textwrap.dedent("""
 
 @glibc
 def test_give_back_returns_the_kept_memory_to_the_system():
-    out = subprocess.run([sys.executable, "-c", GIVE_BACK], capture_output=True, text=True, check=True, timeout=120)
-    state = json.loads(out.stdout.strip().splitlines()[-1])
+    state = child_json(GIVE_BACK)
     assert state["asked"] is True
     assert state["kept"] - state["after"] > 200  # most of the 256 MiB went back
 
@@ -107,14 +124,7 @@ def test_the_engine_record_and_the_calibration_key_name_the_allocator():
         _allocator._state.update(original)
 
 
-def test_inside_held_fits_wait_and_the_outermost_block_gives_back_once(monkeypatch):
-    trims = []
-
-    class FakeLibc:
-        def malloc_trim(self, pad):
-            trims.append(pad)
-
-    monkeypatch.setattr(_allocator, "_libc", FakeLibc())
+def test_inside_held_fits_wait_and_the_outermost_block_gives_back_once(trims):
     assert _allocator.give_back() is True and trims == [0]
     with _allocator.held():
         with _allocator.held():
@@ -123,17 +133,10 @@ def test_inside_held_fits_wait_and_the_outermost_block_gives_back_once(monkeypat
     assert trims == [0, 0]
 
 
-def test_cross_validation_gives_back_once_not_after_every_fold(monkeypatch):
+def test_cross_validation_gives_back_once_not_after_every_fold(trims):
     from sigxfer import TransferClassifier, make_devices
     from sigxfer.evaluation import cross_validate
 
-    trims = []
-
-    class FakeLibc:
-        def malloc_trim(self, pad):
-            trims.append(pad)
-
-    monkeypatch.setattr(_allocator, "_libc", FakeLibc())
     model = TransferClassifier(backbone="tinynet", image_size=32, imaging="spectrum", progress=False)
     cross_validate(model, make_devices(6, n_timepoints=128, seed=0), cv=3)
     assert trims == [0]

@@ -186,7 +186,13 @@ def add_output_options(p: argparse.ArgumentParser, *, help: str, required: bool 
     p.add_argument("--overwrite", action="store_true", help=overwrite_help)
 
 
-def add_run_options(p: argparse.ArgumentParser, *, seed: int | None = 0) -> None:
-    """``--seed`` (``random_state``) and ``-q`` (``progress=False``)."""
+def add_run_options(p: argparse.ArgumentParser, *, seed: int | None = 0, progress: bool | None = True) -> None:
+    """``--seed`` (``random_state``) and ``-q`` (:func:`add_quiet_option`)."""
     p.add_argument("--seed", dest="random_state", type=int, default=seed, help=f"random seed (default: {seed})")
-    p.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bars")
+    add_quiet_option(p, default=progress)
+
+
+def add_quiet_option(p: argparse.ArgumentParser, *, default: bool | None = True) -> None:
+    """``-q`` (``progress=False``); ``default=None``: without it, a saved model's own setting."""
+    p.add_argument("-q", "--quiet", dest="progress", action="store_false", default=default,
+                   help="no progress bars" + (" (default: the model's setting)" if default is None else ""))

@@ -10,6 +10,7 @@ from sigxfer.cli.options import (
     add_imaging_options,
     add_input_options,
     add_output_options,
+    add_quiet_option,
     add_run_options,
     add_strategy_options,
     add_stratify_option,
@@ -115,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1, help="repeats of --cv, each reshuffled (default: 1)")
     add_group_options(p)
     add_targets_options(p, task=False)
-    add_run_options(p)
-    p.set_defaults(func=commands.cmd_evaluate, progress=None)  # without -q: the model's setting
+    add_run_options(p, progress=None)  # without -q: the model's own setting
+    p.set_defaults(func=commands.cmd_evaluate)
 
     p = sub.add_parser("compare", help="transfer against scratch, raw pixels, frozen features and MiniRocket")
     p.add_argument("data", help="folder of class folders, or ucr:NAME (official train/test split)")
@@ -149,8 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=4, help="example images per class")
     p.add_argument("--max-gallery", type=int, default=60, help="most misclassified cases shown with images")
     add_targets_options(p, task=False)
-    p.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None,
-                   help="no progress bars (default: the model's setting)")
+    add_quiet_option(p, default=None)
     p.set_defaults(func=commands.cmd_report)
 
     add_deploy_commands(sub)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from sigxfer.cli.options import add_quiet_option
+
 
 def cmd_predict(args, echo=print) -> int:
     from sigxfer.deploy.predict import predict_files, write_predictions
@@ -60,8 +62,7 @@ def add_deploy_commands(sub) -> None:
     p.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv")
     p.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None,
-                   help="no progress bars (default: the model's setting)")
+    add_quiet_option(p, default=None)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="write a saved model as ONNX that takes the raw signal")

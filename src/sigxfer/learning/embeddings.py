@@ -40,16 +40,16 @@ class SharedEngine:
     >>> shared = SharedEngine(net, n_cases=lambda: 4)
     >>> with shared.active():
     ...     first = extract_embeddings(net, X[:2])
+    >>> chosen = shared.engine
     >>> with shared.active():
     ...     second = extract_embeddings(net, X[2:])
-    >>> shared.engine is not None and shared.pieces
-    2
+    >>> chosen is not None and shared.engine is chosen
+    True
     """
 
     def __init__(self, net: SignalNet, *, n_cases: Callable[[], int]):
         self.net, self.n_cases = net, n_cases
         self.engine: Engine | None = None
-        self.pieces = 0
 
     @contextlib.contextmanager
     def active(self):
@@ -163,7 +163,6 @@ def extract_embeddings(net: SignalNet, X, *, batch_size: int | None = None, engi
             X, shared.engine = resolve_engine(net, X, precision=precision, batch_size=batch_size,
                                               n_cases=max(n, int(shared.n_cases())), cache_dir=cache_dir)
         chosen, progress = shared.engine, False
-        shared.pieces += 1
     else:
         X, chosen = resolve_engine(net, X, engine=engine, precision=precision, batch_size=batch_size, n_cases=n,
                                    cache_dir=cache_dir)
