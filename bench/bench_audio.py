@@ -36,6 +36,7 @@ def score(name, y_true, y_pred, fit, predict, chose="", tried="") -> dict:
 METHODS = {
     "linear": ("linear (mel)", {"imaging": "mel", "strategy": "linear"}),
     "auto": ("auto (default budget)", {"strategy": "auto"}),
+    "auto-blend": ("auto, blend=True", {"strategy": {"name": "auto", "blend": True}}),
     "finetune": ("finetune (mel)", {"imaging": "mel", "strategy": "finetune"}),
     "finetune-bn-train": ("finetune (mel), batchnorm=train",
                           {"imaging": "mel", "strategy": {"name": "finetune", "batchnorm": "train"}}),
@@ -87,6 +88,9 @@ def main() -> None:
         rows.append(score(name, test.y, pred, fitted - start, time.perf_counter() - fitted, chose, tried))
         print(rows[-1], flush=True)
         for r in table:  # auto's fine-tune candidate: what the held-out part said, and what it cost
+            if r.get("kind") == "blend" and r.get("status") == "scored":
+                print(f"  {r['candidate']}: held-out {r['cv_score']:.4f} (log-loss {r['cv_log_loss']:.4f}) on "
+                      f"{r.get('n_holdout') or r['n_scored']} clips", flush=True)
             if r.get("kind") == "finetune":
                 print(f"  {r['candidate']}: {r['status']}"
                       + (f"; held-out {r['holdout_score']:.4f} (loss {r['holdout_loss']:.4f}) against the frozen "

@@ -161,6 +161,15 @@ def examples(model, signals: SignalSet, per_class: int, classification: bool) ->
     return f'<p class="note">{escape(note)}</p>' + _figure_html(fig, "example images per class")
 
 
+def _averaged_heads(name, heads: list, kind: str, key: str) -> str:
+    """The paragraph and table for auto's averaged heads (a blend, or a joint backbone's ensemble)."""
+    rows = [[escape(h["reads"]), f'{h["share"]:.2f}', f'{h[key]:.4g}'] for h in heads]
+    return (f'<p>Strategy <b>{escape(name)}</b>: the backbone stays frozen; {len(heads)} {kind} heads, each on '
+            f'its own views and depths with {key} chosen by cross-validation on the training data, their outputs '
+            'averaged with these shares (one linear head on the views they read):</p>'
+            + _table(["head reads", "share", key], rows, numeric={1, 2}))
+
+
 def training(history: dict | None) -> str:
     """How the model trained: curves over epochs, or how a linear head chose its regularisation.
 
@@ -189,7 +198,9 @@ def training(history: dict | None) -> str:
                    f'(log-loss {fmt(history.get("cv_log_loss"))})' if "cv_folds" in history else
                    "was set, not cross-validated")
             value = history["C"]
-            if isinstance(value, list):  # auto's ensemble: one head per member of a joint backbone, averaged
+            if isinstance(value, list) and history.get("heads"):  # auto's blend or ensemble: heads averaged
+                parts.append(_averaged_heads(name, history["heads"], "logistic-regression", "C"))
+            elif isinstance(value, list):  # auto's ensemble: one head per member of a joint backbone, averaged
                 parts.append(f'<p>Strategy <b>{escape(name)}</b>: the backbone stays frozen; one logistic-regression '
                              f'head per network of the joint backbone, their outputs averaged, with '
                              f'C = {" and ".join(f"{c:.4g}" for c in value)} chosen by cross-validation on the '
@@ -200,7 +211,9 @@ def training(history: dict | None) -> str:
                              f'C = {value:.4g} {escape(how)}.</p>')
         elif "alpha" in history:
             alpha = history["alpha"]
-            if isinstance(alpha, list):  # auto's ensemble, as for C above
+            if isinstance(alpha, list) and history.get("heads"):
+                parts.append(_averaged_heads(name, history["heads"], "ridge", "alpha"))
+            elif isinstance(alpha, list):  # auto's ensemble, as for C above
                 parts.append(f'<p>Strategy <b>{escape(name)}</b>: frozen backbone, ridge heads (one per network of '
                              f'the joint backbone, averaged) with alpha = {" and ".join(f"{a:.4g}" for a in alpha)} '
                              'chosen by cross-validation.</p>')

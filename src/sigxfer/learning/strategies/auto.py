@@ -10,6 +10,8 @@ Candidates, in the order they are tried (cheapest and simplest first):
    on a joint backbone (``"efficientnet_lite1+efficientnet_lite2"``, auto's first choice when
    its budget allows) also each member network's own search, and the average of the members'
    best heads (one linear head on the joint features), taken when its CV log-loss is lower;
+   with ``blend=True`` also a blend of up to five scored heads grown greedily on their held-out
+   outputs (:mod:`.blend`), taken on the same rule;
 3. from ``large_n`` cases, in the :data:`FINETUNE_SHARE` of the budget the frozen search leaves:
    LP-FT, the best frozen model's head then its last stages fine-tuned for the epochs that fit,
    scored against that frozen model on a held-out part of the training data.
@@ -109,6 +111,14 @@ class Auto(Strategy):
         On a joint backbone, search each member network on its own too and score the average
         of the members' best heads (:class:`~.ensemble.Ensemble`); it is kept when its CV
         log-loss (R² for regression) beats the best single head's.
+    blend : bool
+        Also grow a blend of the scored heads (:mod:`.blend`: up to five picks, each the head
+        whose held-out outputs most lower the average's held-out log-loss); it is kept when its
+        CV log-loss (R² for regression) beats the best single head's and any ensemble's. From
+        ``large_n`` cases LP-FT then starts from the best single head and must beat the blend.
+        Off by default: on nine UCR/UEA sets it gained test accuracy on three, lost on three
+        (two of them the sets auto was developed on) and tied on three, +0.6 points on average
+        (BENCHMARKS.md); no better than noise, and a blend reads more views at prediction.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
         its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
@@ -141,6 +151,7 @@ class Auto(Strategy):
     large_n: int = LARGE_N
     unfreeze: int | None = None
     ensemble: bool = True
+    blend: bool = False
     finetune: FineTune = dataclasses.field(default_factory=lambda: _finetune_of_auto({}))
 
     _parameter_constraints = {
@@ -154,12 +165,13 @@ class Auto(Strategy):
         "large_n": Interval(int, 0, None),
         "unfreeze": [None, Interval(int, 1, None)],
         "ensemble": bool,
+        "blend": bool,
         "finetune": FineTune,
     }
 
     def __init__(self, *, time_budget: float | None = DEFAULT_BUDGET, cv: int = 5, Cs: int = 7,
                  features=tuple(FEATURES), pooling=("mean",), max_views: int = 3, subsample: int | None = 500,
-                 large_n: int = LARGE_N, unfreeze: int | None = None, ensemble: bool = True,
+                 large_n: int = LARGE_N, unfreeze: int | None = None, ensemble: bool = True, blend: bool = False,
                  finetune: FineTune | dict | None = None, **finetune_params) -> None:
         for key in _LEGACY_PARAMS:
             if finetune_params.pop(key, None) is not None:
@@ -187,6 +199,7 @@ class Auto(Strategy):
         self.large_n = large_n
         self.unfreeze = unfreeze
         self.ensemble = ensemble
+        self.blend = blend
         self.finetune = finetune
         self._check()
 
@@ -230,7 +243,7 @@ class Auto(Strategy):
         return {"name": self.name, "time_budget": self.time_budget, "cv": self.cv, "Cs": self.Cs,
                 "features": list(self.features), "pooling": list(self.pooling), "max_views": self.max_views,
                 "subsample": self.subsample, "large_n": self.large_n,
-                "unfreeze": self.unfreeze, "ensemble": self.ensemble, **finetune}
+                "unfreeze": self.unfreeze, "ensemble": self.ensemble, "blend": self.blend, **finetune}
 
     def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
         """Views tried when the user leaves ``imaging=None`` (:func:`.space.candidate_imagings`).
@@ -346,8 +359,9 @@ class Auto(Strategy):
                 history, reason = tuned
             elif start is not best:
                 history = become(best)  # the fine-tune lost: the best frozen model after all
-        for row in table:
-            row.pop("_candidate", None)
+        for row in table:  # what only the search needed: candidates, members, held-out outputs
+            for key in [k for k in row if k.startswith("_")]:
+                del row[key]
         chosen = history.pop("_chosen", best["candidate"])
         history["selection"] = {
             "chosen": chosen, "cv_score": best["cv_score"], "cv_ci": best["cv_ci"],
@@ -363,6 +377,7 @@ class Auto(Strategy):
     def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain, head=True) -> dict | None:
         """Make ``net`` the chosen frozen model: its views, its depths, a head fitted on all training cases
         (``head=False``: the views and depths only, e.g. to time its fine-tune)."""
+        names = list(net.view_names)
         net.keep_views(candidate.views)
         if not chain:
             net.set_features(None)  # a backbone without a stage chain: its own last-layer embedding
@@ -379,9 +394,13 @@ class Auto(Strategy):
             weight, bias = fit_head(emb, y, block_dims=dims, task=task, value=best["C"], n_outputs=n_outputs)
         set_linear_head(net, weight, bias)
         key = "C" if task == "classification" else "alpha"
-        return {"strategy": self.get_config(), "n_train": int(len(y)), "views": list(net.view_names),
-                "features": candidate.features, "pooling": candidate.pooling, key: best["C"],
-                "embedding_dim": int(net.embedding_dim)}
+        history = {"strategy": self.get_config(), "n_train": int(len(y)), "views": list(net.view_names),
+                   "features": candidate.features, "pooling": candidate.pooling, key: best["C"],
+                   "embedding_dim": int(net.embedding_dim)}
+        if getattr(candidate, "kind", None) == "blend":  # what each averaged head reads, and its share
+            history["heads"] = [{"reads": label, "share": round(float(share), 6), key: value} for label, share, value
+                                in zip(candidate.part_labels(names), candidate.shares, best["C"])]
+        return history
 
 
 def _finetune_of_auto(params: dict) -> FineTune:

@@ -68,19 +68,36 @@ def member_labels(member_names) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class Ensemble:
-    """One candidate per member of a joint backbone, their heads' outputs averaged.
+    """Several candidates' heads, their outputs averaged: one linear head on the union of their columns.
 
-    Each member keeps the views and depths its own CV chose; the average of the members' logits
-    (or regression outputs) is one linear head on the joint features, each member's weights
-    divided by the number of members and zero where it reads nothing, so the model stays one
+    Two kinds share this class. The members' ensemble of a joint backbone (``members`` None):
+    part ``m`` is member ``m``'s own best candidate, each counted once. A blend
+    (:func:`~.blend.greedy_blend`): any scored candidates, part ``i`` reading member ``members[i]``'s
+    columns (None: every member's, a head of the joint or of a single network), counted
+    ``weights[i]`` times. Either way the average of the parts' logits (or regression outputs) is
+    one linear head on the union's features, each part's weights scaled by its share and zero
+    where it reads nothing, so the model stays one
     :class:`~sigxfer.learning.network.SignalNet` reading the union of the views.
     """
 
-    kind: ClassVar[str] = "ensemble"  # its row in the selection table
-
     parts: tuple[Candidate, ...]
     member_names: tuple[str, ...]
-    widths: tuple[tuple[int, ...], ...]  # member widths per tap block (member_widths)
+    widths: tuple[tuple[int, ...], ...]  # member widths per tap block (member_widths; one member: the block's)
+    members: tuple[int | None, ...] | None = None  # member whose columns part i reads; None: part m is member m
+    weights: tuple[int, ...] | None = None  # times part i counts in the average; None: once each
+
+    @property
+    def kind(self) -> str:  # its row in the selection table
+        return "ensemble" if self.members is None else "blend"
+
+    @property
+    def part_members(self) -> tuple[int | None, ...]:
+        return tuple(range(len(self.parts))) if self.members is None else self.members
+
+    @property
+    def shares(self) -> np.ndarray:
+        weights = np.ones(len(self.parts)) if self.weights is None else np.asarray(self.weights, dtype=float)
+        return weights / weights.sum()
 
     @property
     def views(self) -> tuple[int, ...]:
@@ -95,8 +112,17 @@ class Ensemble:
         return self.parts[0].pooling
 
     def label(self, names) -> str:
-        return "ensemble of " + " and ".join(f"{member} ({part.label(names)})"
-                                             for member, part in zip(member_labels(self.member_names), self.parts))
+        if self.members is None:
+            return "ensemble of " + " and ".join(f"{member} ({part.label(names)})"
+                                                 for member, part in zip(member_labels(self.member_names), self.parts))
+        return f"blend of {len(self.parts)} heads: " + ", ".join(
+            label + ("" if w == 1 else f" ×{w}")
+            for label, w in zip(self.part_labels(names), self.weights or (1,) * len(self.parts)))
+
+    def part_labels(self, names) -> list[str]:
+        """Each part's candidate in words, with the member whose columns it reads (if one)."""
+        labels = member_labels(self.member_names)
+        return [("" if m is None else f"{labels[m]}: ") + part.label(names) for part, m in zip(self.parts, self.part_members)]
 
     @property
     def joint(self) -> Candidate:
@@ -110,13 +136,13 @@ class Ensemble:
         return self.joint.width(embedded)
 
     def member_parts(self, embedded: dict) -> list[tuple[np.ndarray, list[int]]]:
-        """Each member's columns and block widths for its own candidate."""
+        """Each part's columns and block widths: its member's own, or every member's."""
         members = member_embeddings(embedded, self.widths)
-        return [part.blocks(members[m]) for m, part in enumerate(self.parts)]
+        return [part.blocks(embedded if m is None else members[m]) for part, m in zip(self.parts, self.part_members)]
 
     def head(self, heads, embedded: dict) -> tuple[np.ndarray, np.ndarray]:
-        """``(weight, bias)`` on :meth:`blocks`'s columns from each member's ``(weight, bias)``
-        on its own candidate's: the average of the members' outputs as one linear map.
+        """``(weight, bias)`` on :meth:`blocks`'s columns from each part's ``(weight, bias)``
+        on its own columns: the weighted average of the parts' outputs as one linear map.
 
         Examples
         --------
@@ -129,7 +155,7 @@ class Ensemble:
         >>> bool(np.allclose(joint @ weight.T + bias, mean))
         True
         """
-        n_blocks = len(self.widths)
+        n_blocks, n_members = len(self.widths), len(self.widths[0])
         segments, at = {}, 0
         for v in self.views:
             for k in _tap_range(self.features, n_blocks):
@@ -137,16 +163,16 @@ class Ensemble:
                 for m, w in enumerate(self.widths[k]):
                     segments[(v, k, m)] = (at, w * factor)
                     at += w * factor
-        n_members = len(self.parts)
         weight = np.zeros((heads[0][0].shape[0], at))
-        for m, (part, (w_m, _)) in enumerate(zip(self.parts, heads)):
+        for part, member, share, (w_p, _) in zip(self.parts, self.part_members, self.shares, heads):
             col = 0
             for v in part.views:
                 for k in _tap_range(part.features, n_blocks):
-                    start, width = segments[(v, k, m)]
-                    weight[:, start:start + width] = w_m[:, col:col + width] / n_members
-                    col += width
-        return weight, sum(b for _, b in heads) / n_members
+                    for m in range(n_members) if member is None else (member,):
+                        start, width = segments[(v, k, m)]
+                        weight[:, start:start + width] += share * w_p[:, col:col + width]
+                        col += width
+        return weight, sum(share * b for share, (_, b) in zip(self.shares, heads))
 
 
 def score_ensemble(ensemble: Ensemble, embedded: dict, y: np.ndarray, folds, *, task: str, values,
@@ -162,7 +188,7 @@ def score_ensemble(ensemble: Ensemble, embedded: dict, y: np.ndarray, folds, *, 
 
 
 def prefer_ensemble(single: dict, ensembles: list, *, task: str) -> dict | None:
-    """The ensemble row to take instead of the best single-head row ``single``, or None.
+    """The ensemble (or blend) row to take instead of the best single-head row ``single``, or None.
 
     Classification compares CV log-loss: fold accuracies of a few cases each tie too often (both
     at 1.000 on several small sets) to tell a model from a steadier average of two. On six
@@ -187,12 +213,21 @@ def prefer_ensemble(single: dict, ensembles: list, *, task: str) -> dict | None:
 
 
 def ensemble_reason(ensemble: dict, single: dict, *, task: str) -> str:
-    """Why the ensemble won over the best single head, in words."""
+    """Why the ensemble (or blend) won over the best single head, in words.
+
+    Examples
+    --------
+    >>> ensemble_reason({"kind": "blend", "cv_score": 1.0, "cv_log_loss": 0.01},
+    ...                 {"candidate": "gaf / last", "cv_score": 1.0, "cv_log_loss": 0.02}, task="classification")[:60]
+    'the average of heads picked greedily by their held-out log-l'
+    """
+    what = ("the average of heads picked greedily by their held-out log-loss" if ensemble.get("kind") == "blend"
+            else "the average of the members' best heads")
     if task == "classification":
-        return (f"the average of the members' best heads has the lower CV log-loss ({ensemble['cv_log_loss']:.3g} "
+        return (f"{what} has the lower CV log-loss ({ensemble['cv_log_loss']:.3g} "
                 f"against {single['cv_log_loss']:.3g}; accuracy {ensemble['cv_score']:.3f} against "
                 f"{single['cv_score']:.3f}) than the best single head, {single['candidate']}")
-    return (f"the average of the members' best heads has the higher CV R² ({ensemble['cv_score']:.3f} against "
+    return (f"{what} has the higher CV R² ({ensemble['cv_score']:.3f} against "
             f"{single['cv_score']:.3f}) than the best single head, {single['candidate']}")
 
 
@@ -208,12 +243,13 @@ def score_ensembles(backbone, embedded: dict, names, search, poolings, taps, y: 
     """
     widths = tuple(tuple(ws) for ws in backbone.member_widths(taps))
     best_of = []
-    for member, member_embedded in zip(member_labels(backbone.member_names), member_embeddings(embedded, widths)):
+    for m, (member, member_embedded) in enumerate(zip(member_labels(backbone.member_names),
+                                                      member_embeddings(embedded, widths))):
         own: list = []
         rows = search(member_embedded, own, desc=f"auto: scoring {member} alone")
         rows = [r for r in rows if r["status"] == "scored"]
         for row in own:
-            row["candidate"], row["kind"] = f"{member}: {row['candidate']}", "member"
+            row["candidate"], row["kind"], row["_member"] = f"{member}: {row['candidate']}", "member", m
         table.extend(own)
         widest = max((r["n_scored"] for r in rows), default=0)
         best_of.append({p: max((r for r in rows if r["n_scored"] == widest and r["pooling"] == p), key=sel.rank,

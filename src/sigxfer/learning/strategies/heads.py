@@ -211,11 +211,14 @@ def cv_grid(emb: np.ndarray, y: np.ndarray, folds, *, block_dims, task: str, val
     dict
         ``value`` (chosen C or alpha), ``scores`` (per fold), ``mean``, ``std``, ``ci`` (95 %
         t-interval of the fold mean), ``log_loss`` (classification), ``by_value`` (mean score
-        per grid value, None where the path stopped before it) and ``n_fitted``.
+        per grid value, None where the path stopped before it), ``n_fitted`` and ``oof`` (the
+        chosen value's held-out outputs, logits or standardised targets, one row per case:
+        :func:`out_of_fold`).
     """
     n_values = len(values)
     scores = np.zeros((len(folds), n_values))
     losses = np.full((len(folds), n_values), np.inf)
+    outputs: list[list] = [[None] * len(folds) for _ in range(n_values)]  # held-out outputs per value and fold
     parts = []
     for train, test in folds:
         mu, scale = block_scaling(emb[train], block_dims)
@@ -233,6 +236,7 @@ def cv_grid(emb: np.ndarray, y: np.ndarray, folds, *, block_dims, task: str, val
                                                 model=model if task == "classification" else None)
             parts[f][2] = model
             out = _outputs(coef, intercept, z_test)
+            outputs[v][f] = out
             scores[f, v] = holdout_score(out, y[test], task)
             if task == "classification":
                 losses[f, v] = float(_log_loss(out, y[test]).mean())
@@ -253,7 +257,22 @@ def cv_grid(emb: np.ndarray, y: np.ndarray, folds, *, block_dims, task: str, val
               "n_fitted": int(np.isfinite(losses[0]).sum()) if task == "classification" else n_values}
     if task == "classification":
         result["log_loss"] = float(losses[:, best].mean())
+    result["oof"] = out_of_fold(outputs[best], folds, len(emb))
     return result
+
+
+def out_of_fold(outputs, folds, n_cases: int) -> np.ndarray:
+    """One row of outputs per case from each fold's held-out outputs; NaN for a case no fold held out.
+
+    Examples
+    --------
+    >>> out_of_fold([np.array([[1.0]]), np.array([[2.0]])], [([1], [0]), ([0], [2])], 3).ravel().tolist()
+    [1.0, nan, 2.0]
+    """
+    oof = np.full((n_cases, outputs[0].shape[1]), np.nan)
+    for (_, test), out in zip(folds, outputs):
+        oof[test] = out
+    return oof
 
 
 def cv_average(parts, y: np.ndarray, folds, *, task: str, n_outputs: int, max_iter: int = 3000) -> dict:

@@ -23,6 +23,7 @@ from sigxfer.learning.costs import tail_train_rate
 from sigxfer.learning.prefix import front_seconds, keeps
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies.base import set_linear_head
+from sigxfer.learning.strategies.blend import fitted_outputs
 from sigxfer.learning.strategies.ensemble import Ensemble
 from sigxfer.learning.strategies.finetune import FineTune
 from sigxfer.learning.strategies.heads import fit_head, holdout_score
@@ -103,11 +104,9 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     set_linear_head(net, weight, bias)
     frozen_outputs = emb[val_idx] @ weight.T + bias
     baseline = best if baseline is None else baseline
-    if baseline is not best:  # the frozen model to beat reads other views: its own head, same fitting part
-        emb_b, dims_b = baseline["_candidate"].blocks(embedded)
-        weight_b, bias_b = fit_head(emb_b[train_idx], y[train_idx], block_dims=dims_b, task=task,
-                                    value=baseline["C"], n_outputs=n_outputs)
-        frozen_outputs = emb_b[val_idx] @ weight_b.T + bias_b
+    if baseline is not best:  # the frozen model to beat reads other views (or averages heads): same fitting part
+        frozen_outputs = fitted_outputs(baseline["_candidate"], baseline["C"], embedded, y, train_idx, val_idx,
+                                        task=task, n_outputs=n_outputs)
     frozen_score = holdout_score(frozen_outputs, y[val_idx], task)
     frozen_loss = _loss(frozen_outputs, y[val_idx], y[train_idx], finetune, task=task, n_outputs=n_outputs)
     started = time.perf_counter()
@@ -139,8 +138,8 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     history["_chosen"] = label
     reason = (f"LP-FT scored {tuned_score:.3f} (loss {tuned_loss:.4f}) on {len(val_idx)} held-out training cases "
               f"against {frozen_score:.3f} (loss {frozen_loss:.4f}) for the frozen {baseline['candidate']}; "
-              + (f"it started from {best['candidate']} ({sel.describe(best)}), whose fine-tune fits more "
-                 "epochs; " if baseline is not best else "")
+              + (f"it started from {best['candidate']} ({sel.describe(best)}), see the table's started_from; "
+                 if baseline is not best else "")
               + f"the model is the fine-tuned one, fitted on the other {len(train_idx)} cases"
               + (f", its weights the mean of epochs {averaged['epochs'][0]}-{averaged['epochs'][-1]}"
                  if averaged.get("kept") else f", its weights those of epoch {history['best_epoch']}"))
@@ -185,8 +184,21 @@ def start_for_lp_ft(best: dict, rows: list, *, finetune: FineTune, plan) -> tupl
     among ``rows`` is taken instead if it fits more
     (by CV on as many cases as ``best``, or on the subsample when ``best`` alone was rescored on
     every case). The frozen model LP-FT must beat stays ``best``.
+
+    LP-FT starts from one head: when ``best`` is a blend (:mod:`.blend`), the start is the best
+    single head scored on as many cases, then the rule above. A joint backbone's ensemble of its
+    members is returned as it is (:func:`lp_ft` then skips: fine-tuning one member's head would
+    leave the other network's untrained and its own share unclear).
     """
-    if isinstance(best["_candidate"], Ensemble) or len(best["_candidate"].views) == 1:
+    if isinstance(best["_candidate"], Ensemble):
+        heads = [r for r in rows if r["status"] == "scored" and r.get("kind", "frozen") == "frozen"
+                 and r["n_scored"] == best["n_scored"]]
+        if best.get("kind") != "blend" or not heads:
+            return best, None
+        head = max(heads, key=sel.rank)
+        start, why = start_for_lp_ft(head, rows, finetune=finetune, plan=plan)
+        return start, f"{best['candidate']} averages several heads; LP-FT starts from one" + (f", and {why}" if why else "")
+    if len(best["_candidate"].views) == 1:
         return best, None
     mine = plan(best)
     if mine >= finetune.epochs:

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from sigxfer.learning.strategies import ensemble as ens
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies import views as view_passes
+from sigxfer.learning.strategies.blend import score_blends, single_widths
 from sigxfer.learning.strategies.views import ViewEmbeddings
 
 #: Share of the budget kept for scoring heads when deciding how many views to embed.
@@ -102,13 +103,20 @@ def frozen_search(auto, net, X: np.ndarray, y: np.ndarray, *, task: str, n_outpu
     if joint:
         rows += ens.score_ensembles(net.backbone, embedded, names, search, poolings, taps, y, folds, task=task,
                                     n_outputs=n_outputs, left=left_frozen, table=table)
+    if auto.blend:
+        members = tuple(net.backbone.member_names) if joint else (body_name(net),)
+        blends = score_blends(table, names, y, folds, subset, task=task, poolings=poolings, member_names=members,
+                              widths_of=lambda p: (tuple(tuple(ws) for ws in net.backbone.member_widths(taps)) if joint
+                                                   else single_widths(embedded, p)))
+        table.extend(blends)
+        rows += blends
     scored = [r for r in rows if r["status"] == "scored"]
     widest = max(r["n_scored"] for r in scored)
     scored = [r for r in scored if r["n_scored"] == widest]  # the last round decides
-    singles = [r for r in scored if r["kind"] != "ensemble"]
+    singles = [r for r in scored if r["kind"] not in ("ensemble", "blend")]
     best = max(singles, key=sel.rank)
     reason = sel.reason(best, singles, table, fold_note)
-    averaged = ens.prefer_ensemble(best, [r for r in scored if r["kind"] == "ensemble"], task=task)
+    averaged = ens.prefer_ensemble(best, [r for r in scored if r["kind"] in ("ensemble", "blend")], task=task)
     if averaged is not None:
         reason = ens.ensemble_reason(averaged, best, task=task) + "; " + reason
         best = averaged
@@ -117,10 +125,15 @@ def frozen_search(auto, net, X: np.ndarray, y: np.ndarray, *, task: str, n_outpu
                         chain=chain)
 
 
+def body_name(net) -> str:
+    """The name of ``net``'s backbone (its registry name, else its class's)."""
+    return getattr(getattr(net.backbone, "config", None), "name", type(net.backbone).__name__)
+
+
 def _plan(auto, net, n, features, poolings, rate, subset, halves, folds, budget, kept_for_tuning) -> str:
     """The plan auto prints before it starts: cases, backbone, views, scoring, budget."""
     names = list(net.view_names)
-    body = getattr(getattr(net.backbone, "config", None), "name", type(net.backbone).__name__)
+    body = body_name(net)
     if len(folds) > 1:
         scoring = f"{len(folds)}-fold CV of {auto.Cs} regularisation values per head"
     else:

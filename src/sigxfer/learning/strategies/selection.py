@@ -251,6 +251,8 @@ def table_row(candidate, names, result, estimate) -> dict:
            "n_holdout": result.get("n_holdout")}
     if "log_loss" in result:
         row["cv_log_loss"] = result["log_loss"]
+    if result.get("oof") is not None:  # held-out outputs, for blends (auto drops "_" keys from its history)
+        row["_oof"] = result["oof"]
     return row
 
 
