@@ -162,7 +162,7 @@ def examples(model, signals: SignalSet, per_class: int, classification: bool) ->
 
 
 def _averaged_heads(name, heads: list, kind: str, key: str) -> str:
-    """The paragraph and table for auto's averaged heads (a blend, or a joint backbone's ensemble)."""
+    """The paragraph and table for a blend's averaged heads (auto's ``history["heads"]``)."""
     rows = [[escape(h["reads"]), f'{h["share"]:.2f}', f'{h[key]:.4g}'] for h in heads]
     return (f'<p>Strategy <b>{escape(name)}</b>: the backbone stays frozen; {len(heads)} {kind} heads, each on '
             f'its own views and depths with {key} chosen by cross-validation on the training data, their outputs '
@@ -198,7 +198,7 @@ def training(history: dict | None) -> str:
                    f'(log-loss {fmt(history.get("cv_log_loss"))})' if "cv_folds" in history else
                    "was set, not cross-validated")
             value = history["C"]
-            if isinstance(value, list) and history.get("heads"):  # auto's blend or ensemble: heads averaged
+            if isinstance(value, list) and history.get("heads"):  # auto's blend: its heads averaged
                 parts.append(_averaged_heads(name, history["heads"], "logistic-regression", "C"))
             elif isinstance(value, list):  # auto's ensemble: one head per member of a joint backbone, averaged
                 parts.append(f'<p>Strategy <b>{escape(name)}</b>: the backbone stays frozen; one logistic-regression '

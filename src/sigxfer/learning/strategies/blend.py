@@ -20,7 +20,7 @@ import numpy as np
 
 from sigxfer.learning.strategies import selection as sel
 from sigxfer.learning.strategies.ensemble import Ensemble
-from sigxfer.learning.strategies.heads import _log_loss, fit_head, holdout_score, t_interval
+from sigxfer.learning.strategies.heads import _log_loss, fit_head, fold_summary
 
 #: Most picks in a blend, a candidate counted as often as it is picked: five heads at most.
 #: Set before any data set was run, and not tuned.
@@ -114,7 +114,7 @@ def score_blends(table: list, names, y: np.ndarray, folds, subset, *, task: str,
         blend = Ensemble(tuple(r["_candidate"] for r, _ in picked), tuple(member_names), widths_of(pooling),
                          members=tuple(r.get("_member") for r, _ in picked), weights=tuple(c for _, c in picked))
         oof = sum(c * r["_oof"] for r, c in picked) / sum(c for _, c in picked)
-        result = _held_out_result(oof, y, folds, task)
+        result = fold_summary([oof[test] for _, test in folds], y, folds, task)
         result["value"] = [r["C"] for r, _ in picked]
         sel.mark_held_out(result, folds, task)
         result["seconds"] = time.perf_counter() - start
@@ -123,17 +123,6 @@ def score_blends(table: list, names, y: np.ndarray, folds, subset, *, task: str,
         row["n_scored"], row["_candidate"] = widest, blend
         out.append(row)
     return out
-
-
-def _held_out_result(oof: np.ndarray, y: np.ndarray, folds, task: str) -> dict:
-    """Fold scores, their mean and interval, and the mean fold log-loss of held-out outputs ``oof``."""
-    scores = [holdout_score(oof[test], y[test], task) for _, test in folds]
-    chosen = np.asarray(scores)
-    result = {"scores": [float(s) for s in chosen], "mean": float(chosen.mean()), "std": float(chosen.std()),
-              "ci": t_interval(chosen, bounded=task == "classification")}
-    if task == "classification":
-        result["log_loss"] = float(np.mean([_log_loss(oof[test], y[test]).mean() for _, test in folds]))
-    return result
 
 
 def fitted_outputs(candidate, value, embedded: dict, y: np.ndarray, fit_idx, out_idx, *, task: str,

@@ -292,23 +292,32 @@ def cv_average(parts, y: np.ndarray, folds, *, task: str, n_outputs: int, max_it
     >>> result["value"], result["mean"] > 0.7
     ([1.0, 0.1], True)
     """
-    scores, losses = [], []
+    outputs = []
     for train, test in folds:
         out = 0.0
         for emb, dims, value in parts:
             weight, bias = fit_head(emb[train], y[train], block_dims=dims, task=task, value=float(value),
                                     n_outputs=n_outputs, max_iter=max_iter)
             out = out + emb[test] @ weight.T + bias
-        out = out / len(parts)
-        scores.append(holdout_score(out, y[test], task))
-        if task == "classification":
-            losses.append(float(_log_loss(out, y[test]).mean()))
-    chosen = np.asarray(scores)
-    result = {"value": [float(value) for _, _, value in parts], "scores": [float(s) for s in chosen],
-              "mean": float(chosen.mean()), "std": float(chosen.std()),
+        outputs.append(out / len(parts))
+    return {"value": [float(value) for _, _, value in parts], **fold_summary(outputs, y, folds, task)}
+
+
+def fold_summary(outputs, y: np.ndarray, folds, task: str) -> dict:
+    """``scores`` (per fold), their ``mean``, ``std`` and ``ci``, and the mean fold ``log_loss``
+    (classification) of each fold's held-out ``outputs``.
+
+    Examples
+    --------
+    >>> fold_summary([np.array([[0.0, 1.0]]), np.array([[1.0, 0.0]])], np.array([1, 1]), [([1], [0]), ([0], [1])],
+    ...              "classification")["scores"]
+    [1.0, 0.0]
+    """
+    chosen = np.asarray([holdout_score(out, y[test], task) for out, (_, test) in zip(outputs, folds)])
+    result = {"scores": [float(s) for s in chosen], "mean": float(chosen.mean()), "std": float(chosen.std()),
               "ci": t_interval(chosen, bounded=task == "classification")}
     if task == "classification":
-        result["log_loss"] = float(np.mean(losses))
+        result["log_loss"] = float(np.mean([_log_loss(out, y[test]).mean() for out, (_, test) in zip(outputs, folds)]))
     return result
 
 
