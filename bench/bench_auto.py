@@ -158,7 +158,7 @@ def _load(name: str, split: str, length: int | None):
 
 
 def run(names, *, backbone: str | None, image_size: int | None, time_budget, log, channel_mode: str = "auto",
-        length: int | None = None, ablations: bool = True, with_blend: bool = False) -> dict:
+        length: int | None = None, ablations: bool = True, also: dict | None = None) -> dict:
     results = {"machine": machine(), "backbone": backbone, "image_size": image_size, "datasets": {},
                "channel_mode": channel_mode, "length": length, "load_before": os.getloadavg()}
     started = time.perf_counter()
@@ -180,15 +180,15 @@ def run(names, *, backbone: str | None, image_size: int | None, time_budget, log
         entry["auto"]["backbone_reason"] = (model.history_.get("backbone") or {}).get("reason")
         log(f"  auto        test {entry['auto']['accuracy']:.3f}  CV {entry['auto']['cv_score']:.3f}  "
             f"({entry['auto']['fit_seconds']:.1f} s) chose {model.backbone_}: {entry['auto']['chosen']}")
-        if with_blend:  # the same search with a blend of its heads: what the blend adds, in the same run
-            blended = Auto(blend=True, **({} if time_budget is None else {"time_budget": time_budget}))
-            entry["auto_blend"], other = run_estimator("auto, blend=True", train, test, backbone=backbone,
-                                                       image_size=image_size, strategy=blended,
-                                                       channel_mode=channel_mode)
-            entry["auto_blend"]["backbone"] = other.backbone_
-            log(f"  with blend  test {entry['auto_blend']['accuracy']:.3f}  "
-                f"CV {entry['auto_blend']['cv_score']:.3f}  ({entry['auto_blend']['fit_seconds']:.1f} s) "
-                f"chose {other.backbone_}: {entry['auto_blend']['chosen']}")
+        if also:  # the same search with other Auto parameters: what they change, in the same run
+            other_auto = Auto(**also, **({} if time_budget is None else {"time_budget": time_budget}))
+            label = "auto, " + ", ".join(f"{k}={v!r}" for k, v in also.items())
+            entry["auto_also"], other = run_estimator(label, train, test, backbone=backbone, image_size=image_size,
+                                                      strategy=other_auto, channel_mode=channel_mode)
+            entry["auto_also"]["backbone"] = other.backbone_
+            log(f"  {label}  test {entry['auto_also']['accuracy']:.3f}  "
+                f"CV {entry['auto_also']['cv_score']:.3f}  ({entry['auto_also']['fit_seconds']:.1f} s) "
+                f"chose {other.backbone_}: {entry['auto_also']['chosen']}")
         # The ablations read the backbone auto read (its choice when none is named).
         entry["ablations"] = (run_ablations(train, test, backbone=model.backbone_, image_size=image_size, log=log)
                               if ablations and channel_mode == "auto" else [])
@@ -230,7 +230,7 @@ def format_markdown(results: dict, command: str) -> str:
         mr = e["minirocket"]
         lines.append(f"| {name} ({e['n_train']}/{e['n_test']}) | MiniRocket | raw series | – | {_acc(mr)} | – | "
                      f"{mr['fit_seconds']:.2f} |")
-        for key in ("linear", "auto", "auto_blend"):
+        for key in ("linear", "auto", "auto_also"):
             if key not in e:
                 continue
             r = e[key]
@@ -269,6 +269,20 @@ def format_markdown(results: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+def _also(pairs: list[str], with_blend: bool) -> dict:
+    """``--also`` as Auto parameters: ``["derivative=false"]`` -> ``{"derivative": False}``."""
+    out = {"blend": True} if with_blend else {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--also {pair!r}: give KEY=VALUE, e.g. derivative=false")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=None, help=f"default: {' '.join(DATASETS)}")
@@ -283,8 +297,10 @@ def main(argv=None) -> int:
                         help="bring sets whose series differ in length to this length (others stay as shipped)")
     parser.add_argument("--no-ablations", action="store_true", help="only MiniRocket, linear and auto")
     parser.add_argument("--quick", action="store_true", help="GunPoint with tinynet at 32 px: checks the script")
-    parser.add_argument("--with-blend", action="store_true",
-                        help="also auto with Auto(blend=True), in the same run")
+    parser.add_argument("--also", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="also auto with these Auto parameters, in the same run (values as JSON: "
+                             "--also derivative=false)")
+    parser.add_argument("--with-blend", action="store_true", help="the same as --also blend=true")
     parser.add_argument("--json", default=None, help="write all numbers here")
     parser.add_argument("--write", default=None, help="write the Markdown here")
     args = parser.parse_args(argv)
@@ -297,7 +313,7 @@ def main(argv=None) -> int:
 
     results = run(names, backbone=backbone, image_size=image_size, time_budget=args.time_budget, log=log,
                   channel_mode=args.channel_mode, length=args.length, ablations=not args.no_ablations,
-                  with_blend=args.with_blend)
+                  also=_also(args.also, args.with_blend))
     command = "python " + " ".join(["bench/bench_auto.py", *(argv if argv is not None else sys.argv[1:])])
     text = format_markdown(results, command)
     print(text)

@@ -109,13 +109,17 @@ def test_a_tiny_time_budget_skips_the_expensive_steps_and_says_so(devices, capsy
 
 
 def test_candidate_views_follow_the_sample_rate_and_length():
-    def names(**kw):
-        return [s.name for s in Auto().candidate_imagings(n_channels=1, **kw)]
+    def names(derivative=True, **kw):
+        return [s.label for s in Auto(derivative=derivative).candidate_imagings(n_channels=1, **kw)]
 
-    assert names(n_timepoints=150, sr=None) == ["waveform", "gaf", "recurrence"]
-    assert names(n_timepoints=300, sr=None) == ["waveform", "gaf", "recurrence", "spectrogram"]
-    assert names(n_timepoints=200, sr=100.0) == ["waveform", "gaf", "recurrence", "spectrogram"]
+    steps = ["waveform:derivative=1", "gaf:derivative=1", "recurrence:derivative=1"]
+    assert names(n_timepoints=150, sr=None) == ["waveform", "gaf", "recurrence", *steps]
+    assert names(n_timepoints=300, sr=None) == ["waveform", "gaf", "recurrence", "spectrogram", *steps]
+    assert names(n_timepoints=200, sr=100.0) == ["waveform", "gaf", "recurrence", "spectrogram", *steps]
+    # Where spectral views lead, a difference would only tilt the spectrum they read.
     assert names(n_timepoints=1000, sr=100.0) == ["spectrogram", "mel", "waveform", "gaf", "recurrence"]
+    assert names(n_timepoints=150, sr=None, derivative=False) == ["waveform", "gaf", "recurrence"]
+    assert names(n_timepoints=300, sr=None, derivative=False) == ["waveform", "gaf", "recurrence", "spectrogram"]
 
 
 def test_auto_chooses_among_the_views_the_user_lists(devices):
@@ -583,6 +587,19 @@ def test_without_a_named_backbone_auto_takes_the_largest_its_budget_allows(devic
     assert loaded.backbone is None and loaded.backbone_ == want
     np.testing.assert_allclose(loaded.predict_proba(devices), model.predict_proba(devices), atol=1e-6)
     assert sigxfer.TransferClassifier(**loaded.get_params()).get_params()["backbone"] is None
+
+
+def test_the_backbones_pass_is_timed_over_the_views_that_lead_not_the_difference_views(devices, monkeypatch):
+    # 4 views at 4 images/s: 8 s for the two that lead, 16 s with the difference views counted.
+    monkeypatch.setattr(space, "BACKBONES", ("efficientnet_lite0", "tinynet"))
+    monkeypatch.setattr(views, "measure_rate", lambda net, X, **kwargs: len(X) / 4.0)
+    imaging = ["gaf", "waveform", "gaf:derivative=1", "waveform:derivative=1"]
+    # A budget whose frozen share allows 35% of it: 10 s for the pass lets the two leading views in.
+    model = TransferClassifier(imaging=imaging, strategy=Auto(Cs=2, time_budget=10 / space.EMBEDDING_SHARE),
+                               **{**FAST, "backbone": None}).fit(devices)
+    assert model.backbone_ == "efficientnet_lite0"
+    assert "pass over 2 view(s)" in model.history_["backbone"]["reason"]
+    assert space.leading_views(model.net_) == 2 and model.net_.n_views >= 2
 
 
 def test_fixed_strategies_and_named_backbones_are_not_chosen_for(devices):

@@ -130,6 +130,7 @@ def cmd_list(args, echo=print) -> int:
     from sigxfer.learning.strategies import list_strategies
 
     print("imagings:    " + ", ".join(list_transforms()))
+    print("  (of the series' first difference with derivative=1, e.g. --imaging waveform:derivative=1)")
     print("strategies:  " + ", ".join(list_strategies()))
     print("contenders:  " + ", ".join(list_contenders()) + "  (sigxfer compare)")
     print("backbones:")

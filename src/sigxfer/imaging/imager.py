@@ -15,6 +15,7 @@ from sigxfer.imaging.transforms import Transform, create_transform
 
 CHANNEL_MODES = ("auto", "grey", "rgb", "mean", "tile")
 COLORMAPS = (None, "viridis", "jet", "magma", "gray")
+DERIVATIVES = (0, 1)
 # Enough values for stable 1st/99.9th percentiles; more only costs memory.
 _MAX_FIT_VALUES = 2_000_000
 
@@ -56,6 +57,11 @@ class Imager(nn.Module):
         for the second group of three: each group of a many-channel signal can then be its own
         view (the estimators' ``channel_mode="groups"``). ``channel_mode`` applies to the
         channels read. None: all of them.
+    derivative : {0, 1}
+        1: picture the series' first difference (sample to sample change, the first repeated so
+        the length stays) instead of the series itself, before the transform. A slope, a kink or
+        a change of rate stands out where the level hides it, as in derivative DTW or
+        MultiRocket's difference series. 0 (default): the series as given.
     colormap : str, optional
         Paint grey pictures with a matplotlib colour map (``"viridis"``, ``"jet"``); off by default
         because colour adds nothing a network needs and, for curves, invites it to learn styling.
@@ -69,9 +75,14 @@ class Imager(nn.Module):
 
     def __init__(self, transform: str = "spectrogram", *, sr: float | None = None,
                  size: int | tuple[int, int] = 224, channel_mode: str = "auto",
-                 channels=None, colormap: str | None = None, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                 channels=None, derivative: int = 0, colormap: str | None = None,
+                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
                  scale_percentiles: tuple[float, float] | None = None, **params):
         super().__init__()
+        if isinstance(derivative, bool) or derivative not in DERIVATIVES:
+            raise ParameterError(f"derivative={derivative!r} is not known; use 0 (the series) or 1 (its first "
+                                 "difference)")
+        self.derivative = int(derivative)
         self.transform: Transform = create_transform(transform, sr=sr, **params)
         size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
         if len(size) != 2 or min(size) < 8:
@@ -120,6 +131,7 @@ class Imager(nn.Module):
             "size": list(self.size),
             "channel_mode": self.channel_mode,
             **({"channels": list(self.channels)} if self.channels is not None else {}),
+            **({"derivative": self.derivative} if self.derivative else {}),
             "colormap": self.colormap,
             "mean": self.mean.flatten().tolist(),
             "std": self.std.flatten().tolist(),
@@ -133,7 +145,7 @@ class Imager(nn.Module):
         """Rebuild an imager written by :meth:`get_config` (the fitted scale included)."""
         imager = cls(config["transform"], sr=config.get("sr"), size=tuple(config["size"]),
                      channel_mode=config["channel_mode"], channels=config.get("channels"),
-                     colormap=config.get("colormap"),
+                     derivative=config.get("derivative", 0), colormap=config.get("colormap"),
                      mean=config["mean"], std=config["std"],
                      scale_percentiles=tuple(config["scale_percentiles"]), **config["params"])
         if config.get("scale") is not None:
@@ -226,9 +238,14 @@ class Imager(nn.Module):
         return x
 
     def _select(self, x: torch.Tensor) -> torch.Tensor:
-        """The channels this imager reads (all of them without ``channels``); their range is checked
-        by :meth:`fit`, and later signals by their channel count."""
-        return x if self.channels is None else x.index_select(1, self.channel_index)
+        """The series this imager pictures: the channels it reads (all of them without ``channels``;
+        their range is checked by :meth:`fit`, later signals by their channel count), or their
+        first difference with ``derivative=1``."""
+        x = x if self.channels is None else x.index_select(1, self.channel_index)
+        if self.derivative and x.shape[-1] > 1:
+            step = x[..., 1:] - x[..., :-1]
+            x = torch.cat([step[..., :1], step], dim=-1)
+        return x
 
     def values(self, x: torch.Tensor) -> torch.Tensor:
         """Transform values of the channels read, mapped to [0, 1] by the fitted scale, shape (N, C, ...)."""

@@ -4,7 +4,8 @@ Candidates, in the order they are tried (cheapest and simplest first):
 
 1. each candidate view alone (the estimator builds every view :meth:`Auto.candidate_imagings`
    names, or those the user listed in ``imaging=``; with more than three channels, each both as
-   one tiled picture and per group of three channels), its head reading the last layer, then
+   one tiled picture and per group of three channels; with ``derivative``, the shape views of
+   the series' first difference too), its head reading the last layer, then
    several depths (``features``), the regularisation of each head chosen by the same CV;
 2. combinations of views (all of them up to four views, else those of the best four);
    on a joint backbone (``"efficientnet_lite1+efficientnet_lite2"``, auto's first choice when
@@ -119,6 +120,11 @@ class Auto(Strategy):
         Off by default: on nine UCR/UEA sets it gained test accuracy on three, lost on three
         (two of them the sets auto was developed on) and tied on three, +0.6 points on average
         (BENCHMARKS.md); no better than noise, and a blend reads more views at prediction.
+    derivative : bool
+        Where the shape views lead (no sample rate, or series shorter than 256 samples), also
+        try each of them on the series' first difference (``waveform:derivative=1``, ...). On
+        nine UCR/UEA sets CV chose such a view on most of them and test accuracy rose on
+        three, fell on one (BENCHMARKS.md); the views cost their backbone pass each.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
         its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
@@ -135,8 +141,8 @@ class Auto(Strategy):
     >>> auto = Auto(time_budget=60, epochs=5)
     >>> auto.finetune.epochs, auto.get_config()["time_budget"]
     (5, 60)
-    >>> [s.name for s in auto.candidate_imagings(n_channels=1, n_timepoints=150, sr=None)]
-    ['waveform', 'gaf', 'recurrence']
+    >>> [s.label for s in auto.candidate_imagings(n_channels=1, n_timepoints=150, sr=None)][:4]
+    ['waveform', 'gaf', 'recurrence', 'waveform:derivative=1']
     """
 
     name: ClassVar[str] = "auto"
@@ -152,6 +158,7 @@ class Auto(Strategy):
     unfreeze: int | None = None
     ensemble: bool = True
     blend: bool = False
+    derivative: bool = True
     finetune: FineTune = dataclasses.field(default_factory=lambda: _finetune_of_auto({}))
 
     _parameter_constraints = {
@@ -166,13 +173,14 @@ class Auto(Strategy):
         "unfreeze": [None, Interval(int, 1, None)],
         "ensemble": bool,
         "blend": bool,
+        "derivative": bool,
         "finetune": FineTune,
     }
 
     def __init__(self, *, time_budget: float | None = DEFAULT_BUDGET, cv: int = 5, Cs: int = 7,
                  features=tuple(FEATURES), pooling=("mean",), max_views: int = 3, subsample: int | None = 500,
                  large_n: int = LARGE_N, unfreeze: int | None = None, ensemble: bool = True, blend: bool = False,
-                 finetune: FineTune | dict | None = None, **finetune_params) -> None:
+                 derivative: bool = True, finetune: FineTune | dict | None = None, **finetune_params) -> None:
         for key in _LEGACY_PARAMS:
             if finetune_params.pop(key, None) is not None:
                 warnings.warn(f"Auto({key}=...) belonged to the former fixed rule and has no effect",
@@ -200,6 +208,7 @@ class Auto(Strategy):
         self.unfreeze = unfreeze
         self.ensemble = ensemble
         self.blend = blend
+        self.derivative = derivative
         self.finetune = finetune
         self._check()
 
@@ -243,7 +252,8 @@ class Auto(Strategy):
         return {"name": self.name, "time_budget": self.time_budget, "cv": self.cv, "Cs": self.Cs,
                 "features": list(self.features), "pooling": list(self.pooling), "max_views": self.max_views,
                 "subsample": self.subsample, "large_n": self.large_n,
-                "unfreeze": self.unfreeze, "ensemble": self.ensemble, "blend": self.blend, **finetune}
+                "unfreeze": self.unfreeze, "ensemble": self.ensemble, "blend": self.blend,
+                "derivative": self.derivative, **finetune}
 
     def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
         """Views tried when the user leaves ``imaging=None`` (:func:`.space.candidate_imagings`).
@@ -253,7 +263,7 @@ class Auto(Strategy):
         >>> [s.name for s in Auto().candidate_imagings(n_channels=1, n_timepoints=16000, sr=16000.0)]
         ['spectrogram', 'mel', 'waveform', 'gaf', 'recurrence']
         """
-        return space.candidate_imagings(n_timepoints=n_timepoints, sr=sr)
+        return space.candidate_imagings(n_timepoints=n_timepoints, sr=sr, derivative=self.derivative)
 
     def channel_groups(self, n_channels: int, channel_mode: str) -> list:
         """With more than three channels and ``channel_mode="auto"``, one tiled picture and groups of

@@ -27,17 +27,23 @@ EMBEDDING_SHARE = 0.35
 SPECTRAL_MIN_LENGTH = 256
 
 
-def candidate_imagings(*, n_timepoints: int, sr: float | None) -> list:
+def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool = True) -> list:
     """The views auto tries when the user leaves ``imaging=None``.
 
     Shape views (``waveform``, ``gaf``, ``recurrence``) always; a ``spectrogram`` when the
     sample rate is known or the series hold at least :data:`SPECTRAL_MIN_LENGTH` samples.
     With a known sample rate and such series the spectrogram (and, from 512 samples, ``mel``)
-    go first, since the budget may only cover the first views.
+    go first, since the budget may only cover the first views. Otherwise the shape views lead,
+    and with ``derivative`` each is tried on the series' first difference as well (last, so a
+    tight budget drops them first): a slope or a kink the level hides stands out there, as in
+    derivative DTW and MultiRocket. Where spectral views lead they are left out: a difference
+    only tilts the spectrum those views read.
 
     Examples
     --------
-    >>> [s.name for s in candidate_imagings(n_timepoints=150, sr=None)]
+    >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None)]
+    ['waveform', 'gaf', 'recurrence', 'waveform:derivative=1', 'gaf:derivative=1', 'recurrence:derivative=1']
+    >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None, derivative=False)]
     ['waveform', 'gaf', 'recurrence']
     """
     from sigxfer.imaging.resolve import ImagingSpec
@@ -48,7 +54,10 @@ def candidate_imagings(*, n_timepoints: int, sr: float | None) -> list:
         spectral.append(ImagingSpec("spectrogram"))
     if sr is not None and n_timepoints >= 512:
         spectral.append(ImagingSpec("mel"))
-    return spectral + shape if sr is not None and n_timepoints >= SPECTRAL_MIN_LENGTH else shape + spectral
+    if sr is not None and n_timepoints >= SPECTRAL_MIN_LENGTH:
+        return spectral + shape
+    differenced = [ImagingSpec(s.name, {"derivative": 1}) for s in shape] if derivative else []
+    return shape + spectral + differenced
 
 
 def channel_groups(n_channels: int, channel_mode: str) -> list:
@@ -72,8 +81,19 @@ def channel_groups(n_channels: int, channel_mode: str) -> list:
     return groups_of(n_channels, channel_mode)
 
 
+def leading_views(net) -> int:
+    """The views a backbone's pass is timed over: all but those of a first difference (at least one).
+
+    The difference views come last and the budget drops them first; a larger network was
+    worth more on the benchmark sets (0.914 to 0.940 from Lite0 to the joint) than they were
+    (BENCHMARKS.md), so they do not push auto to a smaller one.
+    """
+    return max(1, sum(not getattr(imager, "derivative", 0) for imager in net.imagers))
+
+
 def choose_backbone(build, X: np.ndarray, *, time_budget: float | None, reads) -> tuple[str, object, str]:
-    """``(name, net, why)``: the first of :data:`BACKBONES` whose pass over every candidate view fits.
+    """``(name, net, why)``: the first of :data:`BACKBONES` whose pass over its candidate views fits
+    (those of a first difference aside: :func:`leading_views`).
 
     Larger ImageNet networks transfer better, and two read together better still: on six
     UCR/UEA sets (BENCHMARKS.md) auto's test accuracy averaged 0.940 with Lite1 and Lite2
@@ -99,9 +119,10 @@ def choose_backbone(build, X: np.ndarray, *, time_budget: float | None, reads) -
             return name, net, f"the first of {', '.join(names)}: no time budget"
         _, taps, poolings, _ = reads(net)
         rate = views.measure_rate(net, X, taps=taps, poolings=poolings)
-        seconds = len(X) * net.n_views / rate
+        counted = leading_views(net)
+        seconds = len(X) * counted / rate
         if seconds <= allowed:
-            return name, net, (f"the first of {', '.join(names)} whose pass over {net.n_views} view(s) of "
+            return name, net, (f"the first of {', '.join(names)} whose pass over {counted} view(s) of "
                                f"{len(X)} cases fits a {EMBEDDING_SHARE:.0%} share of the budget "
                                f"(estimated {seconds:.0f} s of {allowed:.0f} s at {rate:.0f} images/s)"
                                + "".join(f"; {note}" for note in notes))
