@@ -120,6 +120,11 @@ def test_candidate_views_follow_the_sample_rate_and_length():
     assert names(n_timepoints=1000, sr=100.0) == ["spectrogram", "mel", "waveform", "gaf", "recurrence"]
     assert names(n_timepoints=150, sr=None, derivative=False) == ["waveform", "gaf", "recurrence"]
     assert names(n_timepoints=300, sr=None, derivative=False) == ["waveform", "gaf", "recurrence", "spectrogram"]
+    # Beyond three channels each imaging is several views already (a tiled picture and groups).
+    many = [s.label for s in Auto().candidate_imagings(n_channels=12, n_timepoints=150, sr=None)]
+    assert many == ["waveform", "gaf", "recurrence"]
+    three = [s.label for s in Auto().candidate_imagings(n_channels=3, n_timepoints=150, sr=None)]
+    assert three == ["waveform", "gaf", "recurrence", *steps]
 
 
 def test_auto_chooses_among_the_views_the_user_lists(devices):
@@ -600,6 +605,24 @@ def test_the_backbones_pass_is_timed_over_the_views_that_lead_not_the_difference
     assert model.backbone_ == "efficientnet_lite0"
     assert "pass over 2 view(s)" in model.history_["backbone"]["reason"]
     assert space.leading_views(model.net_) == 2 and model.net_.n_views >= 2
+
+
+def test_memory_is_checked_for_the_views_one_batch_runs_not_every_candidate(monkeypatch):
+    # 12 channels: 3 imagings x (one tiled picture + 4 groups) = 15 views.
+    from sigxfer.backbones import create_backbone
+    from sigxfer.learning import memory
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((24, 12, 40)).astype(np.float32)
+    y = np.repeat(["a", "b"], 12)
+    per_view = memory.estimate_batch_bytes(create_backbone("tinynet", pretrained=False), 32, 24)
+    # Room for the 6 views a kept ensemble reads at most, not for all 30 at once.
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(10 * per_view / memory.MAX_SHARE))
+    model = TransferClassifier(strategy=Auto(Cs=2, features=["last"]), **FAST).fit(X, y)
+    assert model.net_.n_views <= 6 and len(model.history_["selection"]["table"]) > 15
+    with pytest.raises(ParameterError, match="would need about"):
+        TransferClassifier(imaging=[s.label for s in model.strategy_.candidate_imagings(
+            n_channels=12, n_timepoints=40, sr=None)], channel_mode="groups", **FAST).fit(X, y)
 
 
 def test_fixed_strategies_and_named_backbones_are_not_chosen_for(devices):

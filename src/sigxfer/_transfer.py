@@ -95,7 +95,7 @@ class _TransferBase(BaseEstimator):
         # its own batch), so only strategies that train from the start are checked for training.
         trains = not self.strategy_.frozen and self.strategy_.name != "auto"
         check_batch_memory(backbone, size, min(self._train_batch_size, len(X)), training=trains,
-                           n_views=len(imagers))
+                           n_views=self.strategy_.views_in_one_pass(len(imagers)))
         # Spectral randomisation reaches far beyond the clean values: the scale must cover it.
         augmenter = Augmenter.from_config(getattr(self.strategy_, "augment", None))
         scale_sample = torch.from_numpy(augmenter.scale_sample(X, seed=self.random_state or 0))

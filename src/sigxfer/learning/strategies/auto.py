@@ -49,6 +49,7 @@ from sigxfer.learning.strategies.base import Strategy, register_strategy, set_li
 from sigxfer.learning.strategies.finetune import FineTune
 from sigxfer.learning.strategies.heads import fit_head
 from sigxfer.learning.strategies.linear import FEATURES, set_net_features
+from sigxfer.learning.strategies import blend
 from sigxfer.learning.strategies import ensemble as ens
 from sigxfer.learning.strategies import space
 from sigxfer.learning.strategies.lpft import epochs_that_fit, lp_ft, start_for_lp_ft
@@ -121,10 +122,12 @@ class Auto(Strategy):
         (two of them the sets auto was developed on) and tied on three, +0.6 points on average
         (BENCHMARKS.md); no better than noise, and a blend reads more views at prediction.
     derivative : bool
-        Where the shape views lead (no sample rate, or series shorter than 256 samples), also
-        try each of them on the series' first difference (``waveform:derivative=1``, ...). On
-        nine UCR/UEA sets CV chose such a view on most of them and test accuracy rose on
-        three, fell on one (BENCHMARKS.md); the views cost their backbone pass each.
+        Where the shape views lead (no sample rate, or series shorter than 256 samples) and
+        the signals have at most three channels, also try each shape view on the series' first
+        difference (``waveform:derivative=1``, ...). On nine UCR/UEA sets CV kept such a view
+        on six; test accuracy rose on three, fell on one (GunPoint, one case of 150) and held on
+        five, +0.7 points on average, for 1.7x the fit time (BENCHMARKS.md). On the command
+        line, naming the views (``--imaging``) leaves them out.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
         its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
@@ -263,7 +266,20 @@ class Auto(Strategy):
         >>> [s.name for s in Auto().candidate_imagings(n_channels=1, n_timepoints=16000, sr=16000.0)]
         ['spectrogram', 'mel', 'waveform', 'gaf', 'recurrence']
         """
-        return space.candidate_imagings(n_timepoints=n_timepoints, sr=sr, derivative=self.derivative)
+        return space.candidate_imagings(n_timepoints=n_timepoints, sr=sr, derivative=self.derivative,
+                                        n_channels=n_channels)
+
+    def views_in_one_pass(self, n_views: int) -> int:
+        """Auto embeds its candidate views one at a time; the model it keeps reads at most
+        ``max_views`` views per head, two heads for an ensemble, :data:`.blend.PICKS` for a blend.
+
+        Examples
+        --------
+        >>> Auto().views_in_one_pass(30), Auto(blend=True).views_in_one_pass(30), Auto().views_in_one_pass(2)
+        (6, 15, 2)
+        """
+        heads = blend.PICKS if self.blend else 2 if self.ensemble else 1
+        return min(n_views, self.max_views * heads)
 
     def channel_groups(self, n_channels: int, channel_mode: str) -> list:
         """With more than three channels and ``channel_mode="auto"``, one tiled picture and groups of

@@ -166,6 +166,18 @@ class Strategy:
 
         return channel_groups(n_channels, channel_mode)
 
+    def views_in_one_pass(self, n_views: int) -> int:
+        """The most of the ``n_views`` built views one batch runs through the backbone together:
+        all of them for a model that reads every view it was given.
+
+        Examples
+        --------
+        >>> from sigxfer.learning.strategies import LinearProbe
+        >>> LinearProbe().views_in_one_pass(4)
+        4
+        """
+        return n_views
+
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, SignalNet, str]:
         """``(name, net, why)`` when the user names no backbone: :data:`DEFAULT_BACKBONE`.
 

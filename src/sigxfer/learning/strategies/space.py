@@ -27,7 +27,7 @@ EMBEDDING_SHARE = 0.35
 SPECTRAL_MIN_LENGTH = 256
 
 
-def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool = True) -> list:
+def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool = True, n_channels: int = 1) -> list:
     """The views auto tries when the user leaves ``imaging=None``.
 
     Shape views (``waveform``, ``gaf``, ``recurrence``) always; a ``spectrogram`` when the
@@ -37,13 +37,17 @@ def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool 
     and with ``derivative`` each is tried on the series' first difference as well (last, so a
     tight budget drops them first): a slope or a kink the level hides stands out there, as in
     derivative DTW and MultiRocket. Where spectral views lead they are left out: a difference
-    only tilts the spectrum those views read.
+    only tilts the spectrum those views read. So are they beyond three channels, where every
+    imaging is already several views (:func:`channel_groups`): on JapaneseVowels (12 channels)
+    they doubled the fit to the whole 600 s budget for one test case of 370 (BENCHMARKS.md).
 
     Examples
     --------
     >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None)]
     ['waveform', 'gaf', 'recurrence', 'waveform:derivative=1', 'gaf:derivative=1', 'recurrence:derivative=1']
     >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None, derivative=False)]
+    ['waveform', 'gaf', 'recurrence']
+    >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None, n_channels=12)]
     ['waveform', 'gaf', 'recurrence']
     """
     from sigxfer.imaging.resolve import ImagingSpec
@@ -56,7 +60,10 @@ def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool 
         spectral.append(ImagingSpec("mel"))
     if sr is not None and n_timepoints >= SPECTRAL_MIN_LENGTH:
         return spectral + shape
-    differenced = [ImagingSpec(s.name, {"derivative": 1}) for s in shape] if derivative else []
+    from sigxfer.imaging.resolve import GROUP_SIZE
+
+    differenced = ([ImagingSpec(s.name, {"derivative": 1}) for s in shape]
+                   if derivative and n_channels <= GROUP_SIZE else [])
     return shape + spectral + differenced
 
 
