@@ -659,6 +659,39 @@ def test_cli_builds_the_strategy_from_options(tmp_path):
         strategy_from_args(parser.parse_args(["train", "d", "-o", "m", "--epochs", "2"]))
 
 
+def test_cli_reaches_any_strategy_parameter_and_refuses_malformed_or_repeated_ones():
+    parser = build_parser()
+
+    def strategy(*options):
+        return strategy_from_args(parser.parse_args(["train", "d", "-o", "m", *options]))
+
+    assert strategy("--strategy-param", "features=multi") == {"name": "linear", "features": "multi"}
+    assert strategy("--strategy", "auto", "--time-budget", "90s", "--strategy-param", "derivative=false",
+                    "--strategy-param", "max-views=2") == {"name": "auto", "time_budget": 90.0,
+                                                           "derivative": False, "max_views": 2}
+    with pytest.raises(ParameterError, match="must look like KEY=VALUE"):
+        strategy("--strategy-param", "derivative")
+    with pytest.raises(ParameterError, match="gives epochs a second time"):
+        strategy("--strategy", "finetune", "--epochs", "2", "--strategy-param", "epochs=3")
+
+
+def test_cli_trains_auto_without_the_difference_views_and_names_a_wrong_parameter(tmp_path, capsys):
+    data, out = tmp_path / "data", tmp_path / "model.sigx"
+    assert main(["synth", "devices", str(data), "--n-per-class", "8", "--n-timepoints", "128", "--seed", "2"]) == 0
+    # 128 samples: the shape views lead, where auto would offer difference views.
+    common = ["train", str(data), "--backbone", "tinynet", "--image-size", "32", "-q", "--strategy", "auto"]
+    assert main([*common, "-o", str(out), "--strategy-param", "derivative=false",
+                 "--strategy-param", "features=[\"last\"]"]) == 0
+    model = sigxfer.load(out)
+    assert model.strategy_.derivative is False and model.strategy_.features == ["last"]
+    labels = " ".join(r["candidate"] for r in model.history_["selection"]["table"])
+    assert "waveform" in labels and "derivative" not in labels
+    capsys.readouterr()
+    assert main([*common, "-o", str(tmp_path / "x.sigx"), "--strategy-param", "derivatives=false"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'derivatives'" in err and not (tmp_path / "x.sigx").exists()
+
+
 def test_cli_trains_a_finetuned_model(tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "model.sigx"
     assert main(["synth", "devices", str(data), "--n-per-class", "10", "--n-timepoints", "256", "--sr", "256"]) == 0

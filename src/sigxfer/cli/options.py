@@ -89,11 +89,19 @@ def strategy_from_args(args):
             raise ParameterError(f"--augment {item!r} must look like KEY=VALUE, e.g. snr_db=20")
         key, value = item.split("=", 1)
         params.setdefault("augment", {})[key.strip().replace("-", "_")] = parse_value(value)
-    if not params:
-        return args.strategy
-    if args.strategy not in TRAINED_STRATEGIES:
+    if params and args.strategy not in TRAINED_STRATEGIES:
         options = ", ".join("--" + k for k in params)
         raise ParameterError(f"{options} apply to --strategy {', '.join(TRAINED_STRATEGIES)}, not {args.strategy!r}")
+    for item in getattr(args, "strategy_param", None) or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ParameterError(f"--strategy-param {item!r} must look like KEY=VALUE, e.g. derivative=false")
+        if key in params:
+            raise ParameterError(f"--strategy-param gives {key} a second time; give it once")
+        params[key] = parse_value(value)
+    if not params:
+        return args.strategy
     return {"name": args.strategy, **params}
 
 
@@ -149,6 +157,9 @@ def add_strategy_options(p: argparse.ArgumentParser) -> None:
                         "the default) or take each batch's (train, as scratch does)")
     g.add_argument("--augment", action="append", metavar="KEY=VALUE",
                    help="training augmentation, e.g. snr_db=20, time_shift=0.1, time_mask=0.1 (repeatable)")
+    g.add_argument("--strategy-param", action="append", metavar="KEY=VALUE",
+                   help="any other parameter of the strategy (repeatable; values as JSON), e.g. "
+                        "derivative=false or blend=true for auto, features=multi for linear")
 
 
 def add_input_options(p: argparse.ArgumentParser, *, length: bool = True) -> None:

@@ -126,8 +126,8 @@ class Auto(Strategy):
         the signals have at most three channels, also try each shape view on the series' first
         difference (``waveform:derivative=1``, ...). On nine UCR/UEA sets CV kept such a view
         on six; test accuracy rose on three, fell on one (GunPoint, one case of 150) and held on
-        five, +0.7 points on average, for 1.7x the fit time (BENCHMARKS.md). On the command
-        line, naming the views (``--imaging``) leaves them out.
+        five, +0.7 points on average, for 1.7x the fit time (BENCHMARKS.md). Command line:
+        ``--strategy-param derivative=false``.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
         its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
