@@ -42,6 +42,11 @@ def test_pictures_are_those_of_the_first_difference_with_the_first_step_repeated
     assert not np.allclose(Imager(name, size=32, **params).fit(x)(x).numpy(), on_steps(x).numpy(), atol=1e-3)
 
 
+def test_a_one_sample_series_has_no_change_to_picture():
+    imager = Imager("waveform", size=16, derivative=1)
+    np.testing.assert_array_equal(imager._select(torch.full((2, 1, 1), 7.0)).numpy(), np.zeros((2, 1, 1)))
+
+
 def test_the_difference_follows_the_channels_the_view_reads():
     x = _walks(n_channels=4)
     view = Imager("waveform", size=32, channels=[2, 3], derivative=1).fit(x)

@@ -242,9 +242,9 @@ class Imager(nn.Module):
         their range is checked by :meth:`fit`, later signals by their channel count), or their
         first difference with ``derivative=1``."""
         x = x if self.channels is None else x.index_select(1, self.channel_index)
-        if self.derivative and x.shape[-1] > 1:
+        if self.derivative:  # one sample: no change to picture
             step = x[..., 1:] - x[..., :-1]
-            x = torch.cat([step[..., :1], step], dim=-1)
+            x = torch.cat([step[..., :1], step], dim=-1) if x.shape[-1] > 1 else torch.zeros_like(x)
         return x
 
     def values(self, x: torch.Tensor) -> torch.Tensor:
