@@ -43,6 +43,7 @@ import numpy as np
 
 from sigxfer import DataError, TransferClassifier
 from sigxfer.backbones import create_backbone, get_backbone_config
+from sigxfer.cli.options import parse_value
 from sigxfer.data.ucr import load_ucr
 from sigxfer.evaluation import wilson_interval
 from sigxfer.imaging.resolve import build_imager
@@ -276,10 +277,7 @@ def _also(pairs: list[str], with_blend: bool) -> dict:
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"--also {pair!r}: give KEY=VALUE, e.g. derivative=false")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
+        out[key] = parse_value(value)
     return out
 
 

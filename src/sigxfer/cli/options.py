@@ -71,6 +71,16 @@ def parse_duration(text: str) -> float | None:
     return seconds
 
 
+def _pair(item: str, option: str, example: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``option`` as ``(key, value)``: the key with ``-`` as ``_``, the value by
+    :func:`parse_value`; a pair without ``=`` or without a key is refused in the option's words."""
+    key, sep, value = item.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key:
+        raise ParameterError(f"{option} {item!r} must look like KEY=VALUE, e.g. {example}")
+    return key, parse_value(value)
+
+
 def strategy_from_args(args):
     """``--strategy`` as a name, or as a dict when training options were given."""
     params = {k: getattr(args, k) for k in ("epochs", "unfreeze", "lr", "batchnorm") if getattr(args, k, None) is not None}
@@ -85,21 +95,16 @@ def strategy_from_args(args):
         except ValueError:
             raise ParameterError(f"--unfreeze {params['unfreeze']!r} must be 'all' or a number of stages") from None
     for item in getattr(args, "augment", None) or []:
-        if "=" not in item:
-            raise ParameterError(f"--augment {item!r} must look like KEY=VALUE, e.g. snr_db=20")
-        key, value = item.split("=", 1)
-        params.setdefault("augment", {})[key.strip().replace("-", "_")] = parse_value(value)
+        key, value = _pair(item, "--augment", "snr_db=20")
+        params.setdefault("augment", {})[key] = value
     if params and args.strategy not in TRAINED_STRATEGIES:
         options = ", ".join("--" + k for k in params)
         raise ParameterError(f"{options} apply to --strategy {', '.join(TRAINED_STRATEGIES)}, not {args.strategy!r}")
     for item in getattr(args, "strategy_param", None) or []:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise ParameterError(f"--strategy-param {item!r} must look like KEY=VALUE, e.g. derivative=false")
+        key, value = _pair(item, "--strategy-param", "derivative=false")
         if key in params:
             raise ParameterError(f"--strategy-param gives {key} a second time; give it once")
-        params[key] = parse_value(value)
+        params[key] = value
     if not params:
         return args.strategy
     return {"name": args.strategy, **params}
