@@ -67,6 +67,7 @@ def test_auto_tries_views_depths_and_combinations_and_records_the_table(devices,
     labels = [r["candidate"] for r in table]
     # 4 candidate views (sr known): each alone, last then multi-depth, then their combinations.
     assert labels[:2] == ["spectrogram / last", "spectrogram / multi"]
+    assert all(r.get("pooling", "mean") == "mean" for r in table)  # spectral views lead: the mean only
     assert len([r for r in table if len(r["views"]) == 1]) == 8
     assert any(len(r["views"]) == 3 for r in table)
     best = max(r["cv_score"] for r in table if r["status"] == "scored")
@@ -83,6 +84,19 @@ def test_auto_tries_views_depths_and_combinations_and_records_the_table(devices,
     assert _scores(stored["table"]) == _scores(table)
     loaded = sigxfer.load(path)
     assert np.array_equal(loaded.predict_proba(devices), model.predict_proba(devices))
+
+
+def test_auto_scores_max_pooled_candidates_beside_mean_and_builds_the_one_it_keeps(devices, monkeypatch):
+    # Every max-pooled candidate ranks first: the kept model must then read max-pooled maps.
+    rank = selection.rank
+    monkeypatch.setattr(selection, "rank", lambda row: (row.get("pooling") == "max",) + rank(row))
+    model = classifier(imaging=["gaf", "waveform"], strategy=Auto(Cs=2, pooling=["mean", "max"])).fit(devices)
+    table = model.history_["selection"]["table"]
+    by_pooling = {p: [r["candidate"] for r in table if r.get("pooling") == p] for p in ("mean", "max")}
+    assert [c + " / max" for c in by_pooling["mean"]] == by_pooling["max"]
+    chosen = next(r for r in table if r["candidate"] == model.history_["selection"]["chosen"])
+    assert chosen["pooling"] == "max" and model.net_.pooling == "max" and model.net_.taps is not None
+    assert model.embed(devices.X[:3]).shape == (3, chosen["width"])
 
 
 def test_same_random_state_gives_the_same_choice(devices):
@@ -129,9 +143,17 @@ def test_candidate_views_follow_the_sample_rate_and_length():
 
 def test_auto_chooses_among_the_views_the_user_lists(devices):
     model = classifier(imaging=["gaf", "waveform"], strategy=Auto(features=["last"])).fit(devices)
-    labels = [r["candidate"] for r in model.history_["selection"]["table"]]
-    assert labels == ["gaf / last", "waveform / last", "gaf+waveform / last"]
-    assert model.net_.taps is None
+    table = model.history_["selection"]["table"]
+    labels = [r["candidate"] for r in table]
+    # Shape views lead on one channel: each candidate is scored mean- and max-pooled.
+    assert labels == ["gaf / last", "gaf / last / max", "waveform / last", "waveform / last / max",
+                      "gaf+waveform / last", "gaf+waveform / last / max"]
+    chosen = next(r for r in table if r["candidate"] == model.history_["selection"]["chosen"])
+    # The last layer mean-pooled is the backbone's own head features; max-pooled, its last stage's map.
+    assert (model.net_.taps is None) == (chosen["pooling"] == "mean") and model.net_.pooling == chosen["pooling"]
+    spelled = classifier(imaging=["gaf", "waveform"], strategy=Auto(features=["last"], pooling=["mean"])).fit(devices)
+    assert [r["candidate"] for r in spelled.history_["selection"]["table"]] == [
+        "gaf / last", "waveform / last", "gaf+waveform / last"]
 
 
 def test_auto_keeps_groups_apart(devices):
@@ -340,7 +362,7 @@ def test_auto_needs_two_folds():
 
 
 def test_many_cases_are_scored_on_a_subsample_then_the_finalists_on_all(devices):
-    auto = Auto(Cs=2, features=["last"], subsample=20)
+    auto = Auto(Cs=2, features=["last"], pooling=["mean"], subsample=20)
     model = classifier(imaging=["gaf", "waveform", "recurrence"], strategy=auto).fit(devices)
     table = model.history_["selection"]["table"]
     first = [r for r in table if r["n_scored"] == 20]
@@ -496,7 +518,7 @@ def test_with_many_cases_views_are_embedded_on_the_subsample_first_and_on_every_
 
     monkeypatch.setattr(views_module, "embed_view", counted)
     params = dict(imaging=["gaf", "waveform", "recurrence", "spectrogram"],
-                  strategy=Auto(Cs=2, features=["last"], subsample=20, max_views=1))
+                  strategy=Auto(Cs=2, features=["last"], pooling=["mean"], subsample=20, max_views=1))
     model = classifier(**params).fit(devices)
     n, selection_ = len(devices), model.history_["selection"]
     finalists = {r["views"][0] for r in selection_["table"] if r["n_scored"] == n}

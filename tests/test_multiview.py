@@ -145,6 +145,21 @@ def test_banded_pooling_keeps_position_along_the_width(devices):
     assert banded.net_.block_dims == [48] and banded.net_.embedding_dim == 96
 
 
+def test_max_pooling_reads_the_strongest_response_wherever_it_sits(devices, tmp_path):
+    maps = torch.zeros(2, 2, 4, 9)
+    maps[0, 0, 1, 7] = 5.0  # one peak: the mean spreads it over 36 cells, the maximum keeps it
+    maps[1, 1] = -1.0
+    assert pool_map(maps, "max").tolist() == [[5.0, 0.0], [0.0, -1.0]]
+    assert pool_map(maps, "mean")[0, 0].item() == pytest.approx(5.0 / 36)
+    peaked = model(imaging="gaf", strategy=LinearProbe(C=1.0, features="multi", pooling="max")).fit(devices)
+    mean = model(imaging="gaf", strategy=LinearProbe(C=1.0, features="multi")).fit(devices)
+    assert peaked.net_.pooling == "max" and peaked.net_.block_dims == mean.net_.block_dims
+    assert not np.allclose(peaked.embed(devices.X[:4]), mean.embed(devices.X[:4]))
+    loaded = sigxfer.load(sigxfer.save(peaked, tmp_path / "max.sigx"))
+    assert loaded.net_.pooling == "max"
+    assert np.array_equal(loaded.predict_proba(devices), peaked.predict_proba(devices))
+
+
 def test_multi_depth_needs_a_backbone_with_a_stage_chain():
     class Opaque(Backbone):
         def __init__(self):

@@ -80,6 +80,13 @@ def test_banded_multi_depth_features_export_at_widths_not_divisible_by_the_bands
     np.testing.assert_allclose(_run(path, devices.X[:5]), model.predict_proba(devices.X[:5]), atol=1e-4)
 
 
+def test_max_pooled_multi_depth_features_export(devices, tmp_path):
+    model = fit_model(devices, imaging="waveform", image_size=40,
+                      strategy=LinearProbe(C=1.0, features="multi", pooling="max"))
+    path = export_onnx(model, tmp_path / "m.onnx")
+    np.testing.assert_allclose(_run(path, devices.X[:5]), model.predict_proba(devices.X[:5]), atol=1e-4)
+
+
 @pytest.mark.parametrize("two_targets", [False, True])
 def test_regression_comes_out_in_the_users_units(devices, tmp_path, two_targets):
     y = 1000.0 + 50.0 * np.arange(len(devices), dtype=float)

@@ -12,15 +12,16 @@ from sigxfer.errors import ParameterError
 from sigxfer.imaging import Imager
 from sigxfer.learning.batches import iter_batches
 
-#: How a stage's feature map becomes a vector: ``"mean"`` over height and width, or ``"bands"``:
+#: How a stage's feature map becomes a vector: ``"mean"`` over height and width; ``"bands"``:
 #: the mean over height, then the means of :data:`N_BANDS` equal bands along the width (time in
-#: most imagings), so coarse position survives pooling.
-POOLINGS = ("mean", "bands")
+#: most imagings), so coarse position survives pooling; or ``"max"`` over height and width, which
+#: keeps a pattern that fills a few cells of the map as strongly as one that fills it.
+POOLINGS = ("mean", "bands", "max")
 N_BANDS = 3
 
 
 def pool_map(maps: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
-    """Pool feature maps ``(N, C, H, W)`` to ``(N, C)`` (``"mean"``) or ``(N, C * N_BANDS)`` (``"bands"``).
+    """Pool feature maps ``(N, C, H, W)`` to ``(N, C)`` (``"mean"``, ``"max"``) or ``(N, C * N_BANDS)`` (``"bands"``).
 
     Band values are laid out channel by channel (``c0b0, c0b1, c0b2, c1b0, ...``).
 
@@ -28,9 +29,13 @@ def pool_map(maps: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
     --------
     >>> pool_map(torch.ones(2, 4, 7, 7), "bands").shape
     torch.Size([2, 12])
+    >>> pool_map(torch.arange(4.0).reshape(1, 1, 2, 2), "max").tolist()
+    [[3.0]]
     """
     if pooling == "mean":
         return maps.mean(dim=(2, 3))
+    if pooling == "max":
+        return maps.amax(dim=(2, 3))
     if pooling == "bands":
         # adaptive_avg_pool1d's bands (start floor(i*w/n), end ceil((i+1)*w/n)) written as slices:
         # the ONNX exporter refuses adaptive pooling whose input is not a multiple of its output.
@@ -62,8 +67,9 @@ class SignalNet(nn.Module):
         Stages whose pooled maps make the embedding (multi-depth features,
         :meth:`~sigxfer.backbones.base.Backbone.feature_taps`); None: the backbone's own
         ``forward_features`` (the last layer).
-    pooling : {"mean", "bands"}
-        How tapped maps are pooled (:func:`pool_map`); ``"bands"`` with ``taps=None`` taps the last stage.
+    pooling : {"mean", "bands", "max"}
+        How tapped maps are pooled (:func:`pool_map`); ``"bands"`` or ``"max"`` with ``taps=None``
+        taps the last stage.
     view_names : list of str, optional
         A label per view for tables and messages; the transform names by default.
 

@@ -96,9 +96,11 @@ class Auto(Strategy):
         Regularisation values tried per head, log-spaced (C from 1e-4 to 1e2; ridge alpha for regression).
     features : list of {"last", "multi"}
         Depths tried: the last layer, the pooled maps of several depths.
-    pooling : list of {"mean", "bands"}
-        Poolings tried: the mean of each map, and/or means of 3 bands along the image width
-        (position-aware; for backbones with a stage chain).
+    pooling : list of {"mean", "bands", "max"}, optional
+        Poolings tried: the mean of each map, means of 3 bands along the image width
+        (position-aware) and/or the maximum of each map (the last two for backbones with a stage
+        chain); each pooling doubles the heads to score. None: the mean, and the maximum too
+        where the shape views lead on up to three channels (:func:`.space.default_poolings`).
     max_views : int
         Most views one candidate combines.
     subsample : int, optional
@@ -154,7 +156,7 @@ class Auto(Strategy):
     cv: int = 5
     Cs: int = 7
     features: list = dataclasses.field(default_factory=lambda: list(FEATURES))
-    pooling: list = dataclasses.field(default_factory=lambda: ["mean"])
+    pooling: list | None = None
     max_views: int = 3
     subsample: int | None = 500
     large_n: int = LARGE_N
@@ -169,7 +171,7 @@ class Auto(Strategy):
         "cv": Interval(int, 2, None),
         "Cs": Interval(int, 1, None),
         "features": [list, tuple],
-        "pooling": [list, tuple],
+        "pooling": [None, list, tuple],
         "max_views": Interval(int, 1, None),
         "subsample": [None, Interval(int, 20, None)],
         "large_n": Interval(int, 0, None),
@@ -181,7 +183,7 @@ class Auto(Strategy):
     }
 
     def __init__(self, *, time_budget: float | None = DEFAULT_BUDGET, cv: int = 5, Cs: int = 7,
-                 features=tuple(FEATURES), pooling=("mean",), max_views: int = 3, subsample: int | None = 500,
+                 features=tuple(FEATURES), pooling=None, max_views: int = 3, subsample: int | None = 500,
                  large_n: int = LARGE_N, unfreeze: int | None = None, ensemble: bool = True, blend: bool = False,
                  derivative: bool = True, finetune: FineTune | dict | None = None, **finetune_params) -> None:
         for key in _LEGACY_PARAMS:
@@ -221,8 +223,8 @@ class Auto(Strategy):
             raise ParameterError(
                 f"strategy 'auto': features={self.features!r} must list some of {', '.join(map(repr, FEATURES))}, each once"
             )
-        bad = [p for p in self.pooling if p not in POOLINGS]
-        if not self.pooling or bad or len(set(self.pooling)) != len(self.pooling):
+        bad = [p for p in self.pooling or () if p not in POOLINGS]
+        if self.pooling is not None and (not self.pooling or bad or len(set(self.pooling)) != len(self.pooling)):
             raise ParameterError(
                 f"strategy 'auto': pooling={self.pooling!r} must list some of {', '.join(map(repr, POOLINGS))}, each once"
             )
@@ -253,7 +255,7 @@ class Auto(Strategy):
         for key in ("name", "unfreeze", "head"):
             del finetune[key]
         return {"name": self.name, "time_budget": self.time_budget, "cv": self.cv, "Cs": self.Cs,
-                "features": list(self.features), "pooling": list(self.pooling), "max_views": self.max_views,
+                "features": list(self.features), "pooling": None if self.pooling is None else list(self.pooling), "max_views": self.max_views,
                 "subsample": self.subsample, "large_n": self.large_n,
                 "unfreeze": self.unfreeze, "ensemble": self.ensemble, "blend": self.blend,
                 "derivative": self.derivative, **finetune}
@@ -295,16 +297,17 @@ class Auto(Strategy):
     def reads(self, net) -> tuple[list, list | None, list, bool]:
         """``(features, taps, poolings, chain)``: what the candidates on ``net``'s backbone read.
 
-        Multi-depth features and banded pooling need a backbone with a stage chain; without
+        Multi-depth features, banded and max pooling need a backbone with a stage chain; without
         one, only the last layer, mean-pooled, is tried.
         """
         chain = bool(getattr(net.backbone, "sequential_stages", False))
         multi = "multi" in self.features and chain
         taps = net.backbone.feature_taps() if multi else None
         features = [f for f in self.features if f == "last" or multi]
-        poolings = [p for p in self.pooling if p == "mean" or chain]
+        wanted = space.default_poolings(net) if self.pooling is None else self.pooling
+        poolings = [p for p in wanted if p == "mean" or chain]
         if chain and taps is None and poolings != ["mean"]:
-            taps = [len(net.backbone.stages()) - 1]  # banded pooling of the last layer needs its map
+            taps = [len(net.backbone.stages()) - 1]  # banded or max pooling of the last layer needs its map
         return features, taps, poolings, chain
 
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:

@@ -54,9 +54,10 @@ class LinearProbe(Strategy):
     features : {"last", "multi"}
         What the head reads: the backbone's last layer, or the globally pooled maps of several
         depths side by side (:func:`set_net_features`; for backbones that expose their stages).
-    pooling : {"mean", "bands"}
-        How each map is pooled: its mean, or the means of 3 bands along the image width (time
-        for most imagings), keeping coarse position (:func:`~sigxfer.learning.network.pool_map`).
+    pooling : {"mean", "bands", "max"}
+        How each map is pooled: its mean, the means of 3 bands along the image width (time
+        for most imagings), keeping coarse position, or its maximum, keeping a local pattern at
+        full strength (:func:`~sigxfer.learning.network.pool_map`).
     C : float, optional
         Inverse regularisation strength of the logistic regression; chosen by CV when None.
     Cs : int
