@@ -44,7 +44,8 @@ def _fit(net, strategy, *, keep_front, monkeypatch):
 
 
 @pytest.mark.parametrize("params", [
-    {}, {"taps": [0, 1, 2]}, {"taps": [0, 2], "pooling": "bands"}, {"views": ("waveform", "gaf")},
+    {}, {"taps": [0, 1, 2]}, {"taps": [0, 2], "pooling": "bands"}, {"taps": [0, 2], "pooling": "max"},
+    {"views": ("waveform", "gaf")},
     {"views": ("waveform", "gaf"), "taps": [0, 2]},
 ])
 @pytest.mark.parametrize("recipe", [{"unfreeze": 1}, {"unfreeze": 2, "batchnorm": "train"}])

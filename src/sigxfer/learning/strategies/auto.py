@@ -224,7 +224,8 @@ class Auto(Strategy):
                 f"strategy 'auto': features={self.features!r} must list some of {', '.join(map(repr, FEATURES))}, each once"
             )
         bad = [p for p in self.pooling or () if p not in POOLINGS]
-        if self.pooling is not None and (not self.pooling or bad or len(set(self.pooling)) != len(self.pooling)):
+        listed = self.pooling is not None
+        if listed and (not self.pooling or bad or len(set(self.pooling)) != len(self.pooling)):
             raise ParameterError(
                 f"strategy 'auto': pooling={self.pooling!r} must list some of {', '.join(map(repr, POOLINGS))}, each once"
             )
@@ -255,8 +256,8 @@ class Auto(Strategy):
         for key in ("name", "unfreeze", "head"):
             del finetune[key]
         return {"name": self.name, "time_budget": self.time_budget, "cv": self.cv, "Cs": self.Cs,
-                "features": list(self.features), "pooling": None if self.pooling is None else list(self.pooling), "max_views": self.max_views,
-                "subsample": self.subsample, "large_n": self.large_n,
+                "features": list(self.features), "pooling": None if self.pooling is None else list(self.pooling),
+                "max_views": self.max_views, "subsample": self.subsample, "large_n": self.large_n,
                 "unfreeze": self.unfreeze, "ensemble": self.ensemble, "blend": self.blend,
                 "derivative": self.derivative, **finetune}
 
