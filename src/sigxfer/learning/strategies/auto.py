@@ -223,12 +223,13 @@ class Auto(Strategy):
             raise ParameterError(
                 f"strategy 'auto': features={self.features!r} must list some of {', '.join(map(repr, FEATURES))}, each once"
             )
-        bad = [p for p in self.pooling or () if p not in POOLINGS]
-        listed = self.pooling is not None
-        if listed and (not self.pooling or bad or len(set(self.pooling)) != len(self.pooling)):
-            raise ParameterError(
-                f"strategy 'auto': pooling={self.pooling!r} must list some of {', '.join(map(repr, POOLINGS))}, each once"
-            )
+        if self.pooling is not None:  # None: space.default_poolings decides on the network
+            bad = [p for p in self.pooling if p not in POOLINGS]
+            if not self.pooling or bad or len(set(self.pooling)) != len(self.pooling):
+                raise ParameterError(
+                    f"strategy 'auto': pooling={self.pooling!r} must list some of {', '.join(map(repr, POOLINGS))}, "
+                    "each once"
+                )
         if self.finetune.unfreeze != "all":
             raise ParameterError(
                 f"strategy 'auto': finetune has unfreeze={self.finetune.unfreeze!r}, but auto chooses the stages; "
