@@ -71,6 +71,14 @@ _FINETUNE_PARAMS = tuple(f.name for f in dataclasses.fields(FineTune) if f.init 
 _LEGACY_PARAMS = ("small_n", "distance_threshold", "n_images")
 
 
+def _check_listed(name: str, values, allowed) -> None:
+    """Refuse an empty list, an unknown value or a repeat in the parameter ``name``."""
+    if not values or any(v not in allowed for v in values) or len(set(values)) != len(values):
+        raise ParameterError(
+            f"strategy 'auto': {name}={values!r} must list some of {', '.join(map(repr, allowed))}, each once"
+        )
+
+
 @register_strategy
 @dataclasses.dataclass(init=False)
 class Auto(Strategy):
@@ -218,18 +226,9 @@ class Auto(Strategy):
         self._check()
 
     def _check_together(self) -> None:
-        bad = [f for f in self.features if f not in FEATURES]
-        if not self.features or bad or len(set(self.features)) != len(self.features):
-            raise ParameterError(
-                f"strategy 'auto': features={self.features!r} must list some of {', '.join(map(repr, FEATURES))}, each once"
-            )
+        _check_listed("features", self.features, FEATURES)
         if self.pooling is not None:  # None: space.default_poolings decides on the network
-            bad = [p for p in self.pooling if p not in POOLINGS]
-            if not self.pooling or bad or len(set(self.pooling)) != len(self.pooling):
-                raise ParameterError(
-                    f"strategy 'auto': pooling={self.pooling!r} must list some of {', '.join(map(repr, POOLINGS))}, "
-                    "each once"
-                )
+            _check_listed("pooling", self.pooling, POOLINGS)
         if self.finetune.unfreeze != "all":
             raise ParameterError(
                 f"strategy 'auto': finetune has unfreeze={self.finetune.unfreeze!r}, but auto chooses the stages; "

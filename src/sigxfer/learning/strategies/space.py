@@ -77,9 +77,9 @@ def default_poolings(net) -> list:
     class often differs by a small local pattern, a dip or a kink a few pixels wide, which the
     mean over the whole map dilutes and the maximum keeps. Over nine UCR/UEA sets in one run the
     max-pooled candidates beside the mean-pooled ones won four sets, lost two (one test case
-    each) and tied three, +1.0 point on average (BENCHMARKS.md). Each pooling doubles the heads to score, so it is
-    left out where it was not measured to pay: where spectral views lead (the shipped audio
-    clips) and beyond three channels, where every imaging is already several views.
+    each) and tied three, +1.0 point on average (BENCHMARKS.md). Each pooling doubles the heads
+    to score, so it is left out where it was not measured to pay: where spectral views lead (the
+    shipped audio clips) and beyond three channels, where every imaging is already several views.
 
     Examples
     --------
