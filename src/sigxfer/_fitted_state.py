@@ -170,8 +170,10 @@ def check_state_config(config, where) -> None:
     network = config.get("network")
     if network is not None:
         taps = network.get("taps") if isinstance(network, dict) else None
+        shift = network.get("shift", 0.0) if isinstance(network, dict) else 0.0
         if not isinstance(network, dict) or (taps is not None and not (
-                isinstance(taps, list) and len(taps) <= 64 and all(_is(t, int) and t < 64 for t in taps))):
+                isinstance(taps, list) and len(taps) <= 64 and all(_is(t, int) and t < 64 for t in taps))) \
+                or not (_is(shift, (int, float)) and 0 <= shift < 0.5):
             raise damaged(f"'network' holds {network!r:.60}")
     n_outputs = config["backbone"]["n_outputs"]
     if n_outputs < 1:
@@ -258,7 +260,7 @@ def restore_fitted_state(cls, config: dict, tensors, *, source=None):
         backbone = create_backbone(config["backbone"]["name"], pretrained=False)
         network = config.get("network") or {}
         net = SignalNet(imagers, backbone, taps=network.get("taps"), pooling=network.get("pooling", "mean"),
-                        view_names=network.get("view_names"))
+                        view_names=network.get("view_names"), shift=network.get("shift", 0.0))
         net.reset_head(config["backbone"]["n_outputs"])
         model.strategy_ = resolve_strategy(_as_trained(config["strategy"]))
         resolve_strategy(model.strategy)  # the parameter as given must be one too (clone, refit)

@@ -76,7 +76,7 @@ def tail_train_rate(net, cut: int, *, start: int = 0, batch_size: int = 32, seco
     >>> tail_train_rate(net, 2, start=2, batch_size=4, seconds=0.05) > 0
     True
     """
-    backbone, views = net.backbone, net.n_views
+    backbone, views = net.backbone, net.n_planes
     if not getattr(backbone, "sequential_stages", False):
         model, shape = copy.deepcopy(backbone), entry_shape(net, 0)
         model.requires_grad_(True)

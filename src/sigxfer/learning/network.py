@@ -45,6 +45,46 @@ def pool_map(maps: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
     raise ParameterError(f"pooling={pooling!r} is not known; use one of {POOLINGS}")
 
 
+def shift_samples(shift: float, n_timepoints: int) -> int:
+    """Samples a shift of ``shift`` (a fraction of the length) moves a series: at least one when
+    ``shift`` > 0, none when it is 0.
+
+    Examples
+    --------
+    >>> shift_samples(0.05, 150), shift_samples(0.05, 10), shift_samples(0.0, 150)
+    (8, 1, 0)
+    """
+    return max(1, int(round(shift * n_timepoints))) if shift > 0 else 0
+
+
+def shifted(x: torch.Tensor, samples: int) -> torch.Tensor:
+    """Series ``(N, C, T)`` moved ``samples`` later in time (earlier when negative), the edge
+    sample repeated where the series has no value.
+
+    Examples
+    --------
+    >>> shifted(torch.arange(5.0).view(1, 1, 5), 2).tolist(), shifted(torch.arange(5.0).view(1, 1, 5), -1).tolist()
+    ([[[0.0, 0.0, 0.0, 1.0, 2.0]]], [[[1.0, 2.0, 3.0, 4.0, 4.0]]])
+    """
+    t = int(x.shape[-1])
+    source = (torch.arange(t, device=x.device) - int(samples)).clamp(0, t - 1)
+    return x.index_select(-1, source)
+
+
+def shift_copies(x: torch.Tensor, shift: float) -> list[torch.Tensor]:
+    """``[x]``, or with ``shift`` > 0 the three copies a shift-averaged embedding reads: ``x``,
+    ``x`` moved later and earlier by :func:`shift_samples` (:attr:`SignalNet.shift`)."""
+    k = shift_samples(shift, int(x.shape[-1]))
+    return [x] if k == 0 else [x, shifted(x, k), shifted(x, -k)]
+
+
+def mean_over_copies(features: torch.Tensor, n_copies: int, n_views: int, n: int) -> torch.Tensor:
+    """Features of a batch of planes laid copy by copy, view by view, case by case
+    ``(n_copies * n_views * n, d)`` -> ``(n, n_views * d)``: each view's mean over the copies."""
+    out = features.reshape(n_copies, n_views, n, -1).mean(dim=0)
+    return out.transpose(0, 1).reshape(n, -1)
+
+
 class SignalNet(nn.Module):
     """Imager(s), backbone and the backbone's (replaced) classifier as one module.
 
@@ -72,6 +112,12 @@ class SignalNet(nn.Module):
         taps the last stage.
     view_names : list of str, optional
         A label per view for tables and messages; the transform names by default.
+    shift : float
+        0: each series is read as it is. Above 0, a shift-averaged embedding: the series is also
+        read moved later and earlier by that fraction of its length (:func:`shift_copies`, the
+        edge sample repeated) and each view's features are the mean over the three copies, so a
+        pattern a few samples early or late gives nearly the same features. Three backbone
+        passes per series, in training, prediction, the ONNX export and the stream alike.
 
     Examples
     --------
@@ -85,7 +131,7 @@ class SignalNet(nn.Module):
     """
 
     def __init__(self, imager: Imager | Sequence[Imager], backbone: nn.Module, *, taps: Sequence[int] | None = None,
-                 pooling: str = "mean", view_names: Sequence[str] | None = None):
+                 pooling: str = "mean", view_names: Sequence[str] | None = None, shift: float = 0.0):
         super().__init__()
         views = [imager] if isinstance(imager, Imager) else list(imager)
         if not views or not all(isinstance(v, Imager) for v in views):
@@ -104,6 +150,8 @@ class SignalNet(nn.Module):
         self.pooling = "mean"
         self.block_dims: list[int] = []
         self.set_features(taps, pooling)
+        self.shift = 0.0
+        self.set_shift(shift)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -114,6 +162,16 @@ class SignalNet(nn.Module):
     @property
     def n_views(self) -> int:
         return 1 + len(self.extra_imagers)
+
+    @property
+    def n_copies(self) -> int:
+        """Copies of each series read: 1, or 3 with a shift (:func:`shift_copies`)."""
+        return 3 if self.shift > 0 else 1
+
+    @property
+    def n_planes(self) -> int:
+        """Images per series that go through the backbone: one per view and copy."""
+        return self.n_views * self.n_copies
 
     @property
     def head(self) -> nn.Linear:
@@ -130,8 +188,16 @@ class SignalNet(nn.Module):
 
     @property
     def plain(self) -> bool:
-        """One view read by the backbone's own ``forward_features``: the path of single-view models."""
-        return self.n_views == 1 and self.taps is None
+        """One view of each series as it is, read by the backbone's own ``forward_features``: the
+        path of single-view models."""
+        return self.n_planes == 1 and self.taps is None
+
+    def set_shift(self, shift: float) -> None:
+        """Read each series as it is (0) or shift-averaged by ``shift``, a fraction of its length
+        below 0.5 (see the class's parameters). The head is not touched."""
+        if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not 0 <= shift < 0.5:
+            raise ParameterError(f"shift={shift!r} must be a fraction of the series' length, 0 <= shift < 0.5")
+        self.shift = float(shift)
 
     def set_features(self, taps: Sequence[int] | None = None, pooling: str = "mean") -> None:
         """Choose what the head reads: the last layer (``taps=None``) or pooled maps of several stages.
@@ -200,14 +266,15 @@ class SignalNet(nn.Module):
     def get_config(self) -> dict:
         """The structure beyond the imagers and backbone, as JSON values (for the model file)."""
         return {"view_names": list(self.view_names), "taps": None if self.taps is None else list(self.taps),
-                "pooling": self.pooling, "embedding_dim": self.embedding_dim}
+                "pooling": self.pooling, "embedding_dim": self.embedding_dim, "shift": self.shift}
 
     # ------------------------------------------------------------------ forward
     def images(self, x: torch.Tensor) -> torch.Tensor:
-        """Signals (N, C, T) -> normalised images (N, 3 * n_views, H, W), the views' planes side by side."""
-        if not self.extra_imagers:
+        """Signals (N, C, T) -> normalised images (N, 3 * n_planes, H, W), the views' planes side by
+        side, copy after copy with a shift."""
+        if self.n_planes == 1:
             return self.imager(x)
-        return torch.cat([imager(x) for imager in self.imagers], dim=1)
+        return torch.cat([imager(c) for c in shift_copies(x, self.shift) for imager in self.imagers], dim=1)
 
     def view_maps(self, images: torch.Tensor) -> torch.Tensor:
         """Images of one view (N, 3, H, W) -> pooled features (N, sum(block_dims))."""
@@ -217,15 +284,15 @@ class SignalNet(nn.Module):
         return torch.cat([pool_map(m, self.pooling) for m in maps], dim=1)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Images from :meth:`images` -> embeddings (N, embedding_dim), view after view."""
-        n_views = self.n_views
-        if n_views == 1:
+        """Images from :meth:`images` -> embeddings (N, embedding_dim), view after view (each view's
+        mean over the copies with a shift)."""
+        planes = self.n_planes
+        if planes == 1:
             return self.view_maps(images)
         n, _, height, width = images.shape
-        # Views stacked along the batch: one pass, and BatchNorm statistics over all views.
-        batch = images.reshape(n, n_views, 3, height, width).transpose(0, 1).reshape(n_views * n, 3, height, width)
-        out = self.view_maps(batch)
-        return out.reshape(n_views, n, -1).transpose(0, 1).reshape(n, -1)
+        # Views (and copies) stacked along the batch: one pass, and BatchNorm statistics over all of them.
+        batch = images.reshape(n, planes, 3, height, width).transpose(0, 1).reshape(planes * n, 3, height, width)
+        return mean_over_copies(self.view_maps(batch), self.n_copies, self.n_views, n)
 
     def forward_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images from :meth:`images` -> head outputs; dropout before the head acts in training."""

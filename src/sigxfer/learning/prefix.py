@@ -233,8 +233,10 @@ class FrozenPrefix:
 
 def keeps(net: SignalNet, cut: int | None, n_cases: int, *, same_images: bool) -> bool:
     """Whether training from stage ``cut`` keeps the maps in front: same images every epoch, a
-    chain backbone with frozen stages in front, and room in memory for ``n_cases``."""
-    return (same_images and bool(cut) and getattr(net.backbone, "sequential_stages", False)
+    chain backbone with frozen stages in front, room in memory for ``n_cases``, and each series
+    read once (a shift-averaged net, :attr:`~sigxfer.learning.network.SignalNet.shift`, runs
+    every stage on its three copies)."""
+    return (same_images and bool(cut) and net.n_copies == 1 and getattr(net.backbone, "sequential_stages", False)
             and FrozenPrefix.fits(net, cut, n_cases))
 
 

@@ -50,7 +50,7 @@ class Step:
         self.scaler = torch.amp.GradScaler("cuda") if self.autocast == torch.float16 else None
         self.fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
         # Images are normalised; masks fill with the normalised value of a black (silent) pixel.
-        self.fill = ((0.0 - net.imager.mean) / net.imager.std).repeat(1, net.n_views, 1, 1)
+        self.fill = ((0.0 - net.imager.mean) / net.imager.std).repeat(1, net.n_planes, 1, 1)
         self.body: nn.Module = net.backbone
 
     def __call__(self, signals: torch.Tensor, target: torch.Tensor, optimizer, rng) -> float:

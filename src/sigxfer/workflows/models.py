@@ -71,6 +71,10 @@ def describe_model(path) -> str:
         f"({describe_weights(config['backbone']['name'], pretrained=config['backbone']['pretrained'])})",
         f"  strategy  {config['strategy']}",
     ]
+    shift = (config.get("network") or {}).get("shift") or 0
+    if shift:
+        lines.append(f"  shift     each series also read {shift:.0%} of its length later and earlier, "
+                     "its features averaged over the three")
     if "classes" in config:
         lines.append(f"  classes   {config['classes']}")
     test = (config.get("metrics") or {}).get("test")

@@ -138,6 +138,17 @@ class Auto(Strategy):
         on six; test accuracy rose on three, fell on one (GunPoint, one case of 150) and held on
         five, +0.7 points on average, for 1.7x the fit time (BENCHMARKS.md). Command line:
         ``--strategy-param derivative=false``.
+    shift : float, optional
+        0: each series is read as it is. Above 0 (a fraction of the length below 0.5), every
+        candidate reads shift-averaged features: each view's embedding is the mean over the
+        series and its copies moved that fraction later and earlier, the edge sample repeated
+        (:attr:`~sigxfer.learning.network.SignalNet.shift`), so a dip a few samples early or
+        late gives nearly the same features; three backbone passes per series at fit, at
+        prediction, in the ONNX export and the stream. None: :data:`.space.SHIFT` where the
+        shape views lead on up to three channels, else 0 (:func:`.space.default_shift`).
+        Off by default: on nine UCR/UEA sets ``shift=None`` won four, lost three (ArrowHead and
+        the two 24-sample sets, where a class may sit at a fixed time) and tied two, its mean
+        0.894 against 0.896, for 1.7x the fit time (BENCHMARKS.md).
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
         its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
@@ -172,6 +183,7 @@ class Auto(Strategy):
     ensemble: bool = True
     blend: bool = False
     derivative: bool = True
+    shift: float | None = 0.0
     finetune: FineTune = dataclasses.field(default_factory=lambda: _finetune_of_auto({}))
 
     _parameter_constraints = {
@@ -187,13 +199,15 @@ class Auto(Strategy):
         "ensemble": bool,
         "blend": bool,
         "derivative": bool,
+        "shift": [None, Interval(float, 0, 0.5, closed="left")],
         "finetune": FineTune,
     }
 
     def __init__(self, *, time_budget: float | None = DEFAULT_BUDGET, cv: int = 5, Cs: int = 7,
                  features=tuple(FEATURES), pooling=None, max_views: int = 3, subsample: int | None = 500,
                  large_n: int = LARGE_N, unfreeze: int | None = None, ensemble: bool = True, blend: bool = False,
-                 derivative: bool = True, finetune: FineTune | dict | None = None, **finetune_params) -> None:
+                 derivative: bool = True, shift: float | None = 0.0, finetune: FineTune | dict | None = None,
+                 **finetune_params) -> None:
         for key in _LEGACY_PARAMS:
             if finetune_params.pop(key, None) is not None:
                 warnings.warn(f"Auto({key}=...) belonged to the former fixed rule and has no effect",
@@ -222,6 +236,7 @@ class Auto(Strategy):
         self.ensemble = ensemble
         self.blend = blend
         self.derivative = derivative
+        self.shift = shift
         self.finetune = finetune
         self._check()
 
@@ -259,7 +274,7 @@ class Auto(Strategy):
                 "features": list(self.features), "pooling": None if self.pooling is None else list(self.pooling),
                 "max_views": self.max_views, "subsample": self.subsample, "large_n": self.large_n,
                 "unfreeze": self.unfreeze, "ensemble": self.ensemble, "blend": self.blend,
-                "derivative": self.derivative, **finetune}
+                "derivative": self.derivative, "shift": self.shift, **finetune}
 
     def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
         """Views tried when the user leaves ``imaging=None`` (:func:`.space.candidate_imagings`).
@@ -311,10 +326,30 @@ class Auto(Strategy):
             taps = [len(net.backbone.stages()) - 1]  # banded or max pooling of the last layer needs its map
         return features, taps, poolings, chain
 
+    def shift_for(self, net) -> float:
+        """The shift ``net``'s candidates read the series with: ``shift``, or where it is None
+        :func:`.space.default_shift`.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> from sigxfer.imaging import Imager
+        >>> net = SimpleNamespace(imagers=[SimpleNamespace(transform=Imager("gaf").transform, n_channels=1)])
+        >>> Auto().shift_for(net), Auto(shift=None).shift_for(net), Auto(shift=0.1).shift_for(net)
+        (0.0, 0.05, 0.1)
+        """
+        return space.default_shift(net) if self.shift is None else float(self.shift)
+
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:
         """The first of :data:`.space.BACKBONES` whose pass over every candidate view fits
-        :data:`.space.EMBEDDING_SHARE` of the frozen search's budget (:func:`.space.choose_backbone`)."""
-        return space.choose_backbone(build, X, time_budget=self._frozen_budget(len(X)), reads=self.reads)
+        :data:`.space.EMBEDDING_SHARE` of the frozen search's budget (:func:`.space.choose_backbone`),
+        each timed reading the series as the candidates will (:meth:`shift_for`)."""
+        def shifted(name):
+            net = build(name)
+            net.set_shift(self.shift_for(net))
+            return net
+
+        return space.choose_backbone(shifted, X, time_budget=self._frozen_budget(len(X)), reads=self.reads)
 
     def _frozen_budget(self, n_cases: int) -> float | None:
         """The budget of the frozen search: all of it, or without LP-FT's share from ``large_n`` cases."""
@@ -425,7 +460,7 @@ class Auto(Strategy):
         set_linear_head(net, weight, bias)
         key = "C" if task == "classification" else "alpha"
         history = {"strategy": self.get_config(), "n_train": int(len(y)), "views": list(net.view_names),
-                   "features": candidate.features, "pooling": candidate.pooling, key: best["C"],
+                   "features": candidate.features, "pooling": candidate.pooling, "shift": net.shift, key: best["C"],
                    "embedding_dim": int(net.embedding_dim)}
         if getattr(candidate, "kind", None) == "blend":  # what each averaged head reads, and its share
             history["heads"] = [{"reads": label, "share": round(float(share), 6), key: value} for label, share, value

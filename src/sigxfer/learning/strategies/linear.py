@@ -66,6 +66,11 @@ class LinearProbe(Strategy):
         Folds of the cross-validation (reduced to the smallest class count when that is fewer).
     max_iter : int
         Iterations of the lbfgs solver.
+    shift : float
+        0: each series is read as it is; above 0 (e.g. 0.05), each view's features are the mean
+        over the series and its copies moved that fraction of its length later and earlier
+        (:attr:`~sigxfer.learning.network.SignalNet.shift`): steadier under small misalignments,
+        three backbone passes per series at fit and at prediction.
     cache_dir : str, optional
         Folder of an on-disk embedding cache (:mod:`sigxfer.learning.cache`): the same signals,
         imager and backbone weights are embedded once, and re-fitting with another head, C or
@@ -88,6 +93,7 @@ class LinearProbe(Strategy):
     Cs: int = 17
     cv: int = 5
     max_iter: int = 3000
+    shift: float = 0.0
     cache_dir: str | None = None
 
     _parameter_constraints = {
@@ -97,6 +103,7 @@ class LinearProbe(Strategy):
         "Cs": Interval(int, 1, None),
         "cv": Interval(int, 2, None),
         "max_iter": Interval(int, 1, None),
+        "shift": Interval(float, 0, 0.5, closed="left"),
         "cache_dir": [None, str, os.PathLike],
     }
 
@@ -119,6 +126,7 @@ class LinearProbe(Strategy):
         """
         self._check()
         set_net_features(net, self.features, self.pooling)
+        net.set_shift(self.shift)
         return self.fit_head(net, X, y, task=task, n_outputs=n_outputs, random_state=random_state,
                              batch_size=batch_size, progress=progress, groups=groups, warm_start=warm_start)
 

@@ -85,7 +85,7 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     cut = n_stages - unfreeze
     try:  # training keeps its activations: a batch that would not fit skips LP-FT, it does not end the fit
         check_batch_memory(net.backbone, net.imager.size, min(batch_size or 32, len(train_idx)), training=True,
-                           n_views=net.n_views,
+                           n_views=net.n_planes,
                            from_stage=cut if _keeps_front(net, cut, finetune, len(train_idx) + len(val_idx)) else 0)
     except ParameterError as err:
         table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {err}"})
@@ -264,7 +264,7 @@ def _costs(net, cut: int, finetune: FineTune, n_train: int, n_val: int, batch_si
     rate = tail_train_rate(net, cut, start=cut if kept else 0, batch_size=max(1, min(batch_size, n_train)),
                            batchnorm=finetune.batchnorm)
     per_epoch = (n_train + n_val / 3) / rate
-    return (net.n_views * (n_train + n_val) * front_seconds(net, cut) if kept else 0.0), per_epoch
+    return (net.n_planes * (n_train + n_val) * front_seconds(net, cut) if kept else 0.0), per_epoch
 
 
 def _loss(outputs, target, fit_target, finetune: FineTune, *, task: str, n_outputs: int) -> float:

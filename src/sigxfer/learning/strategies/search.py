@@ -64,6 +64,7 @@ def frozen_search(auto, net, X: np.ndarray, y: np.ndarray, *, task: str, n_outpu
                                   grouped=groups is not None)
         fold_note = None
     names = list(net.view_names)
+    net.set_shift(auto.shift_for(net))  # every view is embedded, and the kept model reads, as the user asked
     features, taps, poolings, chain = auto.reads(net)
     rate = view_passes.measure_rate(net, X, taps=taps, poolings=poolings)
     subset = None
@@ -141,8 +142,10 @@ def _plan(auto, net, n, features, poolings, rate, subset, halves, folds, budget,
                    if subset is not None else f"{auto.Cs} regularisation values per head, ")
         scoring += f"on every case scored on a held-out part of {len(folds[0][1])}"
     return (f"auto: {n} training cases, backbone {body}, {len(names)} candidate views ({', '.join(names)}), "
-            f"features {'/'.join(features)}, pooling {'/'.join(poolings)}; {rate:.1f} images/s measured, "
-            f"so about {n / rate:.0f} s per view"
+            f"features {'/'.join(features)}, pooling {'/'.join(poolings)}"
+            + (f", each series also read shifted by {net.shift:g} of its length either way (3 passes)"
+               if net.shift else "")
+            + f"; {rate:.1f} series/s measured, so about {n / rate:.0f} s per view"
             + (f" (each first on a subsample of {len(subset[0])}, then the finalists' on every case)"
                if halves else "") + f"; {scoring}; "
             f"budget {'none' if budget == math.inf else f'{budget:.0f} s'}"

@@ -27,6 +27,9 @@ EMBEDDING_SHARE = 0.35
 SPECTRAL_MIN_LENGTH = 256
 #: The views that draw the series' shape rather than its spectrum.
 SHAPE_VIEWS = ("waveform", "gaf", "recurrence")
+#: The shift (a fraction of the length) of auto's shift-averaged embedding where the shape views
+#: lead (:func:`default_shift`; :attr:`~sigxfer.learning.network.SignalNet.shift`).
+SHIFT = 0.05
 
 
 def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool = True, n_channels: int = 1) -> list:
@@ -90,11 +93,31 @@ def default_poolings(net) -> list:
     >>> default_poolings(net("gaf", 1)), default_poolings(net("spectrogram", 1)), default_poolings(net("gaf", 6))
     (['mean', 'max'], ['mean'], ['mean'])
     """
+    return ["mean", "max"] if _shape_led(net) else ["mean"]
+
+
+def default_shift(net) -> float:
+    """The shift auto reads the series with when the user leaves ``shift=None``: :data:`SHIFT`
+    where the shape views lead on up to three channels (as :func:`default_poolings`), else 0.
+
+    Examples
+    --------
+    >>> from sigxfer import backbones, imaging, learning
+    >>> def net(name, channels):  # a network whose first view is ``name`` on ``channels`` channels
+    ...     view = imaging.Imager(name, size=32).fit(np.zeros((1, channels, 256)))
+    ...     return learning.network.SignalNet(view, backbones.create_backbone("tinynet"))
+    >>> default_shift(net("gaf", 1)), default_shift(net("spectrogram", 1)), default_shift(net("gaf", 6))
+    (0.05, 0.0, 0.0)
+    """
+    return SHIFT if _shape_led(net) else 0.0
+
+
+def _shape_led(net) -> bool:
+    """Whether ``net``'s first view is a shape view (:data:`SHAPE_VIEWS`) of at most three channels."""
     from sigxfer.imaging.resolve import GROUP_SIZE
 
     lead = net.imagers[0]
-    shape_led = lead.transform.name in SHAPE_VIEWS
-    return ["mean", "max"] if shape_led and (lead.n_channels or 1) <= GROUP_SIZE else ["mean"]
+    return lead.transform.name in SHAPE_VIEWS and (lead.n_channels or 1) <= GROUP_SIZE
 
 
 def channel_groups(n_channels: int, channel_mode: str) -> list:

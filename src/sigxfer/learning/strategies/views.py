@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sigxfer.learning.network import SignalNet, pool_map
+from sigxfer.learning.network import SignalNet, mean_over_copies, pool_map, shift_copies
 
 
 @torch.no_grad()
@@ -33,33 +33,46 @@ def _view_blocks(net: SignalNet, index: int, x: torch.Tensor, taps, poolings=("m
 
 
 class _TapImages(nn.Module):
-    """One view's imaging stage; its configuration names what the graph after it reads."""
+    """One view's imaging stage (each copy's images side by side with a shift, as
+    :meth:`SignalNet.images`); its configuration names what the graph after it reads."""
 
-    def __init__(self, imager: nn.Module, taps, poolings):
+    def __init__(self, imager: nn.Module, taps, poolings, shift: float = 0.0):
         super().__init__()
         self.imager, self.taps, self.poolings = imager, None if taps is None else list(taps), list(poolings)
+        self.shift = float(shift)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.imager(x)
+        copies = shift_copies(x, self.shift)
+        return self.imager(x) if len(copies) == 1 else torch.cat([self.imager(c) for c in copies], dim=1)
 
     def get_config(self) -> dict:
-        return {"imager": self.imager.get_config(), "taps": self.taps, "poolings": self.poolings}
+        return {"imager": self.imager.get_config(), "taps": self.taps, "poolings": self.poolings,
+                "shift": self.shift}
 
 
 class _TapFeatures(nn.Module):
-    """Images -> every pooled tap block side by side (pooling by pooling, taps deepest last)."""
+    """Images -> every pooled tap block side by side (pooling by pooling, taps deepest last), each
+    the mean over the copies when the images hold several (a shift)."""
 
-    def __init__(self, backbone: nn.Module, taps, poolings):
+    def __init__(self, backbone: nn.Module, taps, poolings, n_copies: int = 1):
         super().__init__()
         self.body, self.taps, self.poolings = backbone, None if taps is None else list(taps), list(poolings)
+        self.n_copies = int(n_copies)
         self.config = getattr(backbone, "config", None)
         self.embedding_dim = 0  # set by view_engine once the block widths are known
 
-    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+    def _blocks(self, images: torch.Tensor) -> torch.Tensor:
         if self.taps is None:
             return self.body.forward_features(images)
         maps = self.body.stage_features(images, self.taps)
         return torch.cat([pool_map(m, p) for p in self.poolings for m in maps], dim=1)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        if self.n_copies == 1:
+            return self._blocks(images)
+        n, _, height, width = images.shape
+        batch = images.reshape(n, self.n_copies, 3, height, width).transpose(0, 1).reshape(-1, 3, height, width)
+        return mean_over_copies(self._blocks(batch), self.n_copies, 1, n)
 
     def state_dict(self, *args, **kwargs):
         return self.body.state_dict(*args, **kwargs)  # the weights the features depend on, keyed as the body's
@@ -89,9 +102,9 @@ def view_engine(net: SignalNet, index: int, X: np.ndarray, *, taps, poolings=("m
     device = next(net.parameters()).device
     blocks = _view_blocks(net, index, torch.as_tensor(X[:1], device=device), taps, poolings)
     widths = {p: [int(b.shape[1]) for b in arrays] for p, arrays in blocks.items()}
-    body = _TapFeatures(net.backbone, taps, poolings)
+    body = _TapFeatures(net.backbone, taps, poolings, n_copies=net.n_copies)
     body.embedding_dim = sum(sum(w) for w in widths.values())
-    model = _TapNet(_TapImages(net.imagers[index], taps, poolings), body)
+    model = _TapNet(_TapImages(net.imagers[index], taps, poolings, shift=net.shift), body)
     engine = choose_engine(model, X, n_cases=len(X) if n_cases is None else n_cases)
     return engine, widths
 
