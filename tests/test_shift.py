@@ -194,3 +194,23 @@ def test_the_command_line_reaches_the_shift_and_refuses_a_bad_one(tmp_path, caps
     assert main([*common, "-o", str(tmp_path / "x.sigx"), "--strategy-param", "shift=0.9"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "shift" in err and not (tmp_path / "x.sigx").exists()
+
+
+def test_auto_fine_tunes_a_shifted_model_through_every_copy(devices):
+    """LP-FT on a shift-averaged net: no kept front (the copies change what each stage sees), a
+    training step over every copy, and a model that predicts as it scored."""
+    settings = dict(time_budget=None, features=["last"], pooling=["mean"], Cs=2, cv=3, large_n=10, epochs=2,
+                    unfreeze=1)
+    auto = Auto(shift=0.05, **settings)
+    model = TransferClassifier(imaging="waveform", backbone="tinynet", image_size=32, random_state=0,
+                               progress=False, strategy=auto).fit(devices)
+    table = model.history_["selection"]["table"]
+    tuned = [r for r in table if r["kind"] == "finetune"]
+    assert tuned and tuned[-1]["status"] == "scored", tuned
+    assert tuned[-1]["kept_front"] is None  # every step runs the frozen stages on the three copies
+    assert model.net_.shift == 0.05 and model.net_.n_planes == 3
+    proba = model.predict_proba(devices.X)
+    assert proba.shape == (len(devices.X), 2) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    plain = TransferClassifier(imaging="waveform", backbone="tinynet", image_size=32, random_state=0, progress=False,
+                               strategy=Auto(shift=0.0, **settings)).fit(devices)
+    assert [r for r in plain.history_["selection"]["table"] if r["kind"] == "finetune"][-1]["kept_front"] is not None
