@@ -316,7 +316,7 @@ class SignalNet(nn.Module):
 
     def iter_images(self, X, batch_size: int = 32, *, progress: bool | None = False,
                     desc: str | None = None) -> Iterator[torch.Tensor]:
-        """Images (k, 3 * n_views, H, W) of successive batches of signals, channels_last, on the net's device.
+        """Images (k, 3 * n_planes, H, W) of successive batches of signals, channels_last, on the net's device.
 
         ``X`` is an array (n_cases, n_channels, n_timepoints) or an iterable of such chunks; the
         next batch is imaged in a producer thread while the caller uses this one.
