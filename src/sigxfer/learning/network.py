@@ -78,10 +78,24 @@ def shift_copies(x: torch.Tensor, shift: float) -> list[torch.Tensor]:
     return [x] if k == 0 else [x, shifted(x, k), shifted(x, -k)]
 
 
-def mean_over_copies(features: torch.Tensor, n_copies: int, n_views: int, n: int) -> torch.Tensor:
-    """Features of a batch of planes laid copy by copy, view by view, case by case
-    ``(n_copies * n_views * n, d)`` -> ``(n, n_views * d)``: each view's mean over the copies."""
-    out = features.reshape(n_copies, n_views, n, -1).mean(dim=0)
+def plane_images(imagers, x: torch.Tensor, shift: float = 0.0) -> torch.Tensor:
+    """Signals (N, C, T) -> every plane's images side by side, (N, 3 * planes, H, W): copy by copy
+    (:func:`shift_copies`), and within each copy view by view (``imagers`` in order)."""
+    copies = shift_copies(x, shift)
+    if len(copies) * len(imagers) == 1:
+        return imagers[0](x)
+    return torch.cat([imager(c) for c in copies for imager in imagers], dim=1)
+
+
+def read_planes(read, images: torch.Tensor, n_views: int, n_copies: int = 1) -> torch.Tensor:
+    """Images of :func:`plane_images` -> ``read`` of every plane as one batch (so BatchNorm sees every
+    view and copy alike), shape (N, n_views * d): each view's features, averaged over the copies."""
+    planes = n_views * n_copies
+    if planes == 1:
+        return read(images)
+    n, _, height, width = images.shape
+    batch = images.reshape(n, planes, 3, height, width).transpose(0, 1).reshape(planes * n, 3, height, width)
+    out = read(batch).reshape(n_copies, n_views, n, -1).mean(dim=0)
     return out.transpose(0, 1).reshape(n, -1)
 
 
@@ -272,9 +286,7 @@ class SignalNet(nn.Module):
     def images(self, x: torch.Tensor) -> torch.Tensor:
         """Signals (N, C, T) -> normalised images (N, 3 * n_planes, H, W), the views' planes side by
         side, copy after copy with a shift."""
-        if self.n_planes == 1:
-            return self.imager(x)
-        return torch.cat([imager(c) for c in shift_copies(x, self.shift) for imager in self.imagers], dim=1)
+        return plane_images(self.imagers, x, self.shift)
 
     def view_maps(self, images: torch.Tensor) -> torch.Tensor:
         """Images of one view (N, 3, H, W) -> pooled features (N, sum(block_dims))."""
@@ -286,13 +298,7 @@ class SignalNet(nn.Module):
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Images from :meth:`images` -> embeddings (N, embedding_dim), view after view (each view's
         mean over the copies with a shift)."""
-        planes = self.n_planes
-        if planes == 1:
-            return self.view_maps(images)
-        n, _, height, width = images.shape
-        # Views (and copies) stacked along the batch: one pass, and BatchNorm statistics over all of them.
-        batch = images.reshape(n, planes, 3, height, width).transpose(0, 1).reshape(planes * n, 3, height, width)
-        return mean_over_copies(self.view_maps(batch), self.n_copies, self.n_views, n)
+        return read_planes(self.view_maps, images, self.n_views, self.n_copies)
 
     def forward_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images from :meth:`images` -> head outputs; dropout before the head acts in training."""

@@ -27,8 +27,9 @@ the subsample first too, and on the other cases only for the views those finalis
 (:class:`~.views.ViewEmbeddings`). From ``large_n`` cases the finalists are scored on one
 held-out part instead of k folds, the part LP-FT is then judged on.
 
-The frozen search (steps 1 and 2) is :func:`~.search.frozen_search`; this module holds the
-strategy's parameters and what follows the search.
+The frozen search (steps 1 and 2) is :func:`~.search.frozen_search`, the model kept from it
+:func:`~.chosen.keep_frozen` and LP-FT (step 3) :mod:`.lpft`; this module holds the strategy's
+parameters and the order of those steps.
 """
 
 from __future__ import annotations
@@ -45,14 +46,13 @@ import numpy as np
 from sigxfer._checks import Interval
 from sigxfer.errors import ParameterError
 from sigxfer.learning.network import POOLINGS
-from sigxfer.learning.strategies.base import Strategy, register_strategy, set_linear_head
+from sigxfer.learning.strategies.base import Strategy, register_strategy
+from sigxfer.learning.strategies.chosen import keep_frozen
 from sigxfer.learning.strategies.finetune import FineTune
-from sigxfer.learning.strategies.heads import fit_head
-from sigxfer.learning.strategies.linear import FEATURES, set_net_features
+from sigxfer.learning.strategies.linear import FEATURES
 from sigxfer.learning.strategies import blend
-from sigxfer.learning.strategies import ensemble as ens
 from sigxfer.learning.strategies import space
-from sigxfer.learning.strategies.lpft import epochs_that_fit, lp_ft, start_for_lp_ft
+from sigxfer.learning.strategies.lpft import epochs_that_fit, finetune_of_auto, lp_ft, start_for_lp_ft
 from sigxfer.learning.strategies.search import frozen_search
 
 #: Training cases from which fine-tuning candidates are considered.
@@ -184,7 +184,7 @@ class Auto(Strategy):
     blend: bool = False
     derivative: bool = True
     shift: float | None = 0.0
-    finetune: FineTune = dataclasses.field(default_factory=lambda: _finetune_of_auto({}))
+    finetune: FineTune = dataclasses.field(default_factory=lambda: finetune_of_auto({}))
 
     _parameter_constraints = {
         "time_budget": [None, Interval(float, 0, None, closed="neither")],
@@ -216,14 +216,14 @@ class Auto(Strategy):
         if unknown:
             raise TypeError(f"Auto() got an unexpected keyword argument {unknown[0]!r}")
         if finetune is None:
-            finetune = _finetune_of_auto(finetune_params)
+            finetune = finetune_of_auto(finetune_params)
         elif finetune_params:
             raise ParameterError(
                 f"strategy 'auto': give {', '.join(sorted(finetune_params))} either inside finetune= or "
                 "directly, not both"
             )
         elif isinstance(finetune, dict):
-            finetune = _finetune_of_auto(finetune)
+            finetune = finetune_of_auto(finetune)
         self.time_budget = time_budget
         self.cv = cv
         self.Cs = Cs
@@ -399,8 +399,8 @@ class Auto(Strategy):
 
         def become(row, head=True):  # net as ``row``'s frozen model (its head fitted on every case)
             net.set_views(*every_view)
-            return self._finish_frozen(net, row["_candidate"], embedded, y, row, task=task, n_outputs=n_outputs,
-                                       chain=found.chain, head=head)
+            return keep_frozen(net, row["_candidate"], embedded, y, row, task=task, n_outputs=n_outputs,
+                               chain=found.chain, config=self.get_config(), head=head)
 
         start, why = best, None
         if n >= self.large_n and groups is None:
@@ -438,41 +438,3 @@ class Auto(Strategy):
         }
         say(f"auto chose {chosen}: {reason}")
         return history
-
-    def _finish_frozen(self, net, candidate, embedded, y, best, *, task, n_outputs, chain, head=True) -> dict | None:
-        """Make ``net`` the chosen frozen model: its views, its depths, a head fitted on all training cases
-        (``head=False``: the views and depths only, e.g. to time its fine-tune)."""
-        names = list(net.view_names)
-        net.keep_views(candidate.views)
-        if not chain:
-            net.set_features(None)  # a backbone without a stage chain: its own last-layer embedding
-        else:
-            set_net_features(net, candidate.features, candidate.pooling)
-        if not head:
-            return None
-        if isinstance(candidate, ens.Ensemble):  # each member's head on its own columns, averaged
-            heads = [fit_head(emb, y, block_dims=dims, task=task, value=value, n_outputs=n_outputs)
-                     for (emb, dims), value in zip(candidate.member_parts(embedded), best["C"])]
-            weight, bias = candidate.head(heads, embedded)
-        else:
-            emb, dims = candidate.blocks(embedded)
-            weight, bias = fit_head(emb, y, block_dims=dims, task=task, value=best["C"], n_outputs=n_outputs)
-        set_linear_head(net, weight, bias)
-        key = "C" if task == "classification" else "alpha"
-        history = {"strategy": self.get_config(), "n_train": int(len(y)), "views": list(net.view_names),
-                   "features": candidate.features, "pooling": candidate.pooling, "shift": net.shift, key: best["C"],
-                   "embedding_dim": int(net.embedding_dim)}
-        if getattr(candidate, "kind", None) == "blend":  # what each averaged head reads, and its share
-            history["heads"] = [{"reads": label, "share": round(float(share), 6), key: value} for label, share, value
-                                in zip(candidate.part_labels(names), candidate.shares, best["C"])]
-        return history
-
-
-def _finetune_of_auto(params: dict) -> FineTune:
-    """``FineTune(patience=None, average_last=3, **params)``; a bad value is reported as auto's, the
-    strategy it was given to."""
-    try:
-        return FineTune(**{"patience": None, "average_last": 3, **params})
-    except ParameterError as err:
-        text, own = str(err), f"strategy {FineTune.name!r}: "
-        raise ParameterError(f"strategy {Auto.name!r}: {text[len(own):]}" if text.startswith(own) else text) from None

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from sigxfer.errors import ParameterError
 from sigxfer.learning.augment import Augmenter
 from sigxfer.learning.callbacks import Deadline
 from sigxfer.learning.objectives import class_weights, make_loss, validation_split
@@ -27,6 +28,22 @@ from sigxfer.learning.strategies.blend import fitted_outputs
 from sigxfer.learning.strategies.ensemble import Ensemble
 from sigxfer.learning.strategies.finetune import FineTune
 from sigxfer.learning.strategies.heads import fit_head, holdout_score
+
+
+def finetune_of_auto(params: dict) -> FineTune:
+    """The settings of auto's LP-FT candidate: ``FineTune(patience=None, average_last=3, **params)``;
+    a bad value is reported as auto's, the strategy it was given to.
+
+    Examples
+    --------
+    >>> finetune_of_auto({"epochs": 5}).patience, finetune_of_auto({}).average_last
+    (None, 3)
+    """
+    try:
+        return FineTune(**{"patience": None, "average_last": 3, **params})
+    except ParameterError as err:
+        text, own = str(err), f"strategy {FineTune.name!r}: "
+        raise ParameterError(f"strategy 'auto': {text[len(own):]}" if text.startswith(own) else text) from None
 
 
 def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze: int | None, task: str,
@@ -79,7 +96,6 @@ def lp_ft(net, X, y, best: dict, embedded: dict, *, finetune: FineTune, unfreeze
     if not len(val_idx):
         table.append({"candidate": label, "kind": "finetune", "status": f"skipped: {note}"})
         return None
-    from sigxfer.errors import ParameterError
     from sigxfer.learning.memory import check_batch_memory
 
     cut = n_stages - unfreeze

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sigxfer.learning.network import SignalNet, mean_over_copies, pool_map, shift_copies
+from sigxfer.learning.network import SignalNet, plane_images, pool_map, read_planes
 
 
 @torch.no_grad()
@@ -42,8 +42,7 @@ class _TapImages(nn.Module):
         self.shift = float(shift)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        copies = shift_copies(x, self.shift)
-        return self.imager(x) if len(copies) == 1 else torch.cat([self.imager(c) for c in copies], dim=1)
+        return plane_images([self.imager], x, self.shift)
 
     def get_config(self) -> dict:
         return {"imager": self.imager.get_config(), "taps": self.taps, "poolings": self.poolings,
@@ -68,11 +67,7 @@ class _TapFeatures(nn.Module):
         return torch.cat([pool_map(m, p) for p in self.poolings for m in maps], dim=1)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        if self.n_copies == 1:
-            return self._blocks(images)
-        n, _, height, width = images.shape
-        batch = images.reshape(n, self.n_copies, 3, height, width).transpose(0, 1).reshape(-1, 3, height, width)
-        return mean_over_copies(self._blocks(batch), self.n_copies, 1, n)
+        return read_planes(self._blocks, images, 1, self.n_copies)
 
     def state_dict(self, *args, **kwargs):
         return self.body.state_dict(*args, **kwargs)  # the weights the features depend on, keyed as the body's
