@@ -123,22 +123,44 @@ def test_a_tiny_time_budget_skips_the_expensive_steps_and_says_so(devices, capsy
 
 
 def test_candidate_views_follow_the_sample_rate_and_length():
-    def names(derivative=True, **kw):
-        return [s.label for s in Auto(derivative=derivative).candidate_imagings(n_channels=1, **kw)]
+    def names(derivative=True, segments=False, **kw):
+        return [s.label for s in Auto(derivative=derivative, segments=segments).candidate_imagings(n_channels=1, **kw)]
 
+    shape = ["waveform", "gaf", "recurrence"]
     steps = ["waveform:derivative=1", "gaf:derivative=1", "recurrence:derivative=1"]
-    assert names(n_timepoints=150, sr=None) == ["waveform", "gaf", "recurrence", *steps]
-    assert names(n_timepoints=300, sr=None) == ["waveform", "gaf", "recurrence", "spectrogram", *steps]
-    assert names(n_timepoints=200, sr=100.0) == ["waveform", "gaf", "recurrence", "spectrogram", *steps]
-    # Where spectral views lead, a difference would only tilt the spectrum they read.
-    assert names(n_timepoints=1000, sr=100.0) == ["spectrogram", "mel", "waveform", "gaf", "recurrence"]
-    assert names(n_timepoints=150, sr=None, derivative=False) == ["waveform", "gaf", "recurrence"]
-    assert names(n_timepoints=300, sr=None, derivative=False) == ["waveform", "gaf", "recurrence", "spectrogram"]
+    assert names(n_timepoints=150, sr=None) == [*shape, *steps]
+    assert names(n_timepoints=300, sr=None) == [*shape, "spectrogram", *steps]
+    assert names(n_timepoints=200, sr=100.0) == [*shape, "spectrogram", *steps]
+    # Where spectral views lead, a difference would only tilt the spectrum they read, and the
+    # segments (asked for) are not offered either: the shape views there are a fallback.
+    for segments in (False, True):
+        assert names(n_timepoints=1000, sr=100.0, segments=segments) == ["spectrogram", "mel", *shape]
+    assert names(n_timepoints=150, sr=None, derivative=False) == shape
+    assert names(n_timepoints=300, sr=None, derivative=False) == [*shape, "spectrogram"]
+    # Asked for, the segments follow the shape views, before a spectrogram and the differences.
+    assert names(n_timepoints=300, sr=None, segments=True) == [*shape, "segments", "spectrogram", *steps]
     # Beyond three channels each imaging is several views already (a tiled picture and groups).
     many = [s.label for s in Auto().candidate_imagings(n_channels=12, n_timepoints=150, sr=None)]
-    assert many == ["waveform", "gaf", "recurrence"]
+    assert many == shape
     three = [s.label for s in Auto().candidate_imagings(n_channels=3, n_timepoints=150, sr=None)]
-    assert three == ["waveform", "gaf", "recurrence", *steps]
+    assert three == [*shape, *steps]
+
+
+def test_auto_scores_the_segments_view_when_asked_and_the_model_reads_it_back(tmp_path):
+    series = make_devices(10, n_timepoints=96, sr=96.0, seed=1)
+    X, y = series.X, series.y  # as arrays: no sample rate, so the shape views lead
+    model = classifier(strategy=Auto(segments=True, derivative=False, time_budget=None, features=["last"],
+                                     pooling=["mean"], Cs=2, cv=3, ensemble=False)).fit(X, y)
+    scored = [r["candidate"] for r in model.history_["selection"]["table"] if r["status"] == "scored"]
+    assert "segments / last" in scored and model.history_["strategy"]["segments"] is True
+    plain = classifier(strategy=Auto(derivative=False, time_budget=None, features=["last"], pooling=["mean"],
+                                     Cs=2, cv=3, ensemble=False)).fit(X, y)
+    assert not any("segments" in r["candidate"] for r in plain.history_["selection"]["table"])
+    # A model that reads the segments: the file rebuilds the view and predicts the same.
+    probe = classifier(imaging="segments:segment=8,overlap=0.25").fit(X, y)
+    loaded = sigxfer.load(sigxfer.save(probe, tmp_path / "segments.sigx"))
+    assert loaded.net_.imagers[0].transform.get_params() == {"segment": 8, "overlap": 0.25}
+    np.testing.assert_allclose(loaded.predict_proba(X), probe.predict_proba(X), atol=1e-5)
 
 
 def test_auto_chooses_among_the_views_the_user_lists(devices):

@@ -19,7 +19,7 @@ from sigxfer.imaging import Imager, create_transform, list_transforms
 from sigxfer.imaging import _dft
 from sigxfer.imaging import functional as Fn
 
-ALL = ["gaf", "mel", "picture", "recurrence", "scalogram", "spectrogram", "spectrum", "waveform"]
+ALL = ["gaf", "mel", "picture", "recurrence", "scalogram", "segments", "spectrogram", "spectrum", "waveform"]
 rng = np.random.default_rng(1234)
 
 
@@ -301,6 +301,25 @@ def test_waveform_draws_the_line_where_the_signal_is():
     assert set(pic[:, :10].argmax(dim=0).tolist()) <= {23, 24}
     assert set(pic[:, -10:].argmax(dim=0).tolist()) <= {7, 8}
     assert (pic[8:24, 15:17].amax(dim=1) > 0).all()  # the jump is drawn: the line is unbroken
+
+
+def test_segments_stack_overlapping_rows_and_repeat_the_last_sample():
+    t = create_transform("segments", segment=4, overlap=0.25)  # a hop of 3 samples
+    rows = t(torch.arange(11.0).view(1, 1, 11))[0, 0]
+    # Starts 0, 3, 6, 9; the last row runs two samples past the end and repeats sample 10.
+    assert rows.tolist() == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9], [9, 10, 10, 10]]
+    assert create_transform("segments").rows_for(150) == (24, 12, 6)  # about sqrt(n) per row, half overlapping
+    assert create_transform("segments").rows_for(3) == (2, 2, 1)
+    assert create_transform("segments", segment=5, overlap=0).rows_for(20) == (4, 5, 5)  # end to end
+    # As a picture: the first segment at the top, each pixel a value at the fitted scale.
+    x = np.zeros((1, 1, 64), dtype=np.float32)
+    x[..., :8] = 1.0  # high at the start only
+    im = Imager("segments", size=32, scale_percentiles=(0.0, 100.0)).fit(x)
+    pic = im.pictures(torch.as_tensor(x))[0, 0]
+    assert pic[0].mean() > 0.5 and pic[-1].max() == 0.0
+    for bad in ({"segment": 1}, {"segment": 0}, {"overlap": 1.0}, {"overlap": -0.1}, {"overlap": True}):
+        with pytest.raises(ParameterError):
+            create_transform("segments", **bad)
 
 
 # ---------------------------------------------------------------------------- resize

@@ -1,4 +1,4 @@
-"""Time-series encodings as pictures: Gramian angular fields, recurrence plots, the plain waveform.
+"""Time-series encodings as pictures: Gramian angular fields, recurrence plots, the plain waveform, segments.
 
 These are the images time-series libraries offer besides spectra. The two matrix encodings cost
 ``O(n ** 2)`` in the series length, so each series is first average-pooled to the picture's size
@@ -176,3 +176,75 @@ class Waveform(Transform):
         band = Fn.render_band(low.reshape(*lead, width), high.reshape(*lead, width), height,
                               thickness=self.thickness)
         return band
+
+
+@register_transform
+class Segments(Transform):
+    """The series cut into overlapping segments stacked as rows: a grey picture of its values.
+
+    Row ``i`` holds samples ``i * hop`` to ``i * hop + segment``, read left to right, the first
+    segment at the top; each pixel is a sample's value at the range fitted on the training values
+    (0.5th to 99.5th percentile, as the waveform), resized to the picture. A series of ``n``
+    samples with the default ``segment`` of about ``sqrt(n)`` and half of it overlapping becomes a
+    picture about twice as tall as wide in cells (24 rows of 12 samples for 150), which the network
+    then reads for local patterns in time across the width and for how they move from one
+    segment to the next down the height. Frozen vision transformers read series this way (TiViT,
+    2025); where the last segment would run past the end, the last sample is repeated.
+
+    Parameters
+    ----------
+    sr : float, optional
+        Unused (accepted so every transform takes it).
+    segment : int, optional
+        Samples per row; ``round(sqrt(n))`` (at least 2) by default.
+    overlap : float
+        Fraction of a segment shared with the next, in [0, 1).
+
+    Examples
+    --------
+    >>> Segments(segment=4, overlap=0.5)(torch.arange(10.0).view(1, 1, 10))[0, 0]
+    tensor([[0., 1., 2., 3.],
+            [2., 3., 4., 5.],
+            [4., 5., 6., 7.],
+            [6., 7., 8., 9.]])
+    >>> Segments().rows_for(150)
+    (24, 12, 6)
+    """
+
+    name = "segments"
+    scale_percentiles = (0.5, 99.5)
+
+    def __init__(self, *, sr=None, segment: int | None = None, overlap: float = 0.5):
+        super().__init__(sr=sr)
+        if segment is not None:
+            Fn._check_positive(segment=segment)
+            if segment < 2:
+                raise ParameterError(f"segment={segment} must be at least 2 samples")
+        self.segment = segment
+        if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0.0 <= overlap < 1.0:
+            raise ParameterError(f"overlap={overlap!r} must be a fraction of a segment in [0, 1)")
+        self.overlap = float(overlap)
+
+    def get_params(self) -> dict:
+        return {"segment": self.segment, "overlap": self.overlap}
+
+    def rows_for(self, n: int) -> tuple[int, int, int]:
+        """``(rows, segment, hop)`` for a series of ``n`` samples."""
+        segment = self.segment or max(2, round(math.sqrt(n)))
+        hop = max(1, round(segment * (1.0 - self.overlap)))
+        rows = 1 + max(0, math.ceil((n - segment) / hop))
+        return rows, segment, hop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = int(x.shape[-1])
+        rows, segment, hop = self.rows_for(n)
+        end = (rows - 1) * hop + segment
+        if end > n:  # the last segment runs past the end: repeat the last sample
+            x = torch.cat([x, x[..., -1:].expand(*x.shape[:-1], end - n)], dim=-1)
+        # One gather of fixed indices (a Gather node in ONNX, where unfold's export loses the batch).
+        index = torch.arange(rows, device=x.device)[:, None] * hop + torch.arange(segment, device=x.device)
+        return x[..., index]
+
+    def render(self, u: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Resize to ``size``; the first segment stays at the top, as a page is read."""
+        return Fn.resize(u, size)

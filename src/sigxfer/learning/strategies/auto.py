@@ -138,6 +138,12 @@ class Auto(Strategy):
         on six; test accuracy rose on three, fell on one (GunPoint, one case of 150) and held on
         five, +0.7 points on average, for 1.7x the fit time (BENCHMARKS.md). Command line:
         ``--strategy-param derivative=false``.
+    segments : bool
+        Where the shape views lead, also try the series cut into overlapping segments stacked
+        as rows (``imaging="segments"``, :class:`~sigxfer.imaging.encodings.Segments`). Off by
+        default: on nine UCR/UEA sets it won two (ACSF1, ItalyPowerDemand), lost three and tied
+        four, its mean 0.888 against 0.894 (BENCHMARKS.md). Command line:
+        ``--strategy-param segments=true``.
     shift : float, optional
         0: each series is read as it is. Above 0 (a fraction of the length below 0.5), every
         candidate reads shift-averaged features: each view's embedding is the mean over the
@@ -183,6 +189,7 @@ class Auto(Strategy):
     ensemble: bool = True
     blend: bool = False
     derivative: bool = True
+    segments: bool = False
     shift: float | None = 0.0
     finetune: FineTune = dataclasses.field(default_factory=lambda: finetune_of_auto({}))
 
@@ -199,6 +206,7 @@ class Auto(Strategy):
         "ensemble": bool,
         "blend": bool,
         "derivative": bool,
+        "segments": bool,
         "shift": [None, Interval(float, 0, 0.5, closed="left")],
         "finetune": FineTune,
     }
@@ -206,8 +214,8 @@ class Auto(Strategy):
     def __init__(self, *, time_budget: float | None = DEFAULT_BUDGET, cv: int = 5, Cs: int = 7,
                  features=tuple(FEATURES), pooling=None, max_views: int = 3, subsample: int | None = 500,
                  large_n: int = LARGE_N, unfreeze: int | None = None, ensemble: bool = True, blend: bool = False,
-                 derivative: bool = True, shift: float | None = 0.0, finetune: FineTune | dict | None = None,
-                 **finetune_params) -> None:
+                 derivative: bool = True, segments: bool = False, shift: float | None = 0.0,
+                 finetune: FineTune | dict | None = None, **finetune_params) -> None:
         for key in _LEGACY_PARAMS:
             if finetune_params.pop(key, None) is not None:
                 warnings.warn(f"Auto({key}=...) belonged to the former fixed rule and has no effect",
@@ -235,7 +243,7 @@ class Auto(Strategy):
         self.unfreeze = unfreeze
         self.ensemble = ensemble
         self.blend = blend
-        self.derivative = derivative
+        self.derivative, self.segments = derivative, segments
         self.shift = shift
         self.finetune = finetune
         self._check()
@@ -274,7 +282,7 @@ class Auto(Strategy):
                 "features": list(self.features), "pooling": None if self.pooling is None else list(self.pooling),
                 "max_views": self.max_views, "subsample": self.subsample, "large_n": self.large_n,
                 "unfreeze": self.unfreeze, "ensemble": self.ensemble, "blend": self.blend,
-                "derivative": self.derivative, "shift": self.shift, **finetune}
+                "derivative": self.derivative, "segments": self.segments, "shift": self.shift, **finetune}
 
     def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
         """Views tried when the user leaves ``imaging=None`` (:func:`.space.candidate_imagings`).
@@ -285,7 +293,7 @@ class Auto(Strategy):
         ['spectrogram', 'mel', 'waveform', 'gaf', 'recurrence']
         """
         return space.candidate_imagings(n_timepoints=n_timepoints, sr=sr, derivative=self.derivative,
-                                        n_channels=n_channels)
+                                        segments=self.segments, n_channels=n_channels)
 
     def views_in_one_pass(self, n_views: int) -> int:
         """Auto embeds its candidate views one at a time; the model it keeps reads at most

@@ -27,19 +27,25 @@ EMBEDDING_SHARE = 0.35
 SPECTRAL_MIN_LENGTH = 256
 #: The views that draw the series' shape rather than its spectrum.
 SHAPE_VIEWS = ("waveform", "gaf", "recurrence")
+#: One more view of the shape where the shape views lead, with ``segments=True``: the series
+#: cut into overlapping segments stacked as rows (:class:`~sigxfer.imaging.encodings.Segments`).
+#: Not a default: over nine UCR/UEA sets it won two, lost three and tied four (BENCHMARKS.md).
+SEGMENT_VIEW = "segments"
 #: The shift (a fraction of the length) of auto's shift-averaged embedding where the shape views
 #: lead (:func:`default_shift`; :attr:`~sigxfer.learning.network.SignalNet.shift`).
 SHIFT = 0.05
 
 
-def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool = True, n_channels: int = 1) -> list:
+def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool = True, segments: bool = False,
+                       n_channels: int = 1) -> list:
     """The views auto tries when the user leaves ``imaging=None``.
 
     Shape views (``waveform``, ``gaf``, ``recurrence``) always; a ``spectrogram`` when the
     sample rate is known or the series hold at least :data:`SPECTRAL_MIN_LENGTH` samples.
     With a known sample rate and such series the spectrogram (and, from 512 samples, ``mel``)
     go first, since the budget may only cover the first views. Otherwise the shape views lead,
-    and with ``derivative`` each is tried on the series' first difference as well (last, so a
+    followed by ``segments`` (:data:`SEGMENT_VIEW`) with ``segments``, and with ``derivative`` each shape view is
+    tried on the series' first difference as well (last, so a
     tight budget drops them first): a slope or a kink the level hides stands out there, as in
     derivative DTW and MultiRocket. Where spectral views lead they are left out: a difference
     only tilts the spectrum those views read. So are they beyond three channels, where every
@@ -50,8 +56,8 @@ def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool 
     --------
     >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None)]
     ['waveform', 'gaf', 'recurrence', 'waveform:derivative=1', 'gaf:derivative=1', 'recurrence:derivative=1']
-    >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None, derivative=False)]
-    ['waveform', 'gaf', 'recurrence']
+    >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None, derivative=False, segments=True)]
+    ['waveform', 'gaf', 'recurrence', 'segments']
     >>> [s.label for s in candidate_imagings(n_timepoints=150, sr=None, n_channels=12)]
     ['waveform', 'gaf', 'recurrence']
     """
@@ -69,7 +75,7 @@ def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool 
 
     differenced = ([ImagingSpec(s.name, {"derivative": 1}) for s in shape]
                    if derivative and n_channels <= GROUP_SIZE else [])
-    return shape + spectral + differenced
+    return shape + [ImagingSpec(SEGMENT_VIEW)] * segments + spectral + differenced
 
 
 def default_poolings(net) -> list:
