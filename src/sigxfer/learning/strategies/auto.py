@@ -5,7 +5,8 @@ Candidates, in the order they are tried (cheapest and simplest first):
 1. each candidate view alone (the estimator builds every view :meth:`Auto.candidate_imagings`
    names, or those the user listed in ``imaging=``; with more than three channels, each both as
    one tiled picture and per group of three channels; with ``derivative``, the shape views of
-   the series' first difference too), its head reading the last layer, then
+   the series' first difference too; with ``segments``, the series cut into rows), its head
+   reading the last layer, then
    several depths (``features``), the regularisation of each head chosen by the same CV;
 2. combinations of views (all of them up to four views, else those of the best four);
    on a joint backbone (``"efficientnet_lite1+efficientnet_lite2"``, auto's first choice when

@@ -43,14 +43,15 @@ def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool 
     Shape views (``waveform``, ``gaf``, ``recurrence``) always; a ``spectrogram`` when the
     sample rate is known or the series hold at least :data:`SPECTRAL_MIN_LENGTH` samples.
     With a known sample rate and such series the spectrogram (and, from 512 samples, ``mel``)
-    go first, since the budget may only cover the first views. Otherwise the shape views lead,
-    followed by ``segments`` (:data:`SEGMENT_VIEW`) with ``segments``, and with ``derivative`` each shape view is
-    tried on the series' first difference as well (last, so a
-    tight budget drops them first): a slope or a kink the level hides stands out there, as in
-    derivative DTW and MultiRocket. Where spectral views lead they are left out: a difference
-    only tilts the spectrum those views read. So are they beyond three channels, where every
-    imaging is already several views (:func:`channel_groups`): on JapaneseVowels (12 channels)
-    they doubled the fit to the whole 600 s budget for one test case of 370 (BENCHMARKS.md).
+    go first, since the budget may only cover the first views. Otherwise the shape views lead
+    (then, with ``segments``, :data:`SEGMENT_VIEW`), and with ``derivative`` each shape view is
+    tried on the series' first difference as well (last, so a tight budget drops them first):
+    a slope or a kink the level hides stands out there, as in derivative DTW and MultiRocket.
+    Where spectral views lead neither is offered: a difference only tilts the spectrum those
+    views read, and the shape views there are a fallback. Nor are the differences beyond three
+    channels, where every imaging is already several views (:func:`channel_groups`): on
+    JapaneseVowels (12 channels) they doubled the fit to the whole 600 s budget for one test
+    case of 370 (BENCHMARKS.md).
 
     Examples
     --------
