@@ -169,11 +169,13 @@ def check_state_config(config, where) -> None:
             _check_imager(view, n_timepoints, n_channels, damaged)
     network = config.get("network")
     if network is not None:
+        from sigxfer.learning.network import is_shift
+
         taps = network.get("taps") if isinstance(network, dict) else None
         shift = network.get("shift", 0.0) if isinstance(network, dict) else 0.0
         if not isinstance(network, dict) or (taps is not None and not (
                 isinstance(taps, list) and len(taps) <= 64 and all(_is(t, int) and t < 64 for t in taps))) \
-                or not (_is(shift, (int, float)) and 0 <= shift < 0.5):
+                or not is_shift(shift):
             raise damaged(f"'network' holds {network!r:.60}")
     n_outputs = config["backbone"]["n_outputs"]
     if n_outputs < 1:

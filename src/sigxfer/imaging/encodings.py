@@ -17,12 +17,13 @@ from sigxfer.imaging import functional as Fn
 from sigxfer.imaging.transforms import Transform, _check_fraction, register_transform
 
 
-def _check_points(n_points) -> int | None:
-    if n_points is not None:
-        Fn._check_positive(n_points=n_points)
-        if n_points < 2:
-            raise ParameterError(f"n_points={n_points} must be at least 2")
-    return n_points
+def _check_points(value, name: str = "n_points") -> int | None:
+    """``value`` (None, or a whole number of samples of at least 2), checked as the parameter ``name``."""
+    if value is not None:
+        Fn._check_positive(**{name: value})
+        if value < 2:
+            raise ParameterError(f"{name}={value} must be at least 2")
+    return value
 
 
 @register_transform
@@ -216,11 +217,7 @@ class Segments(Transform):
 
     def __init__(self, *, sr=None, segment: int | None = None, overlap: float = 0.5):
         super().__init__(sr=sr)
-        if segment is not None:
-            Fn._check_positive(segment=segment)
-            if segment < 2:
-                raise ParameterError(f"segment={segment} must be at least 2 samples")
-        self.segment = segment
+        self.segment = _check_points(segment, "segment")
         if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0.0 <= overlap < 1.0:
             raise ParameterError(f"overlap={overlap!r} must be a fraction of a segment in [0, 1)")
         self.overlap = float(overlap)

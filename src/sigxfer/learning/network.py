@@ -45,6 +45,21 @@ def pool_map(maps: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
     raise ParameterError(f"pooling={pooling!r} is not known; use one of {POOLINGS}")
 
 
+#: Shifts (fractions of the series' length) are below this: a half-length shift leaves no overlap.
+MAX_SHIFT = 0.5
+
+
+def is_shift(value) -> bool:
+    """Whether ``value`` is a shift :class:`SignalNet` takes: a number, ``0 <= value < MAX_SHIFT``.
+
+    Examples
+    --------
+    >>> is_shift(0.05), is_shift(0), is_shift(0.5), is_shift(True), is_shift(float("nan"))
+    (True, True, False, False, False)
+    """
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < MAX_SHIFT
+
+
 def shift_samples(shift: float, n_timepoints: int) -> int:
     """Samples a shift of ``shift`` (a fraction of the length) moves a series: at least one when
     ``shift`` > 0, none when it is 0.
@@ -209,8 +224,8 @@ class SignalNet(nn.Module):
     def set_shift(self, shift: float) -> None:
         """Read each series as it is (0) or shift-averaged by ``shift``, a fraction of its length
         below 0.5 (see the class's parameters). The head is not touched."""
-        if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not 0 <= shift < 0.5:
-            raise ParameterError(f"shift={shift!r} must be a fraction of the series' length, 0 <= shift < 0.5")
+        if not is_shift(shift):
+            raise ParameterError(f"shift={shift!r} must be a fraction of the series' length, 0 <= shift < {MAX_SHIFT}")
         self.shift = float(shift)
 
     def set_features(self, taps: Sequence[int] | None = None, pooling: str = "mean") -> None:

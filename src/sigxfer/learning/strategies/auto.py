@@ -46,7 +46,7 @@ import numpy as np
 
 from sigxfer._checks import Interval
 from sigxfer.errors import ParameterError
-from sigxfer.learning.network import POOLINGS
+from sigxfer.learning.network import MAX_SHIFT, POOLINGS
 from sigxfer.learning.strategies.base import Strategy, register_strategy
 from sigxfer.learning.strategies.chosen import keep_frozen
 from sigxfer.learning.strategies.finetune import FineTune
@@ -208,7 +208,7 @@ class Auto(Strategy):
         "blend": bool,
         "derivative": bool,
         "segments": bool,
-        "shift": [None, Interval(float, 0, 0.5, closed="left")],
+        "shift": [None, Interval(float, 0, MAX_SHIFT, closed="left")],
         "finetune": FineTune,
     }
 

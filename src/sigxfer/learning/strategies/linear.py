@@ -14,7 +14,7 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, Stratified
 from sigxfer._checks import Interval, Options
 from sigxfer.learning.cache import cached_embeddings, resolve_cache_dir
 from sigxfer.learning.embeddings import extract_embeddings
-from sigxfer.learning.network import POOLINGS, SignalNet
+from sigxfer.learning.network import MAX_SHIFT, POOLINGS, SignalNet
 from sigxfer.learning.strategies.base import Strategy, register_strategy, set_linear_head
 from sigxfer.learning.strategies.heads import block_scaling, fold_into_head, row_space
 
@@ -103,7 +103,7 @@ class LinearProbe(Strategy):
         "Cs": Interval(int, 1, None),
         "cv": Interval(int, 2, None),
         "max_iter": Interval(int, 1, None),
-        "shift": Interval(float, 0, 0.5, closed="left"),
+        "shift": Interval(float, 0, MAX_SHIFT, closed="left"),
         "cache_dir": [None, str, os.PathLike],
     }
 
