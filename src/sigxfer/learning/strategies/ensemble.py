@@ -10,6 +10,7 @@ joint features (zero where a member's candidate reads nothing), so the chosen mo
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import ClassVar
 
@@ -187,6 +188,24 @@ def score_ensemble(ensemble: Ensemble, embedded: dict, y: np.ndarray, folds, *, 
     return result
 
 
+def accuracy_tolerance(single: dict) -> float:
+    """How much CV accuracy an average may give up against the best single head ``single``: one
+    standard error of that head's accuracy, sqrt(p(1 - p) / n) over the n held-out cases it
+    was scored on (none where it got every case right).
+
+    Examples
+    --------
+    >>> round(accuracy_tolerance({"cv_score": 0.975, "n_scored": 36}), 4)
+    0.026
+    >>> accuracy_tolerance({"cv_score": 1.0, "n_scored": 20})
+    0.0
+    >>> round(accuracy_tolerance({"cv_score": 0.9, "n_scored": 3000, "n_holdout": 600}), 4)
+    0.0122
+    """
+    p, n = single["cv_score"], single.get("n_holdout") or single.get("n_scored") or 1
+    return math.sqrt(max(p * (1.0 - p), 0.0) / n)
+
+
 def prefer_ensemble(single: dict, ensembles: list, *, task: str) -> dict | None:
     """The ensemble (or blend) row to take instead of the best single-head row ``single``, or None.
 
@@ -194,19 +213,31 @@ def prefer_ensemble(single: dict, ensembles: list, *, task: str) -> dict | None:
     at 1.000 on several small sets) to tell a model from a steadier average of two. On six
     UCR/UEA sets the ensemble of a joint backbone's members had the lower CV log-loss on all six
     and a mean test accuracy of 0.940 against 0.931 for the best single head (BENCHMARKS.md).
-    Regression compares CV R².
+    An average whose CV accuracy trails the single head's by more than one standard error
+    (:func:`accuracy_tolerance`) is not taken, whatever its log-loss: with many classes and one
+    or two cases each, an average of two overconfident heads lowers the log-loss while it gets
+    far fewer cases right (PigCVP, 52 classes: 0.529 against 0.692 in CV, 0.755 against 0.870
+    on the test split). Regression compares CV R².
 
     Examples
     --------
-    >>> prefer_ensemble({"cv_log_loss": 0.3}, [{"cv_log_loss": 0.2}], task="classification")
-    {'cv_log_loss': 0.2}
+    >>> prefer_ensemble({"cv_log_loss": 0.3, "cv_score": 0.9, "n_scored": 50},
+    ...                 [{"cv_log_loss": 0.2, "cv_score": 0.88}], task="classification")
+    {'cv_log_loss': 0.2, 'cv_score': 0.88}
+    >>> prefer_ensemble({"cv_log_loss": 5.5, "cv_score": 0.69, "n_scored": 104},
+    ...                 [{"cv_log_loss": 2.8, "cv_score": 0.53}], task="classification") is None
+    True
     >>> prefer_ensemble({"cv_score": 0.9}, [{"cv_score": 0.8}], task="regression") is None
     True
     """
     if not ensembles:
         return None
     if task == "classification":
-        pick = min(ensembles, key=lambda r: r["cv_log_loss"])
+        floor = single["cv_score"] - accuracy_tolerance(single) - 1e-12
+        close = [r for r in ensembles if r["cv_score"] >= floor]
+        if not close:
+            return None
+        pick = min(close, key=lambda r: r["cv_log_loss"])
         return pick if pick["cv_log_loss"] < single.get("cv_log_loss", float("inf")) else None
     pick = max(ensembles, key=lambda r: r["cv_score"])
     return pick if pick["cv_score"] > single["cv_score"] else None
