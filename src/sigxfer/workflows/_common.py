@@ -89,13 +89,18 @@ def model_and_data(model, data, *, targets=None, target=None, sr=None, verb: str
     if progress is not None:
         fitted = copy.copy(fitted)
         fitted.set_params(progress=bool(progress))
-    if hasattr(fitted, "classes_") == (targets is not None):
-        where = str(model) if isinstance(model, (str, os.PathLike)) else "this model"
+    where = str(model) if isinstance(model, (str, os.PathLike)) else "this model"
+    classifier = hasattr(fitted, "classes_")
+    if not is_ucr(data) and classifier == (targets is not None):
         raise ParameterError(f"{where} is a {type(fitted).__name__}: " + (
             f"it is {verb} on class folders; drop targets=" if targets is not None
-            else f"it is {verb} on a targets table; pass targets=CSV"))
+            else f"it is {verb} on a targets table (or a ucr: regression set); pass targets=CSV"))
     train, test = dataset_splits(data, sr=sr or fitted.sr_, length=fitted.n_timepoints_, targets=targets,
                                  target=target)
+    if is_ucr(data) and classifier == (np.asarray(train.y).dtype.kind == "f"):  # a ucr: set brings its task
+        raise ParameterError(f"{where} is a {type(fitted).__name__} and {data} holds "
+                             + ("numeric targets to regress" if classifier else "class labels")
+                             + f"; it is {verb} on a data set of its own task")
     return fitted, train, test
 
 
