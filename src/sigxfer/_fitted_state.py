@@ -169,13 +169,14 @@ def check_state_config(config, where) -> None:
             _check_imager(view, n_timepoints, n_channels, damaged)
     network = config.get("network")
     if network is not None:
-        from sigxfer.learning.network import is_shift
+        from sigxfer.learning.network import is_power, is_shift
 
         taps = network.get("taps") if isinstance(network, dict) else None
         shift = network.get("shift", 0.0) if isinstance(network, dict) else 0.0
+        power = network.get("power", 1.0) if isinstance(network, dict) else 1.0
         if not isinstance(network, dict) or (taps is not None and not (
                 isinstance(taps, list) and len(taps) <= 64 and all(_is(t, int) and t < 64 for t in taps))) \
-                or not is_shift(shift):
+                or not is_shift(shift) or not is_power(power):
             raise damaged(f"'network' holds {network!r:.60}")
     n_outputs = config["backbone"]["n_outputs"]
     if n_outputs < 1:
@@ -262,7 +263,8 @@ def restore_fitted_state(cls, config: dict, tensors, *, source=None):
         backbone = create_backbone(config["backbone"]["name"], pretrained=False)
         network = config.get("network") or {}
         net = SignalNet(imagers, backbone, taps=network.get("taps"), pooling=network.get("pooling", "mean"),
-                        view_names=network.get("view_names"), shift=network.get("shift", 0.0))
+                        view_names=network.get("view_names"), shift=network.get("shift", 0.0),
+                        power=network.get("power", 1.0))
         net.reset_head(config["backbone"]["n_outputs"])
         model.strategy_ = resolve_strategy(_as_trained(config["strategy"]))
         resolve_strategy(model.strategy)  # the parameter as given must be one too (clone, refit)

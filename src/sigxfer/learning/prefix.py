@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from sigxfer.learning.batches import iter_batches
 from sigxfer.learning.memory import available_bytes
-from sigxfer.learning.network import SignalNet, pool_map
+from sigxfer.learning.network import SignalNet, pool_map, power_map
 
 #: The kept maps may use at most this share of the memory available when they are made.
 MEMORY_SHARE = 0.25
@@ -215,7 +215,7 @@ class FrozenPrefix:
         frozen = self.pooled[rows]
         n, views = len(rows), self.net.n_views
         if not self.tail_taps:
-            return frozen.reshape(n, -1)
+            return power_map(frozen.reshape(n, -1), self.net.power)
         maps = self.maps[rows]
         x = maps.transpose(0, 1).reshape(n * views, *maps.shape[2:]).contiguous(memory_format=torch.channels_last)
         pooled = []
@@ -224,7 +224,7 @@ class FrozenPrefix:
             if index in self.tail_taps:
                 pooled.append(pool_map(x, self.pooling))
         tail = torch.cat(pooled, dim=1).reshape(views, n, -1).transpose(0, 1)
-        return torch.cat([frozen, tail], dim=2).reshape(n, -1)
+        return power_map(torch.cat([frozen, tail], dim=2).reshape(n, -1), self.net.power)
 
     def outputs(self, rows) -> torch.Tensor:
         """Head outputs of the kept cases ``rows``; dropout before the head acts in training mode."""

@@ -75,6 +75,10 @@ def describe_model(path) -> str:
     if shift:
         lines.append(f"  shift     each series also read {shift:.0%} of its length later and earlier, "
                      "its features averaged over the three")
+    power = (config.get("network") or {}).get("power", 1.0)
+    if power != 1.0:
+        lines.append(f"  power     features read through a signed power of {power:g}"
+                     + (" (square root)" if power == 0.5 else ""))
     if "classes" in config:
         lines.append(f"  classes   {config['classes']}")
     test = (config.get("metrics") or {}).get("test")

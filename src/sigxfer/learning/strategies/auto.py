@@ -46,7 +46,7 @@ import numpy as np
 
 from sigxfer._checks import Interval
 from sigxfer.errors import ParameterError
-from sigxfer.learning.network import MAX_SHIFT, POOLINGS
+from sigxfer.learning.network import MAX_SHIFT, MIN_POWER, POOLINGS
 from sigxfer.learning.strategies.base import Strategy, register_strategy
 from sigxfer.learning.strategies.chosen import keep_frozen
 from sigxfer.learning.strategies.finetune import FineTune
@@ -156,6 +156,16 @@ class Auto(Strategy):
         Off by default: on nine UCR/UEA sets ``shift=None`` won four, lost three (ArrowHead and
         the two 24-sample sets, where a class may sit at a fixed time) and tied two, its mean
         0.894 against 0.896, for 1.7x the fit time (BENCHMARKS.md).
+    power : float, optional
+        1: every candidate's head reads the pooled features as they are. Below 1 (down to 0.1),
+        through a signed power (:func:`~sigxfer.learning.network.power_map`; 0.5 is the square
+        root), which tames the few channels that fire strongly, at fit, at prediction, in the
+        ONNX export and the stream; it costs nothing beside the pass. None (the default):
+        :data:`.space.POWER` where the shape views lead on up to three channels, else 1
+        (:func:`.space.default_power`). On eleven UCR/UEA sets in one run the root won five
+        (PigCVP +6 test cases of 208, ACSF1 +4 of 100), lost two (ItalyPowerDemand 4 of 1,029,
+        OSULeaf 1 of 242) and tied four, +1.0 point on average (BENCHMARKS.md). Command line:
+        ``--strategy-param power=1`` turns it off.
     finetune : FineTune or dict, optional
         Settings of the LP-FT candidate (epochs, lr, ...); its head starts from the frozen model's,
         its ``unfreeze`` is Auto's; it plans as many epochs as the time left holds and runs them all
@@ -192,6 +202,7 @@ class Auto(Strategy):
     derivative: bool = True
     segments: bool = False
     shift: float | None = 0.0
+    power: float | None = None
     finetune: FineTune = dataclasses.field(default_factory=lambda: finetune_of_auto({}))
 
     _parameter_constraints = {
@@ -209,6 +220,7 @@ class Auto(Strategy):
         "derivative": bool,
         "segments": bool,
         "shift": [None, Interval(float, 0, MAX_SHIFT, closed="left")],
+        "power": [None, Interval(float, MIN_POWER, 1, closed="both")],
         "finetune": FineTune,
     }
 
@@ -216,7 +228,7 @@ class Auto(Strategy):
                  features=tuple(FEATURES), pooling=None, max_views: int = 3, subsample: int | None = 500,
                  large_n: int = LARGE_N, unfreeze: int | None = None, ensemble: bool = True, blend: bool = False,
                  derivative: bool = True, segments: bool = False, shift: float | None = 0.0,
-                 finetune: FineTune | dict | None = None, **finetune_params) -> None:
+                 power: float | None = None, finetune: FineTune | dict | None = None, **finetune_params) -> None:
         for key in _LEGACY_PARAMS:
             if finetune_params.pop(key, None) is not None:
                 warnings.warn(f"Auto({key}=...) belonged to the former fixed rule and has no effect",
@@ -246,6 +258,7 @@ class Auto(Strategy):
         self.blend = blend
         self.derivative, self.segments = derivative, segments
         self.shift = shift
+        self.power = power
         self.finetune = finetune
         self._check()
 
@@ -283,7 +296,8 @@ class Auto(Strategy):
                 "features": list(self.features), "pooling": None if self.pooling is None else list(self.pooling),
                 "max_views": self.max_views, "subsample": self.subsample, "large_n": self.large_n,
                 "unfreeze": self.unfreeze, "ensemble": self.ensemble, "blend": self.blend,
-                "derivative": self.derivative, "segments": self.segments, "shift": self.shift, **finetune}
+                "derivative": self.derivative, "segments": self.segments, "shift": self.shift, "power": self.power,
+                **finetune}
 
     def candidate_imagings(self, *, n_channels: int, n_timepoints: int, sr: float | None) -> list:
         """Views tried when the user leaves ``imaging=None`` (:func:`.space.candidate_imagings`).
@@ -349,6 +363,20 @@ class Auto(Strategy):
         """
         return space.default_shift(net) if self.shift is None else float(self.shift)
 
+    def power_for(self, net) -> float:
+        """The power ``net``'s candidates read their features through: ``power``, or where it is
+        None :func:`.space.default_power`.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> from sigxfer.imaging import Imager
+        >>> net = SimpleNamespace(imagers=[SimpleNamespace(transform=Imager("gaf").transform, n_channels=1)])
+        >>> Auto().power_for(net), Auto(power=1.0).power_for(net), Auto(power=0.7).power_for(net)
+        (0.5, 1.0, 0.7)
+        """
+        return space.default_power(net) if self.power is None else float(self.power)
+
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:
         """The first of :data:`.space.BACKBONES` whose pass over every candidate view fits
         :data:`.space.EMBEDDING_SHARE` of the frozen search's budget (:func:`.space.choose_backbone`),
@@ -356,6 +384,7 @@ class Auto(Strategy):
         def shifted(name):
             net = build(name)
             net.set_shift(self.shift_for(net))
+            net.set_power(self.power_for(net))
             return net
 
         return space.choose_backbone(shifted, X, time_budget=self._frozen_budget(len(X)), reads=self.reads)

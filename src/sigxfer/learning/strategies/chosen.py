@@ -39,7 +39,7 @@ def keep_frozen(net, candidate, embedded, y, best: dict, *, task: str, n_outputs
     set_linear_head(net, weight, bias)
     key = "C" if task == "classification" else "alpha"
     history = {"strategy": config, "n_train": int(len(y)), "views": list(net.view_names),
-               "features": candidate.features, "pooling": candidate.pooling, "shift": net.shift, key: best["C"],
+               "features": candidate.features, "pooling": candidate.pooling, "shift": net.shift, "power": net.power, key: best["C"],
                "embedding_dim": int(net.embedding_dim)}
     if getattr(candidate, "kind", None) == "blend":  # what each averaged head reads, and its share
         history["heads"] = [{"reads": label, "share": round(float(share), 6), key: value} for label, share, value

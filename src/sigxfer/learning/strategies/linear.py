@@ -14,7 +14,7 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, Stratified
 from sigxfer._checks import Interval, Options
 from sigxfer.learning.cache import cached_embeddings, resolve_cache_dir
 from sigxfer.learning.embeddings import extract_embeddings
-from sigxfer.learning.network import MAX_SHIFT, POOLINGS, SignalNet
+from sigxfer.learning.network import MAX_SHIFT, MIN_POWER, POOLINGS, SignalNet
 from sigxfer.learning.strategies.base import Strategy, register_strategy, set_linear_head
 from sigxfer.learning.strategies.heads import block_scaling, fold_into_head, row_space
 
@@ -71,6 +71,10 @@ class LinearProbe(Strategy):
         over the series and its copies moved that fraction of its length later and earlier
         (:attr:`~sigxfer.learning.network.SignalNet.shift`): steadier under small misalignments,
         three backbone passes per series at fit and at prediction.
+    power : float
+        1: the head reads the pooled features as they are; below 1 (down to 0.1), through a
+        signed power (:func:`~sigxfer.learning.network.power_map`; 0.5, the square root, tames
+        the few channels that fire strongly), at fit and at prediction.
     cache_dir : str, optional
         Folder of an on-disk embedding cache (:mod:`sigxfer.learning.cache`): the same signals,
         imager and backbone weights are embedded once, and re-fitting with another head, C or
@@ -94,6 +98,7 @@ class LinearProbe(Strategy):
     cv: int = 5
     max_iter: int = 3000
     shift: float = 0.0
+    power: float = 1.0
     cache_dir: str | None = None
 
     _parameter_constraints = {
@@ -104,6 +109,7 @@ class LinearProbe(Strategy):
         "cv": Interval(int, 2, None),
         "max_iter": Interval(int, 1, None),
         "shift": Interval(float, 0, MAX_SHIFT, closed="left"),
+        "power": Interval(float, MIN_POWER, 1, closed="both"),
         "cache_dir": [None, str, os.PathLike],
     }
 
@@ -127,6 +133,7 @@ class LinearProbe(Strategy):
         self._check()
         set_net_features(net, self.features, self.pooling)
         net.set_shift(self.shift)
+        net.set_power(self.power)
         return self.fit_head(net, X, y, task=task, n_outputs=n_outputs, random_state=random_state,
                              batch_size=batch_size, progress=progress, groups=groups, warm_start=warm_start)
 

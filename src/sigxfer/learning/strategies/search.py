@@ -65,6 +65,7 @@ def frozen_search(auto, net, X: np.ndarray, y: np.ndarray, *, task: str, n_outpu
         fold_note = None
     names = list(net.view_names)
     net.set_shift(auto.shift_for(net))  # every view is embedded, and the kept model reads, as the user asked
+    net.set_power(auto.power_for(net))
     features, taps, poolings, chain = auto.reads(net)
     rate = view_passes.measure_rate(net, X, taps=taps, poolings=poolings)
     subset = None
@@ -145,6 +146,7 @@ def _plan(auto, net, n, features, poolings, rate, subset, halves, folds, budget,
             f"features {'/'.join(features)}, pooling {'/'.join(poolings)}"
             + (f", each series also read shifted by {net.shift:g} of its length either way (3 passes)"
                if net.shift else "")
+            + (f", features through a signed power of {net.power:g}" if net.power != 1.0 else "")
             + f"; {rate:.1f} series/s measured, so about {n / rate:.0f} s per view"
             + (f" (each first on a subsample of {len(subset[0])}, then the finalists' on every case)"
                if halves else "") + f"; {scoring}; "

@@ -34,6 +34,9 @@ SEGMENT_VIEW = "segments"
 #: The shift (a fraction of the length) of auto's shift-averaged embedding where the shape views
 #: lead (:func:`default_shift`; :attr:`~sigxfer.learning.network.SignalNet.shift`).
 SHIFT = 0.05
+#: The signed power auto's heads read the features through where the shape views lead
+#: (:func:`default_power`; :func:`~sigxfer.learning.network.power_map`): the square root.
+POWER = 0.5
 
 
 def candidate_imagings(*, n_timepoints: int, sr: float | None, derivative: bool = True, segments: bool = False,
@@ -117,6 +120,23 @@ def default_shift(net) -> float:
     (0.05, 0.0, 0.0)
     """
     return SHIFT if _shape_led(net) else 0.0
+
+
+def default_power(net) -> float:
+    """The power auto reads the features through when the user leaves ``power=None``:
+    :data:`POWER` where the shape views lead on up to three channels (as :func:`default_poolings`),
+    else 1 (none).
+
+    Examples
+    --------
+    >>> from sigxfer import backbones, imaging, learning
+    >>> def net(name, channels):  # a network whose first view is ``name`` on ``channels`` channels
+    ...     view = imaging.Imager(name, size=32).fit(np.zeros((1, channels, 256)))
+    ...     return learning.network.SignalNet(view, backbones.create_backbone("tinynet"))
+    >>> default_power(net("gaf", 1)), default_power(net("spectrogram", 1)), default_power(net("gaf", 6))
+    (0.5, 1.0, 1.0)
+    """
+    return POWER if _shape_led(net) else 1.0
 
 
 def _shape_led(net) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sigxfer.learning.network import SignalNet, plane_images, pool_map, read_planes
+from sigxfer.learning.network import SignalNet, plane_images, pool_map, power_map, read_planes
 
 
 @torch.no_grad()
@@ -36,27 +36,28 @@ class _TapImages(nn.Module):
     """One view's imaging stage (each copy's images side by side with a shift, as
     :meth:`SignalNet.images`); its configuration names what the graph after it reads."""
 
-    def __init__(self, imager: nn.Module, taps, poolings, shift: float = 0.0):
+    def __init__(self, imager: nn.Module, taps, poolings, shift: float = 0.0, power: float = 1.0):
         super().__init__()
         self.imager, self.taps, self.poolings = imager, None if taps is None else list(taps), list(poolings)
-        self.shift = float(shift)
+        self.shift, self.power = float(shift), float(power)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return plane_images([self.imager], x, self.shift)
 
     def get_config(self) -> dict:
         return {"imager": self.imager.get_config(), "taps": self.taps, "poolings": self.poolings,
-                "shift": self.shift}
+                "shift": self.shift, "power": self.power}
 
 
 class _TapFeatures(nn.Module):
     """Images -> every pooled tap block side by side (pooling by pooling, taps deepest last), each
-    the mean over the copies when the images hold several (a shift)."""
+    the mean over the copies when the images hold several (a shift), through the net's power map
+    (element by element, so a candidate's blocks picked from them are what the net reads)."""
 
-    def __init__(self, backbone: nn.Module, taps, poolings, n_copies: int = 1):
+    def __init__(self, backbone: nn.Module, taps, poolings, n_copies: int = 1, power: float = 1.0):
         super().__init__()
         self.body, self.taps, self.poolings = backbone, None if taps is None else list(taps), list(poolings)
-        self.n_copies = int(n_copies)
+        self.n_copies, self.power = int(n_copies), float(power)
         self.config = getattr(backbone, "config", None)
         self.embedding_dim = 0  # set by view_engine once the block widths are known
 
@@ -67,7 +68,7 @@ class _TapFeatures(nn.Module):
         return torch.cat([pool_map(m, p) for p in self.poolings for m in maps], dim=1)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        return read_planes(self._blocks, images, 1, self.n_copies)
+        return power_map(read_planes(self._blocks, images, 1, self.n_copies), self.power)
 
     def state_dict(self, *args, **kwargs):
         return self.body.state_dict(*args, **kwargs)  # the weights the features depend on, keyed as the body's
@@ -97,9 +98,9 @@ def view_engine(net: SignalNet, index: int, X: np.ndarray, *, taps, poolings=("m
     device = next(net.parameters()).device
     blocks = _view_blocks(net, index, torch.as_tensor(X[:1], device=device), taps, poolings)
     widths = {p: [int(b.shape[1]) for b in arrays] for p, arrays in blocks.items()}
-    body = _TapFeatures(net.backbone, taps, poolings, n_copies=net.n_copies)
+    body = _TapFeatures(net.backbone, taps, poolings, n_copies=net.n_copies, power=net.power)
     body.embedding_dim = sum(sum(w) for w in widths.values())
-    model = _TapNet(_TapImages(net.imagers[index], taps, poolings, shift=net.shift), body)
+    model = _TapNet(_TapImages(net.imagers[index], taps, poolings, shift=net.shift, power=net.power), body)
     engine = choose_engine(model, X, n_cases=len(X) if n_cases is None else n_cases)
     return engine, widths
 
