@@ -121,18 +121,21 @@ def test_a_model_file_from_before_the_power_loads_without_one(devices, tmp_path)
     from safetensors.torch import save_file
     from sigxfer.deploy import bundle
 
-    model = TransferClassifier(imaging="waveform", backbone="tinynet", image_size=32, random_state=0,
-                               progress=False).fit(devices)
+    auto = Auto(power=1.0, time_budget=None, features=["last"], pooling=["mean"], Cs=2, cv=3)
+    model = TransferClassifier(imaging=["waveform", "gaf"], backbone="tinynet", image_size=32, random_state=0,
+                               progress=False, strategy=auto).fit(devices)
     path = sigxfer.save(model, tmp_path / "m.sigx")
     with safe_open(str(path), framework="pt") as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
     config = json.loads(meta[bundle._META_KEY])
     del config["network"]["power"]  # as files written before the power was recorded
+    del config["strategy"]["power"]
     text = json.dumps(config)
     older = tmp_path / "older.sigx"
     save_file(tensors, str(older), metadata={**meta, bundle._META_KEY: text, bundle._DIGEST_KEY: bundle.digest(text, tensors)})
     loaded = sigxfer.load(older)
     assert loaded.net_.power == 1.0
+    assert loaded.strategy_.power == 1.0  # auto as that fit searched, not today's default (None)
     np.testing.assert_allclose(loaded.predict_proba(devices.X), model.predict_proba(devices.X), atol=1e-5)
 
 
@@ -166,10 +169,11 @@ def test_auto_reads_through_the_root_by_default_where_the_shape_views_lead_only(
     assert Auto().power is None and Auto().power_for(shape_led) == 0.5  # the default
 
 
-def test_the_onnx_export_reads_through_the_map(tmp_path):
+def test_the_onnx_export_and_the_stream_read_through_the_map(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from sigxfer.data.gestures import make_gestures
+    from sigxfer.data.gestures import make_gesture_stream, make_gestures
     from sigxfer.deploy.onnx import export_onnx
+    from sigxfer.deploy.stream import StreamEngine
 
     model = TransferClassifier(imaging={"name": "spectrogram", "n_fft": 32, "hop_length": 4}, backbone="tinynet",
                                image_size=32, random_state=0, progress=False,
@@ -181,6 +185,14 @@ def test_the_onnx_export_reads_through_the_map(tmp_path):
     np.testing.assert_allclose(got, model.predict_proba(X), atol=1e-4)
     model.net_.set_power(1.0)  # the same head on the plain features: other answers, so the export did apply it
     assert not np.allclose(got, model.predict_proba(X), atol=1e-4)
+    model.net_.set_power(0.5)
+
+    recording = make_gesture_stream(8.0, seed=4).signal
+    windows = StreamEngine(model, hop=0.5).feed(recording)
+    starts = [int(round(w.start_s * model.sr_)) for w in windows]
+    batch = model.predict_proba(np.stack([recording[:, s:s + model.n_timepoints_] for s in starts]).astype(np.float32))
+    assert len(windows) >= 5
+    np.testing.assert_allclose(np.array([w.probabilities for w in windows]), batch, atol=1e-5)
 
 
 def test_the_command_line_reaches_the_power_and_refuses_a_bad_one(tmp_path, capsys):

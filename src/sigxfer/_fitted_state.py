@@ -329,15 +329,20 @@ def restore_fitted_state(cls, config: dict, tensors, *, source=None):
 
 def _as_trained(strategy):
     """A saved strategy config as it trained: files written before FineTune had ``batchnorm``
-    trained their BatchNorm statistics.
+    trained their BatchNorm statistics, and files written before auto had ``power`` read the
+    features without one (a refit, e.g. ``evaluate --cv``, then searches as that fit did).
 
     Examples
     --------
     >>> _as_trained({"name": "finetune", "epochs": 3})["batchnorm"], _as_trained({"name": "linear"})
     ('train', {'name': 'linear'})
+    >>> _as_trained({"name": "auto", "batchnorm": "frozen"})["power"]
+    1.0
     """
     if isinstance(strategy, dict) and strategy.get("name") in ("finetune", "auto") and "batchnorm" not in strategy:
-        return {**strategy, "batchnorm": "train"}
+        strategy = {**strategy, "batchnorm": "train"}
+    if isinstance(strategy, dict) and strategy.get("name") == "auto" and "power" not in strategy:
+        strategy = {**strategy, "power": 1.0}
     return strategy
 
 
