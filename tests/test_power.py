@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import sigxfer
-from sigxfer import ModelFileError, ParameterError, TransferClassifier, make_devices
+from sigxfer import ModelFileError, ParameterError, TransferClassifier
 from sigxfer.backbones import create_backbone
 from sigxfer.deploy.bundle import read_config
 from sigxfer.imaging import Imager
@@ -18,22 +18,9 @@ from sigxfer.learning.prefix import FrozenPrefix
 from sigxfer.learning.strategies.auto import Auto
 from sigxfer.learning.strategies.views import ViewEmbeddings
 
-from test_shift import _edit_network
+from test_shift import _edit_network, _net, devices  # noqa: F401  (devices: the shared fixture)
 
 pytestmark = pytest.mark.usefixtures("module_one_thread")
-
-
-@pytest.fixture(scope="module")
-def devices():
-    return make_devices(12, n_timepoints=128, sr=128.0, seed=3)
-
-
-def _net(X, power=1.0, views=("waveform", "gaf"), taps=None, pooling="mean"):
-    torch.manual_seed(0)
-    imagers = [Imager(name, size=32).fit(X) for name in views]
-    net = SignalNet(imagers, create_backbone("tinynet"), taps=taps, pooling=pooling, power=power)
-    net.reset_head(3)
-    return net.eval()
 
 
 def test_the_map_is_a_signed_root_continuous_at_zero_with_a_finite_slope():
@@ -193,20 +180,6 @@ def test_the_onnx_export_and_the_stream_read_through_the_map(tmp_path):
     batch = model.predict_proba(np.stack([recording[:, s:s + model.n_timepoints_] for s in starts]).astype(np.float32))
     assert len(windows) >= 5
     np.testing.assert_allclose(np.array([w.probabilities for w in windows]), batch, atol=1e-5)
-
-
-def test_the_command_line_reaches_the_power_and_refuses_a_bad_one(tmp_path, capsys):
-    from sigxfer.cli import main
-
-    data, out = tmp_path / "data", tmp_path / "model.sigx"
-    assert main(["synth", "devices", str(data), "--n-per-class", "6", "--n-timepoints", "128", "--seed", "2"]) == 0
-    common = ["train", str(data), "--backbone", "tinynet", "--image-size", "32", "-q"]
-    assert main([*common, "-o", str(out), "--strategy-param", "power=0.5"]) == 0
-    assert sigxfer.load(out).net_.power == 0.5
-    capsys.readouterr()
-    assert main([*common, "-o", str(tmp_path / "x.sigx"), "--strategy-param", "power=2"]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "power" in err and not (tmp_path / "x.sigx").exists()
 
 
 def test_auto_fine_tunes_a_powered_model_from_its_kept_front(devices):

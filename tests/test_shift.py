@@ -28,10 +28,10 @@ def devices():
     return make_devices(12, n_timepoints=128, sr=128.0, seed=3)
 
 
-def _net(X, shift=0.0, views=("waveform", "gaf"), taps=None, pooling="mean"):
+def _net(X, shift=0.0, views=("waveform", "gaf"), taps=None, pooling="mean", power=1.0):
     torch.manual_seed(0)
     imagers = [Imager(name, size=32).fit(X) for name in views]
-    net = SignalNet(imagers, create_backbone("tinynet"), taps=taps, pooling=pooling, shift=shift)
+    net = SignalNet(imagers, create_backbone("tinynet"), taps=taps, pooling=pooling, shift=shift, power=power)
     net.reset_head(3)
     return net.eval()
 
@@ -182,18 +182,20 @@ def test_the_onnx_export_and_the_stream_read_the_copies_too(tmp_path):
     np.testing.assert_allclose(np.array([w.probabilities for w in windows]), batch, atol=1e-5)
 
 
-def test_the_command_line_reaches_the_shift_and_refuses_a_bad_one(tmp_path, capsys):
+@pytest.mark.parametrize("key,good,bad", [("shift", 0.05, 0.9), ("power", 0.5, 2)])
+def test_the_command_line_reaches_the_features_options_and_refuses_bad_ones(tmp_path, capsys, key, good, bad):
+    """The shift here, and the power of the features (tests/test_power.py), as the probe's parameters."""
     from sigxfer.cli import main
 
     data, out = tmp_path / "data", tmp_path / "model.sigx"
     assert main(["synth", "devices", str(data), "--n-per-class", "6", "--n-timepoints", "128", "--seed", "2"]) == 0
     common = ["train", str(data), "--backbone", "tinynet", "--image-size", "32", "-q"]
-    assert main([*common, "-o", str(out), "--strategy-param", "shift=0.05"]) == 0
-    assert sigxfer.load(out).net_.shift == 0.05
+    assert main([*common, "-o", str(out), "--strategy-param", f"{key}={good}"]) == 0
+    assert getattr(sigxfer.load(out).net_, key) == good
     capsys.readouterr()
-    assert main([*common, "-o", str(tmp_path / "x.sigx"), "--strategy-param", "shift=0.9"]) == 1
+    assert main([*common, "-o", str(tmp_path / "x.sigx"), "--strategy-param", f"{key}={bad}"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "shift" in err and not (tmp_path / "x.sigx").exists()
+    assert err.count("\n") == 1 and key in err and not (tmp_path / "x.sigx").exists()
 
 
 def test_auto_fine_tunes_a_shifted_model_through_every_copy(devices):
