@@ -37,6 +37,7 @@ METHODS = {
     "linear": ("linear (mel)", {"imaging": "mel", "strategy": "linear"}),
     "auto": ("auto (default budget)", {"strategy": "auto"}),
     "auto-blend": ("auto, blend=True", {"strategy": {"name": "auto", "blend": True}}),
+    "auto-root": ("auto, power=0.5", {"strategy": {"name": "auto", "power": 0.5}}),
     "finetune": ("finetune (mel)", {"imaging": "mel", "strategy": "finetune"}),
     "finetune-bn-train": ("finetune (mel), batchnorm=train",
                           {"imaging": "mel", "strategy": {"name": "finetune", "batchnorm": "train"}}),
