@@ -334,60 +334,30 @@ class Auto(Strategy):
         return space.channel_groups(n_channels, channel_mode)
 
     def reads(self, net) -> tuple[list, list | None, list, bool]:
-        """``(features, taps, poolings, chain)``: what the candidates on ``net``'s backbone read.
-
-        Multi-depth features, banded and max pooling need a backbone with a stage chain; without
-        one, only the last layer, mean-pooled, is tried.
-        """
-        chain = bool(getattr(net.backbone, "sequential_stages", False))
-        multi = "multi" in self.features and chain
-        taps = net.backbone.feature_taps() if multi else None
-        features = [f for f in self.features if f == "last" or multi]
-        wanted = space.default_poolings(net) if self.pooling is None else self.pooling
-        poolings = [p for p in wanted if p == "mean" or chain]
-        if chain and taps is None and poolings != ["mean"]:
-            taps = [len(net.backbone.stages()) - 1]  # banded or max pooling of the last layer needs its map
-        return features, taps, poolings, chain
+        """:func:`.space.candidate_reads` of ``net`` with this strategy's ``features`` and ``pooling``."""
+        return space.candidate_reads(net, features=self.features, pooling=self.pooling)
 
     def shift_for(self, net) -> float:
-        """The shift ``net``'s candidates read the series with: ``shift``, or where it is None
-        :func:`.space.default_shift`.
-
-        Examples
-        --------
-        >>> from types import SimpleNamespace
-        >>> from sigxfer.imaging import Imager
-        >>> net = SimpleNamespace(imagers=[SimpleNamespace(transform=Imager("gaf").transform, n_channels=1)])
-        >>> Auto().shift_for(net), Auto(shift=None).shift_for(net), Auto(shift=0.1).shift_for(net)
-        (0.0, 0.05, 0.1)
-        """
+        """``shift``, or where it is None :func:`.space.default_shift` of ``net``."""
         return space.default_shift(net) if self.shift is None else float(self.shift)
 
     def power_for(self, net) -> float:
-        """The power ``net``'s candidates read their features through: ``power``, or where it is
-        None :func:`.space.default_power`.
-
-        Examples
-        --------
-        >>> from types import SimpleNamespace
-        >>> from sigxfer.imaging import Imager
-        >>> net = SimpleNamespace(imagers=[SimpleNamespace(transform=Imager("gaf").transform, n_channels=1)])
-        >>> Auto().power_for(net), Auto(power=1.0).power_for(net), Auto(power=0.7).power_for(net)
-        (0.5, 1.0, 0.7)
-        """
+        """``power``, or where it is None :func:`.space.default_power` of ``net``."""
         return space.default_power(net) if self.power is None else float(self.power)
+
+    def read_as_candidates(self, net):
+        """``net``, set to read the series (:meth:`shift_for`) and their features (:meth:`power_for`)
+        as every candidate, and the model kept, will."""
+        net.set_shift(self.shift_for(net))
+        net.set_power(self.power_for(net))
+        return net
 
     def choose_backbone(self, build, X: np.ndarray) -> tuple[str, object, str]:
         """The first of :data:`.space.BACKBONES` whose pass over every candidate view fits
         :data:`.space.EMBEDDING_SHARE` of the frozen search's budget (:func:`.space.choose_backbone`),
-        each timed reading the series as the candidates will (:meth:`shift_for`)."""
-        def shifted(name):
-            net = build(name)
-            net.set_shift(self.shift_for(net))
-            net.set_power(self.power_for(net))
-            return net
-
-        return space.choose_backbone(shifted, X, time_budget=self._frozen_budget(len(X)), reads=self.reads)
+        each timed reading the series as the candidates will (:meth:`read_as_candidates`)."""
+        return space.choose_backbone(lambda name: self.read_as_candidates(build(name)), X,
+                                     time_budget=self._frozen_budget(len(X)), reads=self.reads)
 
     def _frozen_budget(self, n_cases: int) -> float | None:
         """The budget of the frozen search: all of it, or without LP-FT's share from ``large_n`` cases."""

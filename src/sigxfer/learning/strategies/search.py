@@ -64,8 +64,7 @@ def frozen_search(auto, net, X: np.ndarray, y: np.ndarray, *, task: str, n_outpu
                                   grouped=groups is not None)
         fold_note = None
     names = list(net.view_names)
-    net.set_shift(auto.shift_for(net))  # every view is embedded, and the kept model reads, as the user asked
-    net.set_power(auto.power_for(net))
+    auto.read_as_candidates(net)  # every view is embedded, and the kept model reads, as the user asked
     features, taps, poolings, chain = auto.reads(net)
     rate = view_passes.measure_rate(net, X, taps=taps, poolings=poolings)
     subset = None

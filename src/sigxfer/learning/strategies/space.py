@@ -1,4 +1,5 @@
-"""What ``auto`` searches over before it scores anything: candidate views, channel groups, the backbone.
+"""What ``auto`` searches over before it scores anything: candidate views, channel groups, the backbone,
+and what each candidate reads on it (depths, poolings, the shift and power of its features).
 
 :class:`~sigxfer.learning.strategies.auto.Auto` asks these functions; the estimator builds the
 network they describe, and the selection then scores heads on it.
@@ -137,6 +138,33 @@ def default_power(net) -> float:
     (0.5, 1.0, 1.0)
     """
     return POWER if _shape_led(net) else 1.0
+
+
+def candidate_reads(net, *, features, pooling) -> tuple[list, list | None, list, bool]:
+    """``(features, taps, poolings, chain)``: what auto's candidates on ``net``'s backbone read,
+    of the depths ``features`` and poolings ``pooling`` asked for (None: :func:`default_poolings`).
+
+    Multi-depth features, banded and max pooling need a backbone with a stage chain; without
+    one, only the last layer, mean-pooled, is tried.
+
+    Examples
+    --------
+    >>> from sigxfer import backbones, imaging, learning
+    >>> view = imaging.Imager("gaf", size=32).fit(np.zeros((1, 1, 64)))
+    >>> net = learning.network.SignalNet(view, backbones.create_backbone("tinynet"))
+    >>> features, taps, poolings, chain = candidate_reads(net, features=["last", "multi"], pooling=None)
+    >>> features, poolings, chain, taps == net.backbone.feature_taps()
+    (['last', 'multi'], ['mean', 'max'], True, True)
+    """
+    chain = bool(getattr(net.backbone, "sequential_stages", False))
+    multi = "multi" in features and chain
+    taps = net.backbone.feature_taps() if multi else None
+    kept = [f for f in features if f == "last" or multi]
+    wanted = default_poolings(net) if pooling is None else pooling
+    poolings = [p for p in wanted if p == "mean" or chain]
+    if chain and taps is None and poolings != ["mean"]:
+        taps = [len(net.backbone.stages()) - 1]  # banded or max pooling of the last layer needs its map
+    return kept, taps, poolings, chain
 
 
 def _shape_led(net) -> bool:
